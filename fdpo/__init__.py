@@ -1,0 +1,20 @@
+"""fdpo: preference optimization under f-divergence constraints, and what those constraints do to a model."""
+
+from fdpo.divergences import (
+    FDivergence,
+    get_divergence,
+    list_divergences,
+    register_divergence,
+)
+from fdpo.losses import LOSS_TYPES, fdpo_loss
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LOSS_TYPES",
+    "FDivergence",
+    "fdpo_loss",
+    "get_divergence",
+    "list_divergences",
+    "register_divergence",
+]

@@ -22,7 +22,9 @@ PAD_TOKEN = "<|pad|>"
 CLS_TOKEN = "<|cls|>"
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int = 512, min_frequency: int = 2) -> PreTrainedTokenizerFast:
+def train_tokenizer(
+    texts: Iterable[str], vocab_size: int = 512, min_frequency: int = 2
+) -> PreTrainedTokenizerFast:
     """Trains a byte-level BPE tokenizer on ``texts`` and wraps it for ``transformers``.
 
     The tokenizer pads on the left (what generation and TRL expect) and has distinct end-of-text, pad and
