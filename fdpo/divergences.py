@@ -2,16 +2,18 @@
 
 Every function here takes the log ratio ``a = log π(y|x) − log π_ref(y|x)`` of a response, never the ratio
 ``u = e^a`` itself: sequence log ratios of −100 to −300 are common, and ``u`` under- or overflows long before ``a``
-does. The table (Wang et al., 2024, Table 1; additive constants of f′ dropped, they cancel in the loss):
+does. The table (Wang et al., 2024, Table 1), with every f′ shifted by a constant so that f′(1) = 0: the implicit
+reward β·f′ is then 0 where π = π_ref, and IPO's length-normalised margin (where constants do not cancel) matches
+TRL's, which uses the same normalisation:
 
 =================  ===============================  ==============  =======================
 name               f(u)                             f′(u)           f′ as a function of a
 =================  ===============================  ==============  =======================
 reverse_kl         u log u                          log u + 1       a
-forward_kl         −log u                           −1/u            −e^(−a)
+forward_kl         −log u                           −1/u            1 − e^(−a)
 jensen_shannon     u log u − (u+1) log((u+1)/2)     log(2u/(1+u))   log 2 + log σ(a)
 alpha (α∈(0,1))    (u^(1−α) − (1−α)u − α)/(α(α−1))  (1 − u^(−α))/α  (1 − e^(−αa))/α
-chi_squared_kl     ½(u−1)² + u log u                u + log u (+1)  e^a + a
+chi_squared_kl     ½(u−1)² + u log u                u + log u + 1   e^a − 1 + a
 =================  ===============================  ==============  =======================
 
 Stability contract: where |f′| ≤ ``MAX_EXACT_F_PRIME`` (1e4) the closed form is evaluated as is (float32 rounding).
@@ -110,7 +112,7 @@ class FDivergence:
         return (-math.inf, math.inf)
 
     def f_prime_exact(self, log_ratio: torch.Tensor) -> torch.Tensor:
-        """f′(u) at u = exp(log_ratio) from the closed form, up to an additive constant."""
+        """f′(u) at u = exp(log_ratio) from the closed form, shifted so that f′ = 0 at log_ratio = 0."""
         raise NotImplementedError
 
     def f(self, log_ratio: torch.Tensor) -> torch.Tensor:
@@ -129,7 +131,7 @@ class FDivergence:
             log_ratio: log π(y|x) − log π_ref(y|x) of each response. Shape: any.
 
         Returns:
-            f′ up to an additive constant, same shape, in float32 (float64 for float64 inputs). Exact inside
+            f′ shifted so that f′(1) = 0, same shape, in float32 (float64 for float64 inputs). Exact inside
             ``exact_range()``; outside, the tangent line at the nearest end of the range.
         """
         log_ratio = log_ratio.to(_compute_dtype(log_ratio))
@@ -259,7 +261,7 @@ def get_divergence(divergence: str | FDivergence, **params) -> FDivergence:
 class ReverseKL(FDivergence):
     """Reverse KL, KL(π‖π_ref): standard DPO.
 
-    f(u) = u log u, f′(u) = log u + 1, as a function of a = log u: f′ = a (the constant dropped). Linear in a, so
+    f(u) = u log u, f′(u) = log u + 1, as a function of a (shifted to vanish at 0): f′ = a. Linear in a, so
     exact everywhere.
     """
 
@@ -279,17 +281,18 @@ class ReverseKL(FDivergence):
 class ForwardKL(FDivergence):
     """Forward KL, KL(π_ref‖π).
 
-    f(u) = −log u, f′(u) = −1/u, as a function of a: f′ = −e^(−a). |f′| exceeds 1e4 for a < −log(1e4) ≈ −9.21; there
+    f(u) = −log u, f′(u) = −1/u, as a function of a (shifted to vanish at 0): f′ = 1 − e^(−a). |f′| exceeds 1e4 for
+    a < −log(1e4 + 1) ≈ −9.21; there
     f′ continues linearly with slope 1e4, where TRL's ``1 − exp(−a)`` overflows to inf for a ≲ −88 in float32.
     """
 
     name = "forward_kl"
 
     def exact_range(self) -> tuple[float, float]:
-        return (-math.log(MAX_EXACT_F_PRIME), math.inf)
+        return (-math.log1p(MAX_EXACT_F_PRIME), math.inf)
 
     def f_prime_exact(self, log_ratio: torch.Tensor) -> torch.Tensor:
-        return -torch.exp(-log_ratio)
+        return _one_minus_exp(-log_ratio)
 
     def f(self, log_ratio: torch.Tensor) -> torch.Tensor:
         return -log_ratio
@@ -371,7 +374,7 @@ class AlphaDivergence(FDivergence):
 class ChiSquaredKL(FDivergence):
     """χ² + KL mixture of χPO (Huang et al., 2024): the link u + log u.
 
-    f(u) = ½(u−1)² + u log u, f′(u) = u + log u (+1), as a function of a: f′ = e^a + a. |f′| exceeds 1e4 for
+    f(u) = ½(u−1)² + u log u, f′(u) = u + log u + 1, as a function of a (shifted): f′ = e^a − 1 + a. |f′| exceeds 1e4 for
     a > log(1e4) ≈ 9.21; there f′ continues linearly with slope ≈ 1e4 + 1.
     """
 
@@ -381,7 +384,7 @@ class ChiSquaredKL(FDivergence):
         return (-math.inf, math.log(MAX_EXACT_F_PRIME))
 
     def f_prime_exact(self, log_ratio: torch.Tensor) -> torch.Tensor:
-        return torch.exp(log_ratio) + log_ratio
+        return log_ratio - _one_minus_exp(log_ratio)
 
     def f(self, log_ratio: torch.Tensor) -> torch.Tensor:
         return 0.5 * torch.expm1(log_ratio) ** 2 + log_ratio * torch.exp(log_ratio)

@@ -24,19 +24,19 @@ LOW_PRECISION = [torch.float32, torch.bfloat16, torch.float16]
 
 
 def _reference_f_prime(spec: str, log_ratio: np.ndarray) -> np.ndarray:
-    """f′(u) of the paper's table, constants dropped, evaluated from u = e^a in float64."""
+    """f′(u) of the paper's table, shifted so that f′(1) = 0, evaluated from u = e^a in float64."""
     u = np.exp(log_ratio.astype(np.float64))
     divergence = get_divergence(spec)
     if divergence.name == "reverse_kl":
         return np.log(u)
     if divergence.name == "forward_kl":
-        return -1.0 / u
+        return 1.0 - 1.0 / u
     if divergence.name == "jensen_shannon":
         return np.log(2 * u / (1 + u))
     if divergence.name == "alpha":
         return (1 - u ** (-divergence.alpha)) / divergence.alpha
     if divergence.name == "chi_squared_kl":
-        return u + np.log(u)
+        return u + np.log(u) - 1.0
     raise KeyError(spec)
 
 
@@ -252,24 +252,31 @@ def test_f_prime_is_the_derivative_of_f(name):
     )
 
 
+@pytest.mark.parametrize("name", list_divergences())
+def test_f_prime_vanishes_at_equal_policies(name):
+    """f′(1) = 0: a response π gives as often as π_ref has implicit reward 0 (and IPO's margin matches TRL's)."""
+    zero = torch.zeros(3, dtype=torch.float64)
+    torch.testing.assert_close(get_divergence(name).f_prime(zero), zero, rtol=0, atol=1e-12)
+
+
 def test_notebook_printed_values_are_reproduced():
     """The notebook's helpers applied f′ to exp(a − b); its printout for a = [2,3,4,5], b = [1,2,3,10]:
 
     RKL [1, 1, 1, −5]; α=0.001 [0.9995, …, −5.0125]; α=0.5 [0.7869, …, −22.3650];
-    α=1−1e−10 and KL [0.6321, …, −147.4132]; JS [0.3799, …, −4.3136]. Its KL kept TRL's +1 of f′(u) = 1 − 1/u.
+    α=1−1e−10 and KL [0.6321, …, −147.4132]; JS [0.3799, …, −4.3136]. (Its KL is f′(u) = 1 − 1/u, which is ours.)
     """
     a = torch.tensor([2, 3, 4, 5], dtype=torch.float64)
     b = torch.tensor([1, 2, 3, 10], dtype=torch.float64)
     printed = {
-        "reverse_kl": ([1, 1, 1, -5], 0.0),
-        "alpha:0.001": ([0.9995, 0.9995, 0.9995, -5.0125], 0.0),
-        "alpha:0.5": ([0.7869, 0.7869, 0.7869, -22.3650], 0.0),
-        "alpha:0.9999999999": ([0.6321, 0.6321, 0.6321, -147.4132], 0.0),
-        "forward_kl": ([0.6321, 0.6321, 0.6321, -147.4132], 1.0),
-        "jensen_shannon": ([0.3799, 0.3799, 0.3799, -4.3136], 0.0),
+        "reverse_kl": [1, 1, 1, -5],
+        "alpha:0.001": [0.9995, 0.9995, 0.9995, -5.0125],
+        "alpha:0.5": [0.7869, 0.7869, 0.7869, -22.3650],
+        "alpha:0.9999999999": [0.6321, 0.6321, 0.6321, -147.4132],
+        "forward_kl": [0.6321, 0.6321, 0.6321, -147.4132],
+        "jensen_shannon": [0.3799, 0.3799, 0.3799, -4.3136],
     }
-    for spec, (values, constant) in printed.items():
-        ours = get_divergence(spec).f_prime(a - b) + constant
+    for spec, values in printed.items():
+        ours = get_divergence(spec).f_prime(a - b)
         torch.testing.assert_close(
             ours, torch.tensor(values, dtype=torch.float64), rtol=0, atol=6e-5, msg=spec
         )
@@ -278,7 +285,7 @@ def test_notebook_printed_values_are_reproduced():
 def test_alpha_limits_approach_reverse_and_forward_kl():
     grid = torch.linspace(-5, 5, 101, dtype=torch.float64)
     reverse = get_divergence("reverse_kl").f_prime(grid)
-    forward = get_divergence("forward_kl").f_prime(grid) + 1.0
+    forward = get_divergence("forward_kl").f_prime(grid)
     torch.testing.assert_close(get_divergence("alpha:1e-6").f_prime(grid), reverse, rtol=0, atol=1e-4)
     torch.testing.assert_close(get_divergence("alpha:0.999999").f_prime(grid), forward, rtol=0, atol=1e-3)
 

@@ -28,8 +28,8 @@ def _batch(n=16, scale=3.0, dtype=torch.float64, seed=0):
 
 
 def _numpy_f_prime(spec, log_ratio):
-    """f′(u) of the paper's table from u = e^a, additive constants dropped as DESIGN.md (and TRL) do: they cancel
-    in sigmoid and hinge margins, not in IPO's length-normalised one."""
+    """f′(u) of the paper's table from u = e^a, shifted so that f′(1) = 0 as fdpo and TRL do: constants cancel in
+    sigmoid and hinge margins, not in IPO's length-normalised one."""
     u = np.exp(log_ratio)
     name = get_divergence(spec).name
     if name == "alpha":
@@ -37,9 +37,9 @@ def _numpy_f_prime(spec, log_ratio):
         return (1 - u ** (-alpha)) / alpha
     return {
         "reverse_kl": np.log(u),
-        "forward_kl": -1 / u,
+        "forward_kl": 1 - 1 / u,
         "jensen_shannon": np.log(2 * u / (1 + u)),
-        "chi_squared_kl": u + np.log(u),
+        "chi_squared_kl": u + np.log(u) - 1,
     }[name]
 
 
@@ -140,12 +140,12 @@ def _mp_f_prime(spec, a):
     if divergence.name == "reverse_kl":
         return a
     if divergence.name == "forward_kl":
-        return -mpmath.exp(-a)
+        return 1 - mpmath.exp(-a)
     if divergence.name == "jensen_shannon":
         return mpmath.log(2) - mpmath.log1p(mpmath.exp(-a))
     if divergence.name == "alpha":
         return (1 - mpmath.exp(-divergence.alpha * a)) / divergence.alpha
-    return mpmath.exp(a) + a
+    return mpmath.exp(a) - 1 + a
 
 
 def _mp_f_double_prime(spec, a):
