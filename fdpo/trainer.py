@@ -1,0 +1,295 @@
+"""``FDPOTrainer``: TRL's ``DPOTrainer`` with the f-DPO loss behind one overridable method, ``dpo_loss``.
+
+TRL 1.x computes the DPO loss and logs its metrics inline in the private ``DPOTrainer._compute_loss``, with no
+public loss hook. ``FDPOTrainer`` replaces ``_compute_loss`` (its signature and behaviour are pinned by
+``tests/test_trainer.py``): the policy log-probs come from the same fused LM head TRL uses, the reference log-probs
+from the precomputed dataset columns or from TRL's own ``compute_ref_log_probs`` (which handles a separate reference
+model, a PEFT policy whose adapter is switched off, and TR-DPO's synced reference), and the loss from
+``self.dpo_loss``, which by default calls ``fdpo.losses.fdpo_loss``. Everything else (data preparation, reference
+precomputation, PEFT, gradient accumulation, evaluation, multi-process training) is TRL's, unchanged.
+
+The logged metrics carry TRL's keys; ``rewards/*`` are the implicit rewards β·f′(u) that ``dpo_loss`` returns, where
+TRL logs β·log u whatever its ``f_divergence_type``.
+"""
+
+from __future__ import annotations
+
+import textwrap
+import warnings
+
+import torch
+from trl import DPOTrainer
+from trl.trainer.utils import get_config_model_id
+
+from fdpo.config import FDPOConfig
+from fdpo.divergences import FDivergence
+from fdpo.losses import fdpo_loss
+
+__all__ = ["FDPOTrainer"]
+
+# Collated batch entries that are not model inputs.
+_NON_MODEL_KEYS = frozenset({"completion_mask", "ref_chosen_logps", "ref_rejected_logps"})
+
+
+class FDPOTrainer(DPOTrainer):
+    """Direct preference optimization under an f-divergence constraint (f-DPO, Wang et al., ICLR 2024).
+
+    Takes the same arguments as ``trl.DPOTrainer``; ``args`` must be an ``FDPOConfig``, whose ``divergence`` picks
+    f. The loss of a batch is ``self.dpo_loss(...)`` averaged over the pairs; override ``dpo_loss`` to change it
+    (it sees the summed log-probs of each completion under the policy and the reference).
+
+    Attributes:
+        divergence: the ``FDivergence`` resolved from ``args.divergence``; ``dpo_loss`` applies its f′.
+        loss_type: ``"sigmoid"``, ``"hinge"`` or ``"ipo"``, from ``args.loss_type``.
+
+    Example:
+
+    ```python
+    >>> from fdpo.config import FDPOConfig
+    >>> from fdpo.trainer import FDPOTrainer
+    >>> args = FDPOConfig("out", divergence="alpha", alpha=0.3, beta=0.01)
+    >>> trainer = FDPOTrainer(model="path/to/sft-model", args=args, train_dataset=pairs)  # prompt/chosen/rejected
+    >>> trainer.train()
+    ```
+    """
+
+    _tag_names = ["trl", "dpo", "f-dpo"]
+    _name = "f-DPO"
+    _paper = {
+        "title": "Beyond Reverse KL: Generalizing Direct Preference Optimization with Diverse Divergence Constraints",
+        "id": "2309.16240",
+        "citation": textwrap.dedent("""\
+            @inproceedings{wang2024beyond,
+                title     = {{Beyond Reverse KL: Generalizing Direct Preference Optimization with Diverse Divergence Constraints}},
+                author    = {Chaoqi Wang and Yibo Jiang and Chenghao Yang and Han Liu and Yuxin Chen},
+                year      = 2024,
+                booktitle = {The Twelfth International Conference on Learning Representations, {ICLR} 2024},
+            }"""),
+    }
+
+    def __init__(
+        self, model, ref_model=None, args: FDPOConfig | None = None, *trainer_args, **trainer_kwargs
+    ):
+        if args is None:
+            model_name = model if isinstance(model, str) else get_config_model_id(model.config)
+            args = FDPOConfig(f"{model_name.split('/')[-1]}-FDPO")
+        elif not isinstance(args, FDPOConfig):
+            raise TypeError(
+                f"FDPOTrainer needs an FDPOConfig as `args`, got {type(args).__name__}. Build "
+                "fdpo.config.FDPOConfig(...) with the same arguments plus `divergence=`; a plain DPOConfig would leave "
+                "the divergence unspecified."
+            )
+        # The config may have been changed since it was built: check it again before anything is loaded.
+        args.validate()
+        self.divergence: FDivergence = args.get_divergence()
+        self.loss_type: str = args.loss_type[0]
+        super().__init__(model, ref_model, args, *trainer_args, **trainer_kwargs)
+
+    def dpo_loss(
+        self,
+        policy_chosen_logps: torch.Tensor,
+        policy_rejected_logps: torch.Tensor,
+        ref_chosen_logps: torch.Tensor,
+        ref_rejected_logps: torch.Tensor,
+        chosen_lengths: torch.Tensor | None = None,
+        rejected_lengths: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The per-pair loss and implicit rewards of a batch; the override point of ``FDPOTrainer``.
+
+        Args:
+            policy_chosen_logps: log π(y_w|x), summed over the completion tokens. Shape: (batch_size,).
+            policy_rejected_logps: log π(y_l|x). Shape: (batch_size,).
+            ref_chosen_logps: log π_ref(y_w|x), no gradient. Shape: (batch_size,).
+            ref_rejected_logps: log π_ref(y_l|x), no gradient. Shape: (batch_size,).
+            chosen_lengths: number of completion tokens of y_w (IPO normalizes by it). Shape: (batch_size,).
+            rejected_lengths: number of completion tokens of y_l. Shape: (batch_size,).
+
+        Returns:
+            ``(losses, chosen_rewards, rejected_rewards)``, each of shape (batch_size,): the unreduced loss (the
+            trainer takes its mean) and the detached implicit rewards β·f′(u), which are logged as ``rewards/*``.
+        """
+        return fdpo_loss(
+            policy_chosen_logps,
+            policy_rejected_logps,
+            ref_chosen_logps,
+            ref_rejected_logps,
+            divergence=self.divergence,
+            beta=self.beta,
+            loss_type=self.loss_type,
+            chosen_lengths=chosen_lengths,
+            rejected_lengths=rejected_lengths,
+        )
+
+    def _compute_loss(self, model, inputs, return_outputs):
+        """Replaces ``DPOTrainer._compute_loss`` (TRL 1.16): the loss goes through ``dpo_loss``.
+
+        The batch stacks the chosen sequences on top of the rejected ones: rows [0, B) are prompt + y_w, rows
+        [B, 2B) prompt + y_l, with ``completion_mask`` marking the completion tokens.
+        """
+        mode = "train" if self.model.training else "eval"
+        model_kwargs = {key: value for key, value in inputs.items() if key not in _NON_MODEL_KEYS}
+        model_kwargs["use_cache"] = False
+        if self.aux_loss_enabled:
+            model_kwargs["output_router_logits"] = True
+        completion_mask = inputs["completion_mask"]
+        labels = inputs["input_ids"].masked_fill(completion_mask == 0, -100)
+        # The fused LM head returns, at position t, log π(token t+1 | tokens ≤ t), zero where the label is -100:
+        # `token_mask` marks the positions that score a completion token.
+        outputs = model(**model_kwargs, labels=labels, fused_lm_head=True)
+        token_mask = completion_mask[:, 1:]
+        num_positions = token_mask.size(1)
+        # Prompt-learning PEFT methods prepend virtual tokens; the real positions are the last `num_positions`.
+        per_token_logps = outputs.log_probs[:, -num_positions:]
+        policy_chosen_logps, policy_rejected_logps = per_token_logps.sum(dim=1).chunk(2, dim=0)
+
+        if self.precompute_ref_logps:
+            ref_chosen_logps, ref_rejected_logps = inputs["ref_chosen_logps"], inputs["ref_rejected_logps"]
+        else:
+            reference = self.ref_model if self.ref_model is not None else self.model
+            ref_chosen_logps, ref_rejected_logps = self.compute_ref_log_probs(reference, inputs)
+
+        chosen_lengths, rejected_lengths = completion_mask.sum(dim=1).chunk(2, dim=0)
+        losses, chosen_rewards, rejected_rewards = self._checked_dpo_loss(
+            policy_chosen_logps,
+            policy_rejected_logps,
+            ref_chosen_logps,
+            ref_rejected_logps,
+            chosen_lengths,
+            rejected_lengths,
+        )
+        loss = losses.mean()
+
+        if self.aux_loss_enabled:
+            loss = loss + self.router_aux_loss_coef * outputs.aux_loss
+            self._metrics[mode]["aux_loss"].append(
+                self.accelerator.gather(outputs.aux_loss.detach()).mean().item()
+            )
+
+        self._record_metrics(
+            mode,
+            inputs,
+            outputs,
+            token_mask,
+            policy_chosen_logps,
+            policy_rejected_logps,
+            chosen_rewards,
+            rejected_rewards,
+        )
+
+        if not return_outputs:
+            return loss
+        # `compute_metrics` wants logits, which the fused head never builds: one more forward, as TRL does.
+        warnings.warn(
+            "return_outputs=True (used to pass logits to compute_metrics) costs an extra forward pass; TRL deprecates "
+            "it and will remove it in v2.0.0.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        with torch.no_grad():
+            outputs = model(**model_kwargs)
+        return loss, outputs
+
+    def _checked_dpo_loss(self, *log_probs_and_lengths: torch.Tensor):
+        result = self.dpo_loss(*log_probs_and_lengths)
+        batch_size = log_probs_and_lengths[0].shape[0]
+        if not (isinstance(result, (tuple, list)) and len(result) == 3):
+            raise TypeError(
+                f"{type(self).__name__}.dpo_loss must return (losses, chosen_rewards, rejected_rewards), got "
+                f"{type(result).__name__}."
+            )
+        for name, tensor in zip(("losses", "chosen_rewards", "rejected_rewards"), result, strict=True):
+            if not isinstance(tensor, torch.Tensor) or tuple(tensor.shape) != (batch_size,):
+                shape = tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
+                raise ValueError(
+                    f"{type(self).__name__}.dpo_loss returned {name} of shape {shape}; expected ({batch_size},), one "
+                    "value per preference pair (unreduced: the trainer takes the mean)."
+                )
+        return result
+
+    def _record_metrics(
+        self,
+        mode: str,
+        inputs: dict[str, torch.Tensor],
+        outputs,
+        token_mask: torch.Tensor,
+        chosen_logps: torch.Tensor,
+        rejected_logps: torch.Tensor,
+        chosen_rewards: torch.Tensor,
+        rejected_rewards: torch.Tensor,
+    ) -> None:
+        """Appends this batch's metrics to ``self._metrics[mode]`` under TRL's keys, reduced over all processes.
+
+        Token-level metrics are ratios of sums over every process; pair-level metrics are means over the gathered
+        pairs. One collective per kind and one device-to-host copy, instead of one per metric.
+        """
+        metrics = self._metrics[mode]
+        num_positions = token_mask.size(1)
+        token_mask = token_mask.detach()
+        chosen_mask, rejected_mask = token_mask.chunk(2, dim=0)
+        chosen_mean_logits, rejected_mean_logits = (
+            outputs.mean_logits[:, -num_positions:].detach().chunk(2, dim=0)
+        )
+        chosen_is_top1, _ = outputs.is_top1[:, -num_positions:].chunk(2, dim=0)
+        sums = torch.stack(
+            [
+                value.float()
+                for value in (
+                    (outputs.entropy[:, -num_positions:].detach() * token_mask).sum(),
+                    token_mask.sum(),
+                    (chosen_mean_logits * chosen_mask).sum(),
+                    chosen_mask.sum(),
+                    (rejected_mean_logits * rejected_mask).sum(),
+                    rejected_mask.sum(),
+                    (chosen_is_top1.bool() & chosen_mask.bool()).sum(),
+                    inputs["attention_mask"].sum(),
+                )
+            ]
+        )
+        # Sums, so no de-duplication: `gather_for_metrics` would cut this (num_processes,) tensor to the number of
+        # samples left in the last batch.
+        (
+            entropy_sum,
+            num_completion_tokens,
+            chosen_logits_sum,
+            num_chosen_tokens,
+            rejected_logits_sum,
+            num_rejected_tokens,
+            num_chosen_top1,
+            num_tokens,
+        ) = self.accelerator.gather(sums[None]).sum(dim=0).tolist()
+
+        per_pair = torch.stack(
+            [
+                value.detach().float()
+                for value in (
+                    chosen_rewards,
+                    rejected_rewards,
+                    chosen_rewards > rejected_rewards,
+                    chosen_rewards - rejected_rewards,
+                    chosen_logps,
+                    rejected_logps,
+                )
+            ],
+            dim=1,
+        )
+        # Per pair, so the duplicates padding the last batch of a multi-process run are dropped.
+        reward_chosen, reward_rejected, accuracy, margin, logp_chosen, logp_rejected = (
+            self.accelerator.gather_for_metrics(per_pair).mean(dim=0).tolist()
+        )
+
+        def ratio(numerator: float, denominator: float) -> float:
+            return numerator / denominator if denominator > 0 else 0.0
+
+        metrics["entropy"].append(ratio(entropy_sum, num_completion_tokens))
+        if mode == "train":
+            self._total_train_tokens += int(num_tokens) // self._tp_size
+        metrics["num_tokens"] = [self._total_train_tokens]
+        metrics["logits/chosen"].append(ratio(chosen_logits_sum, num_chosen_tokens))
+        metrics["logits/rejected"].append(ratio(rejected_logits_sum, num_rejected_tokens))
+        metrics["mean_token_accuracy"].append(ratio(num_chosen_top1, num_chosen_tokens))
+        metrics["rewards/chosen"].append(reward_chosen)
+        metrics["rewards/rejected"].append(reward_rejected)
+        metrics["rewards/accuracies"].append(accuracy)
+        metrics["rewards/margins"].append(margin)
+        metrics["logps/chosen"].append(logp_chosen)
+        metrics["logps/rejected"].append(logp_rejected)
