@@ -1,0 +1,211 @@
+"""Tests for fdpo/cli.py: help texts, config errors, each stage from files, and the demo end to end."""
+
+from __future__ import annotations
+
+import argparse
+import runpy
+from pathlib import Path
+
+import pytest
+import transformers
+
+from fdpo._io import read_csv, read_json, read_jsonl, write_csv
+from fdpo.cli import build_parser, main
+
+REPO = Path(__file__).resolve().parents[1]
+SUBCOMMANDS = ("generate", "pairs", "train", "evaluate", "sweep", "report", "demo")
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(action.choices)
+
+
+@pytest.fixture
+def no_model_loading(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model or tokenizer was loaded")
+
+    for name in ("AutoModelForCausalLM", "AutoModelForSequenceClassification", "AutoTokenizer"):
+        monkeypatch.setattr(getattr(transformers, name), "from_pretrained", refuse)
+
+
+def test_every_subcommand_exists_and_every_option_has_help():
+    subparsers = _subparsers(build_parser())
+    assert tuple(subparsers) == SUBCOMMANDS
+    for name, parser in subparsers.items():
+        assert parser.description, name
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help and len(action.help) > 10, (name, action.dest)
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_help_of_each_subcommand(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: fdpo {command}")
+
+
+def test_no_command_prints_help_and_fails(capsys):
+    assert main([]) == 2
+    assert "COMMAND" in capsys.readouterr().out
+
+
+def test_sweep_with_a_bad_config_fails_fast_with_the_problem(tmp_path, capsys, no_model_loading):
+    config = tmp_path / "bad.yaml"
+    config.write_text(
+        "sft_model: ./does/not/exist\nreward_model: a/b\nprompts: {texts: [x]}\ngrid: {seeds: []}\n"
+    )
+    assert main(["sweep", str(config), "--output-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "sft_model='./does/not/exist' does not exist" in err and "grid.seeds is empty" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_sweep_overrides_before_and_after_options_and_dry_run(
+    tmp_path, capsys, no_model_loading, monkeypatch
+):
+    for variable in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(variable, raising=False)
+    config = tmp_path / "sweep.yaml"
+    config.write_text("sft_model: a/b\nreward_model: c/d\nprompts: {texts: [x]}\n")
+    argv = ["sweep", str(config), "grid.seeds=[0,1]", "--output-dir", str(tmp_path), "--dry-run"]
+    assert main([*argv, "grid.divergences=[reverse_kl,alpha:0.5]"]) == 0
+    out = capsys.readouterr().out
+    assert "4 runs" in out and "alpha-0.5__sigmoid__beta0.1__seed1" in out
+    with pytest.raises(SystemExit):
+        main([*argv, "--no-such-option"])
+
+
+def test_report_command(tmp_path, capsys):
+    rows = [
+        dict(run_id=f"{d}{s}", divergence=d, loss_type="sigmoid", beta=0.1, seed=s, reward_logit_mean=r + s / 10,
+             predictive_entropy=e - s / 10, token_entropy=4.0)
+        for d, r, e in (("reverse_kl", 2.0, 3.0), ("forward_kl", 1.0, 4.0)) for s in (0, 1)
+    ]  # fmt: skip
+    write_csv(tmp_path / "results.csv", rows)
+    assert main(["report", str(tmp_path), "--diversity", "token_entropy", "--title", "T"]) == 0
+    out = capsys.readouterr().out
+    assert "| RKL | sigmoid | 0.1 | 2 |" in out and "tradeoff.png" in out
+    assert (tmp_path / "tradeoff.png").read_bytes().startswith(b"\x89PNG")
+    assert main(["report", str(tmp_path / "nothing")]) == 2
+
+
+def test_stages_from_files(tiny_model_dir, tiny_classifier_dir, tmp_path, capsys):
+    """generate → pairs → train → evaluate, each reading the previous stage's file."""
+    samples = tmp_path / "samples.jsonl"
+    prompts = ["--prompt", "This movie was", "--prompt", "The cast is", "--prompt", "I loved"]
+    generate = ["generate", "--model", tiny_model_dir, *prompts, "--samples-per-prompt", "4"]
+    assert main([*generate, "--gen", "max_new_tokens=6", "--output", str(samples), "--no-progress"]) == 0
+    assert len(read_jsonl(samples)) == 12
+
+    pairs = tmp_path / "pairs.jsonl"
+    scores = tmp_path / "scores.json"
+    pair_args = [
+        "pairs",
+        "--samples",
+        str(samples),
+        "--reward-model",
+        tiny_classifier_dir,
+        "--strategy",
+        "best_vs_worst",
+    ]
+    assert main([*pair_args, "--output", str(pairs), "--scores-output", str(scores)]) == 0
+    records = read_jsonl(pairs)
+    assert records and {"prompt", "chosen", "rejected"} <= set(records[0]) and len(read_json(scores)) == 12
+
+    policy = tmp_path / "policy"
+    train = [
+        "train",
+        "--model",
+        tiny_model_dir,
+        "--pairs",
+        str(pairs),
+        "--divergence",
+        "alpha:0.5",
+        "--beta",
+        "0.05",
+    ]
+    settings = [
+        "--set",
+        "max_steps=2",
+        "--set",
+        "per_device_train_batch_size=2",
+        "--set",
+        "learning_rate=1e-2",
+    ]
+    assert (
+        main([*train, *settings, "--set", "gradient_checkpointing=false", "--output-dir", str(policy)]) == 0
+    )
+    assert (policy / "config.json").is_file() and read_json(policy / "train_log.json")["run"][
+        "divergence"
+    ] == "alpha:0.5"
+
+    metrics = tmp_path / "metrics.json"
+    evaluate = [
+        "evaluate",
+        "--model",
+        str(policy),
+        "--reference",
+        tiny_model_dir,
+        "--reward-model",
+        tiny_classifier_dir,
+    ]
+    assert (
+        main([*evaluate, *prompts, "--gen", "max_new_tokens=6", "--output", str(metrics), "--no-progress"])
+        == 0
+    )
+    result = read_json(metrics)
+    for key in (
+        "reward_logit_mean",
+        "reward_prob_mean",
+        "token_entropy",
+        "predictive_entropy",
+        "distinct_1",
+        "kl_to_ref",
+    ):
+        assert isinstance(result[key], float), key
+    assert "predictive_entropy" in capsys.readouterr().out
+
+    bad_train = [
+        "train",
+        "--model",
+        tiny_model_dir,
+        "--pairs",
+        str(pairs),
+        "--divergence",
+        "alpah",
+        "--output-dir",
+        "x",
+    ]
+    assert main(bad_train) == 2
+
+
+@pytest.mark.slow
+def test_demo_quick_end_to_end_and_the_example_resumes_it(tmp_path, capsys, monkeypatch):
+    """`fdpo demo --quick` writes the three files and prints the table; examples/imdb_positive.py --demo --quick on
+    the same directory finds every run finished (same sweep) and trains nothing."""
+    output = tmp_path / "demo"
+    assert main(["demo", "--quick", "--output-dir", str(output), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    for name in ("results.csv", "summary.csv", "tradeoff.png"):
+        assert (output / name).is_file()
+        assert str(output / name) in out
+    results = read_csv(output / "results.csv")
+    divergences = {row["divergence"] for row in results}
+    assert "sft" in divergences and "reverse_kl" in divergences and "forward_kl" in divergences
+    assert len({row["seed"] for row in results if row["divergence"] != "sft"}) >= 2
+    assert "| SFT |" in out and "| RKL |" in out
+
+    import fdpo.experiment as experiment
+
+    monkeypatch.setattr(
+        experiment, "train_policy", lambda *a, **k: pytest.fail("a finished run was retrained")
+    )
+    module = runpy.run_path(str(REPO / "examples" / "imdb_positive.py"))
+    assert module["main"](["--demo", "--quick", "--output-dir", str(output), "--no-progress"]) == 0
+    assert [row["run_id"] for row in read_csv(output / "results.csv")] == [row["run_id"] for row in results]
