@@ -30,7 +30,7 @@ def test_threshold_pairs_winners_above_high_with_losers_between():
 
 def test_best_vs_worst_per_prompt():
     pairs = build_pairs(PROMPTS, COMPLETIONS, REWARDS, strategy="best_vs_worst")
-    assert sorted(zip(pairs["prompt"], pairs["chosen"], pairs["rejected"])) == [
+    assert sorted(zip(pairs["prompt"], pairs["chosen"], pairs["rejected"], strict=False)) == [
         ("p1", " c0", " c3"),
         ("p2", " c4", " c6"),
     ]
@@ -40,9 +40,9 @@ def test_margin_pairs_share_a_prompt_and_differ_enough():
     pairs = build_pairs(PROMPTS, COMPLETIONS, REWARDS, strategy="margin", margin=2.0)
     index = {c: i for i, c in enumerate(COMPLETIONS)}
     expected = {(0, 1), (0, 3), (2, 3), (4, 6), (4, 7), (5, 6), (5, 7)}  # 2.5 − 0.5 = 2 counts
-    got = {(index[c], index[r]) for c, r in zip(pairs["chosen"], pairs["rejected"])}
+    got = {(index[c], index[r]) for c, r in zip(pairs["chosen"], pairs["rejected"], strict=False)}
     assert got == expected
-    assert all(c - r >= 2.0 for c, r in zip(pairs["chosen_reward"], pairs["rejected_reward"]))
+    assert all(c - r >= 2.0 for c, r in zip(pairs["chosen_reward"], pairs["rejected_reward"], strict=False))
 
 
 def test_split_save_and_load(tmp_path):

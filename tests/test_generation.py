@@ -20,7 +20,7 @@ def test_same_seed_same_samples_and_order(tiny_lm):
     assert first.prompts == [p for p in PROMPTS for _ in range(3)]
     assert all(
         text == query + completion
-        for text, query, completion in zip(first.texts, first.queries, first.completions)
+        for text, query, completion in zip(first.texts, first.queries, first.completions, strict=False)
     )
 
 
@@ -67,10 +67,10 @@ def test_notebook_generation_settings_and_template_pass_through(tiny_lm):
         **notebook,
     )
     assert samples.queries == ["Good Review: great", "Good Review: bad"]
-    for query, ids in zip(samples.queries, samples.completion_ids):
+    for query, ids in zip(samples.queries, samples.completion_ids, strict=False):
         prompt_length = len(tokenizer(query, add_special_tokens=False)["input_ids"])
         assert prompt_length + len(ids) <= 24  # max_length counts the prompt
-        bigrams = list(zip(ids, ids[1:]))
+        bigrams = list(zip(ids, ids[1:], strict=False))
         assert len(bigrams) == len(set(bigrams))  # no_repeat_ngram_size=2 reached generate
 
 
@@ -81,7 +81,7 @@ def test_completions_have_no_pad_or_eos(tiny_lm):
     samples = sample(
         model, tokenizer, PROMPTS, num_samples_per_prompt=4, seed=0, max_new_tokens=12, show_progress=False
     )
-    for ids, completion in zip(samples.completion_ids, samples.completions):
+    for ids, completion in zip(samples.completion_ids, samples.completions, strict=False):
         assert tokenizer.eos_token_id not in ids and tokenizer.pad_token_id not in ids
         assert tokenizer.pad_token not in completion
 
