@@ -64,7 +64,6 @@ DEMO_SWEEP_DEFAULTS = {
     "quick": {
         "pairs": {"samples_per_prompt": 4},
         "training": {"num_train_epochs": 1, "per_device_train_batch_size": 8},
-        "grid": {"seeds": [0]},
         "evaluation": {"samples_per_prompt": 2},
     },
 }
