@@ -35,7 +35,7 @@ GRID = [
 ]
 
 
-def _timed_sweep(config, directory: Path, shared: Path) -> tuple[float, float]:
+def _timed_sweep(config, directory: Path, shared: Path, runs: int = 6) -> tuple[float, float]:
     directory.mkdir(parents=True)
     for name in SHARED_FILES:
         shutil.copy(shared / name, directory / name)
@@ -46,7 +46,7 @@ def _timed_sweep(config, directory: Path, shared: Path) -> tuple[float, float]:
     reference = directory / "reference_log_probs.json"
     if reference.is_file():  # the one-time precompute belongs to the training cost of the reuse sweep
         training += read_json(reference)["seconds"]
-    assert len(rows) == 7, f"expected the baseline and 6 runs, got {len(rows)}"
+    assert len(rows) == 1 + runs, f"expected the baseline and {runs} runs, got {len(rows)}"
     return total, training
 
 
@@ -83,7 +83,7 @@ def main() -> None:
         )
         # Warm-up: one tiny sweep so that imports, kernels and file caches cost both modes the same.
         warm = without.with_overrides(["grid.divergences=[reverse_kl]", "grid.seeds=[0]"])
-        _timed_sweep(warm.with_overrides(["training.max_steps=1"]), root / "warm-up", shared)
+        _timed_sweep(warm.with_overrides(["training.max_steps=1"]), root / "warm-up", shared, runs=1)
 
         results = {}
         for name, config in (("without", without), ("reuse", reuse)):

@@ -239,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("reward_logit", "reward_prob"),
         help="Reward on the x axis.",
     )
-    report.add_argument("--title", help="Plot and report title.")
+    report.add_argument("--title", help="Plot and report title (default: the sweep's name).")
 
     demo = commands.add_parser(
         "demo",
@@ -508,7 +508,13 @@ def _cmd_sweep(args) -> int:
 def _cmd_report(args) -> int:
     from fdpo.report import markdown_table, write_report
 
-    paths = write_report(args.sweep_dir, diversity=args.diversity, reward=args.reward, title=args.title)
+    title = args.title
+    sweep_json = Path(args.sweep_dir) / "sweep.json"
+    if title is None and sweep_json.is_file():
+        from fdpo._io import read_json
+
+        title = read_json(sweep_json).get("config", {}).get("name")
+    paths = write_report(args.sweep_dir, diversity=args.diversity, reward=args.reward, title=title)
     print(markdown_table(paths["summary"]))
     print(f"Plot:   {paths['plot']}")
     print(f"Report: {paths['markdown']}")

@@ -1,4 +1,8 @@
-"""Preference pairs from scored samples."""
+"""Preference pairs from scored samples: the notebook's thresholds, the paper's best-vs-worst, or a reward margin.
+
+Every pair shares its prompt: DPO compares two responses to the same query. With a single prompt (the notebook's
+"Good Review:") the threshold strategy is exactly the notebook's global random pairing.
+"""
 
 from __future__ import annotations
 
@@ -13,17 +17,23 @@ from pathlib import Path
 import numpy as np
 from datasets import Dataset, DatasetDict, load_from_disk
 
-__all__ = ["STRATEGIES", "build_pairs", "load_pairs", "save_pairs"]
+__all__ = ["COLUMNS", "STRATEGIES", "build_pairs", "load_pairs", "save_pairs"]
 
 STRATEGIES = ("threshold", "best_vs_worst", "margin")
+COLUMNS = ("prompt", "chosen", "rejected", "chosen_reward", "rejected_reward")
 
 
 def _check_inputs(prompts, completions, rewards) -> tuple[list[str], list[str], np.ndarray]:
     for name, values in (("prompts", prompts), ("completions", completions)):
         if isinstance(values, str):
-            raise TypeError(f"{name} must be a list of strings, got a single string.")
+            raise TypeError(f"{name} must be a list of strings, got a single string; wrap it in a list.")
     prompts, completions = list(prompts), list(completions)
-    rewards = np.asarray(rewards, dtype=np.float64)
+    try:
+        rewards = np.asarray(rewards, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"rewards must be numbers, one per sample ({error}).") from error
+    if rewards.ndim != 1:
+        raise ValueError(f"rewards must be one number per sample (1-D), got shape {rewards.shape}.")
     if not completions:
         raise ValueError("No samples: completions is empty.")
     if not (len(prompts) == len(completions) == len(rewards)):
@@ -34,19 +44,97 @@ def _check_inputs(prompts, completions, rewards) -> tuple[list[str], list[str], 
     for name, values in (("prompts", prompts), ("completions", completions)):
         bad = [index for index, value in enumerate(values) if not isinstance(value, str)]
         if bad:
-            raise TypeError(f"{name} must be strings; positions {bad[:10]} are not.")
+            raise TypeError(
+                f"{name} must be strings; positions {bad[:10]} are not (first: {type(values[bad[0]]).__name__})."
+            )
     empty = [index for index, value in enumerate(completions) if not value.strip()]
     if empty:
         raise ValueError(
-            f"{len(empty)} completion(s) are empty (positions {empty[:10]}); drop them or sample with a minimum length "
-            "(generate option min_new_tokens)."
+            f"{len(empty)} completion(s) are empty or blank (positions {empty[:10]}); drop them before pairing, "
+            "or sample with a minimum length (generate option min_new_tokens)."
         )
     if not np.isfinite(rewards).all():
         bad = np.flatnonzero(~np.isfinite(rewards)).tolist()
         raise ValueError(
-            f"rewards hold NaN or inf at positions {bad[:10]}; score the samples again or drop them."
+            f"rewards hold NaN or inf at positions {bad[:10]}; score those samples again or drop them."
         )
     return prompts, completions, rewards
+
+
+def _threshold_pairs(by_prompt, rewards, high, low, num_pairs, rng) -> list[tuple[int, int]]:
+    winners_of, losers_of = {}, {}
+    for prompt, indices in by_prompt.items():
+        indices = np.asarray(indices)
+        values = rewards[indices]
+        winners_of[prompt] = indices[values > high]
+        losers_of[prompt] = indices[(values > low) & (values < high)]
+    # A winner can be paired only when its prompt has a loser.
+    eligible = [prompt for prompt in by_prompt if len(winners_of[prompt]) and len(losers_of[prompt])]
+    if not eligible:
+        winners = sum(len(w) for w in winners_of.values())
+        losers = sum(len(v) for v in losers_of.values())
+        both = (
+            f" No prompt has both: pairs must share a prompt ({len(by_prompt)} prompts)."
+            if winners and losers
+            else ""
+        )
+        raise ValueError(
+            f"The threshold strategy found {winners} winner(s) (reward > {high}) and {losers} loser(s) (reward in "
+            f"({low}, {high})) among {len(rewards)} samples, rewards ranging {rewards.min():.4g} to "
+            f"{rewards.max():.4g}.{both} Lower `high`, widen (low, high), sample more, or use strategy "
+            "'best_vs_worst'."
+        )
+    winners = np.concatenate([winners_of[prompt] for prompt in eligible])
+    prompt_of_winner = np.concatenate([[k] * len(winners_of[prompt]) for k, prompt in enumerate(eligible)])
+    # The notebook: winners and losers drawn uniformly at random (here: the loser among the winner's prompt).
+    # By default each eligible winner is used once, in random order; num_pairs beyond that draws with replacement.
+    count = len(winners) if num_pairs is None else num_pairs
+    picks = rng.choice(len(winners), size=count, replace=count > len(winners))
+    pairs = []
+    for pick in picks.tolist():
+        losers = losers_of[eligible[prompt_of_winner[pick]]]
+        pairs.append((int(winners[pick]), int(losers[rng.integers(len(losers))])))
+    return pairs
+
+
+def _best_vs_worst_pairs(by_prompt, rewards, num_pairs, rng) -> list[tuple[int, int]]:
+    pairs = []
+    for indices in by_prompt.values():
+        values = rewards[indices]
+        best, worst = indices[int(values.argmax())], indices[int(values.argmin())]
+        if rewards[best] > rewards[worst]:
+            pairs.append((best, worst))
+    if not pairs:
+        several = sum(len(indices) >= 2 for indices in by_prompt.values())
+        raise ValueError(
+            f"best_vs_worst found no prompt with two samples of different reward: {len(by_prompt)} prompts, "
+            f"{several} of them with two or more samples (all tied). Sample several completions per prompt "
+            "(num_samples_per_prompt >= 2)."
+        )
+    if num_pairs is not None:
+        pairs = [pairs[i] for i in rng.permutation(len(pairs))[:num_pairs]]
+    return pairs
+
+
+def _margin_pairs(by_prompt, rewards, margin, num_pairs, rng) -> list[tuple[int, int]]:
+    candidates = []
+    for indices in by_prompt.values():
+        indices = np.asarray(indices)
+        values = rewards[indices]
+        first, second = np.triu_indices(len(indices), k=1)
+        keep = np.abs(values[first] - values[second]) >= margin
+        for a, b in zip(indices[first[keep]].tolist(), indices[second[keep]].tolist(), strict=True):
+            candidates.append((a, b) if rewards[a] > rewards[b] else (b, a))
+    if not candidates:
+        spread = max(float(np.ptp(rewards[indices])) for indices in by_prompt.values())
+        several = sum(len(indices) >= 2 for indices in by_prompt.values())
+        raise ValueError(
+            f"The margin strategy found no same-prompt pair whose rewards differ by >= {margin}: {len(by_prompt)} "
+            f"prompts, {several} with two or more samples, largest reward spread within a prompt {spread:.4g}. "
+            "Lower `margin` or sample more completions per prompt."
+        )
+    order = rng.permutation(len(candidates))
+    return [candidates[i] for i in order[: num_pairs or len(candidates)]]
 
 
 def build_pairs(
@@ -62,81 +150,56 @@ def build_pairs(
     seed: int = 0,
     test_size: float = 0.0,
 ) -> Dataset | DatasetDict:
-    """Builds a preference dataset (prompt, chosen, rejected, chosen_reward, rejected_reward).
+    """Builds a preference dataset with columns prompt, chosen, rejected, chosen_reward, rejected_reward.
 
-    Strategies:
+    Strategies (pairs always share a prompt):
         ``threshold`` (the seed notebook's): winners have reward > ``high``, losers a reward in (``low``, ``high``);
-            ``num_pairs`` random winner/loser pairs of the same prompt (default: as many as there are winners).
-        ``best_vs_worst`` (the paper's): for each prompt, its highest- against its lowest-reward sample.
-        ``margin``: random pairs of the same prompt whose rewards differ by at least ``margin``.
+            each pair is a random winner and a random loser of that winner's prompt. ``num_pairs`` pairs (default:
+            each eligible winner once, in random order; more than that reuses winners).
+        ``best_vs_worst`` (the paper's): for each prompt, its highest- against its lowest-reward sample (prompts
+            whose samples all tie give none); ``num_pairs`` keeps a random subset.
+        ``margin``: every pair of samples of the same prompt whose rewards differ by at least ``margin``, in random
+            order; ``num_pairs`` keeps the first ones.
 
     Args:
-        prompts: the query text each sample was generated from (what the model saw).
-        completions: the generated completions.
-        rewards: one reward per sample.
-        test_size: fraction held out; with ``test_size > 0`` a ``DatasetDict`` with ``train`` and ``test``.
+        prompts: the query text each sample was generated from (``Samples.queries``: what the model saw).
+        completions: the generated completions (``Samples.completions``).
+        rewards: one reward per sample (e.g. ``RewardModel.score(samples.texts)``).
+        seed: seeds the random pairing and the split.
+        test_size: fraction of pairs held out; with ``test_size > 0`` a ``DatasetDict`` with ``train`` and
+            ``test``. The split is over pairs, as the notebook's: pairs sharing a prompt may land on both sides.
 
     Raises:
-        ValueError: bad input, or a strategy that yields no pair (with the candidate counts).
+        TypeError, ValueError: bad input (empty or non-string texts, NaN rewards, mismatched lengths, bad
+            options), or a strategy that yields no pair (the message gives the candidate counts and the fix).
     """
     prompts, completions, rewards = _check_inputs(prompts, completions, rewards)
     if strategy not in STRATEGIES:
         raise ValueError(f"Unknown pair strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}.")
+    for name, value in (("high", high), ("low", low), ("margin", margin), ("test_size", test_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+            raise ValueError(f"{name} must be a number, got {value!r}.")
     if not 0.0 <= test_size < 1.0:
         raise ValueError(f"test_size must be in [0, 1), got {test_size}.")
-    if num_pairs is not None and num_pairs < 1:
-        raise ValueError(f"num_pairs must be a positive integer or None, got {num_pairs}.")
+    if num_pairs is not None and (
+        isinstance(num_pairs, bool) or not isinstance(num_pairs, int) or num_pairs < 1
+    ):
+        raise ValueError(f"num_pairs must be a positive integer or None, got {num_pairs!r}.")
     rng = np.random.default_rng(seed)
     by_prompt: dict[str, list[int]] = defaultdict(list)
     for index, prompt in enumerate(prompts):
         by_prompt[prompt].append(index)
 
-    pairs: list[tuple[int, int]] = []
     if strategy == "threshold":
         if not low < high:
-            raise ValueError(f"threshold needs low < high, got low={low}, high={high}.")
-        winners = np.flatnonzero(rewards > high)
-        losers = np.flatnonzero((rewards > low) & (rewards < high))
-        if len(winners) == 0 or len(losers) == 0:
-            raise ValueError(
-                f"The threshold strategy found {len(winners)} winner(s) (reward > {high}) and {len(losers)} loser(s) "
-                f"(reward in ({low}, {high})) among {len(rewards)} samples (rewards range {rewards.min():.3g} to "
-                f"{rewards.max():.3g}); lower `high`, widen (low, high), or sample more."
-            )
-        count = num_pairs or len(winners)
-        chosen = rng.choice(winners, size=count, replace=count > len(winners))
-        rejected = rng.choice(losers, size=count, replace=True)
-        pairs = list(zip(chosen.tolist(), rejected.tolist(), strict=True))
+            raise ValueError(f"The threshold strategy needs low < high, got low={low}, high={high}.")
+        pairs = _threshold_pairs(by_prompt, rewards, high, low, num_pairs, rng)
     elif strategy == "best_vs_worst":
-        for indices in by_prompt.values():
-            values = rewards[indices]
-            best, worst = indices[int(values.argmax())], indices[int(values.argmin())]
-            if rewards[best] > rewards[worst]:
-                pairs.append((best, worst))
-        if not pairs:
-            raise ValueError(
-                f"best_vs_worst found no prompt with two samples of different reward among {len(by_prompt)} prompts; "
-                "sample several completions per prompt (num_samples_per_prompt >= 2)."
-            )
+        pairs = _best_vs_worst_pairs(by_prompt, rewards, num_pairs, rng)
     else:
         if margin <= 0:
             raise ValueError(f"margin must be > 0, got {margin}.")
-        candidates = []
-        for indices in by_prompt.values():
-            for a_position, a in enumerate(indices):
-                for b in indices[a_position + 1 :]:
-                    if abs(rewards[a] - rewards[b]) >= margin:
-                        candidates.append((a, b) if rewards[a] > rewards[b] else (b, a))
-        if not candidates:
-            spread = max((np.ptp(rewards[i]) for i in by_prompt.values()), default=0.0)
-            raise ValueError(
-                f"The margin strategy found no same-prompt pair whose rewards differ by >= {margin} (largest "
-                f"spread within a prompt: {spread:.3g}, over {len(by_prompt)} prompts); lower `margin` or sample more."
-            )
-        order = rng.permutation(len(candidates))
-        pairs = [candidates[i] for i in order[: num_pairs or len(candidates)]]
-    if strategy == "best_vs_worst" and num_pairs is not None:
-        pairs = [pairs[i] for i in rng.permutation(len(pairs))[:num_pairs]]
+        pairs = _margin_pairs(by_prompt, rewards, margin, num_pairs, rng)
 
     dataset = Dataset.from_dict(
         {
@@ -149,29 +212,40 @@ def build_pairs(
     )
     if test_size == 0.0:
         return dataset
-    if len(dataset) < 2 or math.floor(len(dataset) * test_size) < 1:
+    if math.floor(len(dataset) * test_size) < 1 or math.ceil(len(dataset) * (1 - test_size)) < 1:
         raise ValueError(
-            f"test_size={test_size} of {len(dataset)} pairs leaves no test pair; build more pairs."
+            f"test_size={test_size} of {len(dataset)} pairs leaves an empty split; build more pairs "
+            "(num_pairs) or raise test_size."
         )
     return dataset.train_test_split(test_size=test_size, seed=seed)
 
 
 def save_pairs(dataset: Dataset | DatasetDict, path: str | os.PathLike) -> Path:
-    """Saves a pair dataset with ``save_to_disk``, atomically (a temporary folder renamed into place)."""
+    """Saves a pair dataset with ``save_to_disk``, atomically: written to a temporary sibling folder, then moved
+    into place (an existing dataset at ``path`` is replaced)."""
+    if not isinstance(dataset, (Dataset, DatasetDict)):
+        raise TypeError(
+            f"save_pairs takes a Dataset or DatasetDict from build_pairs, got {type(dataset).__name__}."
+        )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
-    dataset.save_to_disk(str(staging / "data"))
-    if path.exists():
-        shutil.rmtree(path)
-    os.replace(staging / "data", path)
-    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        dataset.save_to_disk(str(staging / "data"))
+        if path.exists():
+            # Move the old one aside first, so that `path` is never a half-written folder.
+            old = staging / "old"
+            os.replace(path, old)
+        os.replace(staging / "data", path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return path
 
 
 def load_pairs(path: str | os.PathLike) -> Dataset | DatasetDict:
+    """Loads a dataset written by ``save_pairs``."""
     if not Path(path).exists():
         raise FileNotFoundError(
-            f"No pair dataset at {path}; build one with build_pairs and save_pairs (or `fdpo pairs`)."
+            f"No pair dataset at {path}; build one with build_pairs and save it with save_pairs (or `fdpo pairs`)."
         )
     return load_from_disk(str(path))

@@ -627,12 +627,21 @@ class SweepConfig:
                 f"grid.beta_per_divergence must be a mapping divergence -> beta(s), got {grid.beta_per_divergence!r}."
             )
             return problems
-        names = {spec.partition(":")[0] for spec in specs}
+        # A key for a divergence the grid does not list is allowed (a shared config narrowed by an override);
+        # a key that names no registered divergence at all is a typo.
+        registered = set(list_divergences())
         for key, value in grid.beta_per_divergence.items():
-            if _beta_key(str(key)) not in names | set(specs):
+            name, _, arguments = str(key).partition(":")
+            valid = name in registered
+            if valid and arguments:
+                try:
+                    get_divergence(str(key))
+                except (ValueError, TypeError, KeyError):
+                    valid = False
+            if not valid:
                 problems.append(
-                    f"grid.beta_per_divergence has key {key!r}, which matches no divergence in grid.divergences "
-                    f"({', '.join(dict.fromkeys(specs))}); use a listed spec or name, or remove it."
+                    f"grid.beta_per_divergence has key {key!r}, which is not a divergence name or spec "
+                    f"(registered: {', '.join(sorted(registered))}; grid.divergences: {', '.join(dict.fromkeys(specs))})."
                 )
             problems += _check_betas(
                 f"grid.beta_per_divergence[{key!r}]", value if isinstance(value, list) else [value]
@@ -751,7 +760,8 @@ class SweepConfig:
 
         Builds (first use, a few minutes on a CPU) or loads the demo assets, and takes from them what the config
         leaves unset: ``sft_model``, ``reward_model``, ``prompts.texts`` (when neither texts nor file is given),
-        ``prompts.template`` (when it is the default) and ``generation`` (the config's own keys win).
+        ``prompts.template`` (when it is the default), ``generation`` (the config's own keys win) and
+        ``evaluation.prompts`` (the world's held-out openings, when no evaluation prompts are given).
         """
         if not self.demo:
             return self
@@ -768,6 +778,9 @@ class SweepConfig:
         if self.prompts.template == "{prompt}":
             data["prompts"]["template"] = assets.prompt_template
         data["generation"] = {**dict(assets.generation_kwargs), **self.generation}
+        eval_prompts = list(getattr(assets, "eval_prompts", None) or [])
+        if eval_prompts and self.evaluation.prompts is None and self.evaluation.prompts_file is None:
+            data["evaluation"]["prompts"] = eval_prompts  # openings the pairs were not built from
         return SweepConfig.from_dict(data, source=f"demo ({self.demo})")
 
     def resolved_device(self) -> str:

@@ -1,29 +1,39 @@
-"""Batched, seeded sampling from a causal language model."""
+"""Batched, seeded sampling from a causal language model.
+
+``sample`` replaces the seed notebook's one-at-a-time ``generate_from_input`` loop: prompts are formatted with a
+template, sorted by token length (so a batch pads little), left-padded, generated together with the KV cache and
+put back in prompt order. Every ``model.generate`` option passes through.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
+from fdpo._io import atomic_open
+
 __all__ = ["Samples", "sample"]
+
+_COLUMNS = ("prompts", "queries", "completions", "texts", "completion_ids")
 
 
 @dataclass
 class Samples:
-    """Generations, one entry per sample, in prompt order (each prompt's samples together).
+    """Generations, one entry per sample, in prompt order (each prompt's samples next to each other).
 
     Attributes:
         prompts: the raw prompt of each sample.
         queries: the prompt after the template, i.e. the text the model was conditioned on.
-        completions: the generated text after the query, special tokens removed.
-        texts: query + completion.
-        completion_ids: the generated token ids, without padding and up to the first end-of-sequence token.
+        completions: the generated text after the query: cut at the first end-of-sequence token, special tokens
+            removed.
+        texts: query + completion (what a reward model scores).
+        completion_ids: the generated token ids, cut at the first end-of-sequence (or pad) token, which is left out.
     """
 
     prompts: list[str] = field(default_factory=list)
@@ -32,41 +42,45 @@ class Samples:
     texts: list[str] = field(default_factory=list)
     completion_ids: list[list[int]] = field(default_factory=list)
 
+    def __post_init__(self):
+        lengths = {name: len(getattr(self, name)) for name in _COLUMNS}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"Samples columns must have one entry per sample; got lengths {lengths}.")
+
     def __len__(self) -> int:
         return len(self.completions)
 
     def to_dict(self) -> dict[str, list]:
+        """The five columns as lists (copies), e.g. for ``datasets.Dataset.from_dict``."""
         return asdict(self)
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Writes one JSON object per sample (JSONL), atomically."""
+        """Writes one JSON object per sample (JSONL) atomically: a reader sees the old file or the new one."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        columns = self.to_dict()
-        with tempfile.NamedTemporaryFile(
-            "w", dir=path.parent, delete=False, suffix=".tmp", encoding="utf-8"
-        ) as file:
-            for row in zip(*columns.values(), strict=True):
-                file.write(json.dumps(dict(zip(columns, row, strict=True)), ensure_ascii=False) + "\n")
-        os.replace(file.name, path)
+        with atomic_open(path) as file:
+            for row in zip(*(getattr(self, name) for name in _COLUMNS), strict=True):
+                file.write(json.dumps(dict(zip(_COLUMNS, row, strict=True)), ensure_ascii=False) + "\n")
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Samples:
-        samples = cls()
+        """Reads a file written by ``save``."""
+        columns: dict[str, list] = {name: [] for name in _COLUMNS}
         with open(path, encoding="utf-8") as file:
             for number, line in enumerate(file, 1):
                 if not line.strip():
                     continue
                 try:
                     row = json.loads(line)
-                    for name in ("prompts", "queries", "completions", "texts", "completion_ids"):
-                        getattr(samples, name).append(row[name])
-                except (json.JSONDecodeError, KeyError) as error:
+                    values = [row[name] for name in _COLUMNS]
+                except (json.JSONDecodeError, KeyError, TypeError) as error:
                     raise ValueError(
-                        f"{path}:{number} is not a Samples record ({error}); write it with Samples.save."
+                        f"{path}:{number} is not a Samples record ({type(error).__name__}: {error}); it needs the "
+                        f"keys {list(_COLUMNS)}. Write such files with Samples.save."
                     ) from error
-        return samples
+                for name, value in zip(_COLUMNS, values, strict=True):
+                    columns[name].append(value)
+        return cls(**columns)
 
 
 def _check_prompts(prompts) -> list[str]:
@@ -77,106 +91,194 @@ def _check_prompts(prompts) -> list[str]:
         raise ValueError("prompts is empty: give at least one prompt.")
     bad = [index for index, prompt in enumerate(prompts) if not isinstance(prompt, str)]
     if bad:
-        raise TypeError(f"prompts must be strings; positions {bad[:10]} are not.")
+        raise TypeError(
+            f"prompts must be strings; positions {bad[:10]} are not (first: {type(prompts[bad[0]]).__name__})."
+        )
     return prompts
+
+
+def _as_id_set(value) -> set[int]:
+    if value is None:
+        return set()
+    if isinstance(value, int):
+        return {value}
+    if isinstance(value, torch.Tensor):
+        return set(value.flatten().tolist())
+    return {int(v) for v in value}
+
+
+def _model_device(model) -> torch.device:
+    device = getattr(model, "device", None)
+    return device if isinstance(device, torch.device) else next(model.parameters()).device
+
+
+def _batches(jobs: list[tuple[int, int]], lengths: list[int], batch_size: int, same_length: bool):
+    """Consecutive runs of at most ``batch_size`` jobs (sorted by prompt length); with ``same_length``, a run never
+    mixes prompt lengths."""
+    batch: list[tuple[int, int]] = []
+    for job in jobs:
+        if batch and (len(batch) == batch_size or (same_length and lengths[job[0]] != lengths[batch[0][0]])):
+            yield batch
+            batch = []
+        batch.append(job)
+    if batch:
+        yield batch
 
 
 @torch.no_grad()
 def sample(
     model,
     tokenizer,
-    prompts,
+    prompts: Sequence[str],
     *,
     num_samples_per_prompt: int = 1,
     batch_size: int = 32,
     seed: int | None = None,
     prompt_template: str = "{prompt}",
+    rstrip_query: bool = True,
     show_progress: bool = True,
     **generate_kwargs,
 ) -> Samples:
     """Samples completions for ``prompts`` in batches of similar length, with left padding and the KV cache.
 
     Args:
-        model: a causal LM (``generate`` must work).
-        tokenizer: its tokenizer; padding is done on the left whatever its setting.
+        model: a causal LM with ``generate`` (any ``AutoModelForCausalLM``).
+        tokenizer: its tokenizer. Queries are tokenized without special tokens, as the notebook did, and padded on
+            the left whatever ``tokenizer.padding_side`` says; the tokenizer is not modified.
         prompts: the raw prompts.
-        num_samples_per_prompt: completions per prompt.
-        batch_size: sequences generated together (beams excluded).
-        seed: seeds torch before generation, so the same seed gives the same samples.
-        prompt_template: formats each prompt, e.g. ``"Good Review: {prompt}"``.
-        show_progress: a tqdm bar over batches.
-        **generate_kwargs: passed to ``model.generate`` (``do_sample`` defaults to True; ``max_length`` counts the
-            prompt tokens, as in transformers).
+        num_samples_per_prompt: completions per prompt (rows of their own, so they batch with other prompts).
+        batch_size: sequences generated together (each with its ``num_beams`` beams).
+        seed: run generation under this torch seed, in a forked RNG state (the caller's random state is left
+            alone). Same seed, batch size and device give the same samples.
+        prompt_template: turns a prompt into the query, ``"{prompt}"`` replaced by it (other braces are literal),
+            e.g. ``"Good Review: {prompt}"``.
+        rstrip_query: drop trailing whitespace from each query, as the notebook's ``generate_from_input`` did
+            (``"Good Review: {prompt}"`` with an empty prompt gives ``"Good Review:"``; a BPE model continues a
+            trailing space badly). An empty query is conditioned on the BOS token (EOS if there is none).
+        show_progress: a tqdm bar over samples.
+        **generate_kwargs: passed to ``model.generate``: e.g. the notebook's ``top_k=50, num_beams=5,
+            max_length=100, early_stopping=True, no_repeat_ngram_size=2, renormalize_logits=True``. ``do_sample``
+            defaults to True, and to ``max_new_tokens=48`` when no length is given. ``max_length`` counts the prompt
+            tokens as in transformers, and means what it means for a prompt generated alone: batches then hold
+            prompts of one length only (``max_new_tokens`` has no such restriction).
 
     Returns:
         ``Samples`` in prompt order, each prompt's samples together.
+
+    Raises:
+        ValueError: empty prompts list, bad sizes, a template without ``{prompt}``, ``num_return_sequences`` (use
+            ``num_samples_per_prompt``), or a prompt that ``max_length`` leaves no room to continue.
     """
     prompts = _check_prompts(prompts)
-    if not isinstance(num_samples_per_prompt, int) or num_samples_per_prompt < 1:
-        raise ValueError(
-            f"num_samples_per_prompt must be a positive integer, got {num_samples_per_prompt!r}."
-        )
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    for name, value in (("num_samples_per_prompt", num_samples_per_prompt), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
     if "{prompt}" not in prompt_template:
-        raise ValueError(f"prompt_template must contain '{{prompt}}', got {prompt_template!r}.")
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    generate_kwargs.setdefault("do_sample", True)
-    generate_kwargs.setdefault("pad_token_id", tokenizer.pad_token_id)
-    if "max_length" not in generate_kwargs and "max_new_tokens" not in generate_kwargs:
-        generate_kwargs["max_new_tokens"] = 48
+        raise ValueError(
+            f"prompt_template must contain '{{prompt}}' where the prompt goes, got {prompt_template!r}."
+        )
+    if generate_kwargs.get("num_return_sequences", 1) != 1:
+        raise ValueError(
+            f"num_return_sequences={generate_kwargs['num_return_sequences']} is not supported here: pass "
+            "num_samples_per_prompt instead (those samples are batched across prompts)."
+        )
+    for name in ("input_ids", "attention_mask", "inputs"):
+        if name in generate_kwargs:
+            raise ValueError(f"{name} is built by sample() from the prompts; do not pass it.")
 
-    queries = [prompt_template.format(prompt=prompt) for prompt in prompts]
-    encoded = [tokenizer(query, add_special_tokens=False)["input_ids"] for query in queries]
-    # Sort by length so each batch pads little; results go back to prompt order.
+    generation_config = getattr(model, "generation_config", None)
+    eos_ids = _as_id_set(
+        generate_kwargs.get("eos_token_id", getattr(generation_config, "eos_token_id", None))
+    )
+    eos_ids |= _as_id_set(tokenizer.eos_token_id)
+    pad_id = generate_kwargs.get("pad_token_id")
+    if pad_id is None:
+        pad_id = tokenizer.pad_token_id
+    if pad_id is None:
+        pad_id = getattr(generation_config, "pad_token_id", None)
+    if pad_id is None:
+        pad_id = min(eos_ids) if eos_ids else 0  # GPT-2's usual pad = eos; padding is masked out anyway
+    start_id = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    stop_ids = eos_ids | {pad_id}  # generate pads finished rows with pad_id
+
+    kwargs = dict(generate_kwargs)
+    kwargs.setdefault("do_sample", True)
+    kwargs["pad_token_id"] = pad_id
+    uses_max_length = "max_length" in kwargs and "max_new_tokens" not in kwargs
+    max_length = kwargs.pop("max_length") if uses_max_length else None
+    if max_length is None and "max_new_tokens" not in kwargs:
+        kwargs["max_new_tokens"] = 48
+
+    queries = [prompt_template.replace("{prompt}", prompt) for prompt in prompts]
+    if rstrip_query:
+        queries = [query.rstrip() for query in queries]
+    unique_queries = list(dict.fromkeys(queries))
+    unique_ids = tokenizer(unique_queries, add_special_tokens=False)["input_ids"]
+    if start_id is None and any(not ids for ids in unique_ids):
+        raise ValueError(
+            "An empty query needs a BOS or EOS token to condition on; the tokenizer has neither."
+        )
+    ids_of = {query: ids or [start_id] for query, ids in zip(unique_queries, unique_ids, strict=True)}
+    encoded = [ids_of[query] for query in queries]
+    lengths = [len(ids) for ids in encoded]
+    if max_length is not None and max(lengths) >= max_length:
+        index = max(range(len(prompts)), key=lengths.__getitem__)
+        raise ValueError(
+            f"Query {index} ({queries[index]!r}) is {lengths[index]} tokens, but max_length={max_length} counts the "
+            "prompt and leaves no room for a completion; raise max_length or pass max_new_tokens instead."
+        )
+
+    # Sort by length so each batch pads little (and, with max_length, holds one length); results go back to
+    # prompt order below.
     jobs = sorted(
         ((index, copy) for index in range(len(prompts)) for copy in range(num_samples_per_prompt)),
-        key=lambda job: (len(encoded[job[0]]), job[0], job[1]),
+        key=lambda job: (lengths[job[0]], job[0], job[1]),
     )
-    device = next(model.parameters()).device
+    device = _model_device(model)
+    results: dict[tuple[int, int], list[int]] = {}
     was_training = model.training
     model.eval()
-    if seed is not None:
-        torch.manual_seed(seed)
-    eos_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
-    results: dict[tuple[int, int], list[int]] = {}
-    batches = [jobs[start : start + batch_size] for start in range(0, len(jobs), batch_size)]
+    devices = [device] if device.type == "cuda" else []
+    progress = tqdm(total=len(jobs), desc="Sampling", disable=not show_progress, unit="sample")
     try:
-        for batch in tqdm(batches, desc="Sampling", disable=not show_progress, unit="batch"):
-            width = max(len(encoded[index]) for index, _ in batch)
-            input_ids = torch.full((len(batch), max(width, 1)), tokenizer.pad_token_id, dtype=torch.long)
-            attention_mask = torch.zeros_like(input_ids)
-            for row, (index, _) in enumerate(batch):
-                ids = encoded[index]
-                if ids:
-                    input_ids[row, width - len(ids) :] = torch.tensor(ids)
-                    attention_mask[row, width - len(ids) :] = 1
-            if width == 0:  # empty prompts: condition on the BOS token
-                input_ids[:, 0] = (
-                    tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+        with torch.random.fork_rng(devices=devices, enabled=seed is not None):
+            if seed is not None:
+                torch.manual_seed(seed)
+            for batch in _batches(jobs, lengths, batch_size, same_length=max_length is not None):
+                width = max(lengths[index] for index, _ in batch)
+                input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+                attention_mask = torch.zeros_like(input_ids)
+                for row, (index, _) in enumerate(batch):
+                    input_ids[row, width - lengths[index] :] = torch.tensor(encoded[index])
+                    attention_mask[row, width - lengths[index] :] = 1
+                if max_length is not None:
+                    kwargs["max_new_tokens"] = max_length - width  # every prompt of the batch has this width
+                output = model.generate(
+                    input_ids=input_ids.to(device), attention_mask=attention_mask.to(device), **kwargs
                 )
-                attention_mask[:, 0] = 1
-            output = model.generate(
-                input_ids=input_ids.to(device), attention_mask=attention_mask.to(device), **generate_kwargs
-            )
-            for row, job in enumerate(batch):
-                generated = output[row, input_ids.shape[1] :].tolist()
-                cut = next(
-                    (position for position, token in enumerate(generated) if token in eos_ids), len(generated)
-                )
-                results[job] = generated[:cut]
+                for row, job in enumerate(batch):
+                    generated = output[row, width:].tolist()
+                    cut = next(
+                        (position for position, token in enumerate(generated) if token in stop_ids),
+                        len(generated),
+                    )
+                    results[job] = generated[:cut]
+                progress.update(len(batch))
     finally:
+        progress.close()
         model.train(was_training)
 
-    samples = Samples()
-    for index in range(len(prompts)):
-        for copy in range(num_samples_per_prompt):
-            ids = results[(index, copy)]
-            completion = tokenizer.decode(ids, skip_special_tokens=True)
-            samples.prompts.append(prompts[index])
-            samples.queries.append(queries[index])
-            samples.completions.append(completion)
-            samples.texts.append(queries[index] + completion)
-            samples.completion_ids.append(ids)
-    return samples
+    order = [(index, copy) for index in range(len(prompts)) for copy in range(num_samples_per_prompt)]
+    completion_ids = [results[job] for job in order]
+    completions = tokenizer.batch_decode(
+        completion_ids, skip_special_tokens=True, clean_up_tokenization_spaces=False
+    )
+    return Samples(
+        prompts=[prompts[index] for index, _ in order],
+        queries=[queries[index] for index, _ in order],
+        completions=completions,
+        texts=[
+            queries[index] + completion for (index, _), completion in zip(order, completions, strict=True)
+        ],
+        completion_ids=completion_ids,
+    )

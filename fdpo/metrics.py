@@ -1,14 +1,20 @@
-"""Reward and diversity metrics, and divergence estimates from samples (definitions: docs/metrics.md)."""
+"""Reward and diversity metrics, and divergence estimates from samples (definitions: DESIGN.md, docs/metrics.md).
+
+Arguments named ``prompts`` are the texts the model was conditioned on (``Samples.queries``, the prompt after its
+template) and ``completions`` the generated continuations (``Samples.completions``, or ``Samples.completion_ids``
+to score exactly the sampled tokens).
+"""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
 import scipy.stats
 import torch
-from tqdm.auto import tqdm
 
+from fdpo._logprobs import check_prompts_and_completions, score_completions
 from fdpo.divergences import FDivergence, get_divergence
 
 __all__ = [
@@ -16,6 +22,7 @@ __all__ = [
     "distinct_n",
     "divergence_from_samples",
     "kl_from_samples",
+    "log_ratios_from_samples",
     "predictive_entropy",
     "reward_summary",
     "self_bleu",
@@ -31,26 +38,32 @@ def _check_texts(name: str, texts) -> list[str]:
         raise ValueError(f"{name} is empty: a metric needs at least one text.")
     bad = [index for index, text in enumerate(texts) if not isinstance(text, str)]
     if bad:
-        raise TypeError(f"{name} must be strings; positions {bad[:10]} are not.")
+        raise TypeError(
+            f"{name} must be strings; positions {bad[:10]} are not (first: {type(texts[bad[0]]).__name__})."
+        )
     return texts
 
 
-def _check_pairs(prompts, completions) -> tuple[list[str], list[str]]:
-    prompts, completions = _check_texts("prompts", prompts), _check_texts("completions", completions)
-    if len(prompts) != len(completions):
-        raise ValueError(
-            f"prompts and completions must pair up: got {len(prompts)} prompts, {len(completions)} completions."
-        )
-    return prompts, completions
-
-
 def reward_summary(rewards: Sequence[float], confidence: float = 0.95) -> dict[str, float]:
-    """Mean, sample standard deviation, Student-t confidence interval of the mean, and count."""
+    """Mean, sample standard deviation (ddof=1), Student-t confidence interval of the mean, and count.
+
+    Args:
+        rewards: one reward per sample. Shape: (n,).
+        confidence: the interval's coverage, in (0, 1).
+
+    Returns:
+        ``{"mean", "std", "ci_low", "ci_high", "n"}``; with one sample, std is 0 and the interval is the point.
+    """
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}.")
     values = np.asarray(rewards, dtype=np.float64).ravel()
     if values.size == 0:
         raise ValueError("rewards is empty: nothing to summarise.")
     if not np.isfinite(values).all():
-        raise ValueError(f"rewards hold {int((~np.isfinite(values)).sum())} NaN or inf value(s).")
+        bad = np.flatnonzero(~np.isfinite(values)).tolist()
+        raise ValueError(
+            f"rewards hold {len(bad)} NaN or inf value(s), at positions {bad[:10]}; score them again or drop them."
+        )
     mean = float(values.mean())
     if values.size == 1:
         return {"mean": mean, "std": 0.0, "ci_low": mean, "ci_high": mean, "n": 1}
@@ -60,47 +73,63 @@ def reward_summary(rewards: Sequence[float], confidence: float = 0.95) -> dict[s
 
 
 def token_entropy(generations: Sequence[str], tokenizer) -> float:
-    """Shannon entropy (nats) of the pooled token-id frequencies of all generations, pads excluded.
+    """Shannon entropy (nats) of the pooled token-id frequencies of all generations, pad ids excluded.
 
-    The seed notebook's ``token_entropy``, vectorised: same tokenization (``tokenizer(text)``, special tokens
-    included as ``encode`` adds them), same frequencies in order of first appearance, same ``scipy.stats.entropy``.
+    The seed notebook's ``token_entropy``, vectorised, and equal to it bit for bit: the same tokenization
+    (``tokenizer(texts)`` is ``tokenizer.encode`` on each text, special tokens added), the same frequencies
+    count / total listed in order of first appearance, and the same ``scipy.stats.entropy`` on them (the order
+    matters for the last bits of its sums). One batch encode, then ``np.bincount``: the tokenizer is the cost.
+
+    Args:
+        generations: the texts (the notebook passed whole texts: template + completion).
+        tokenizer: the tokenizer whose ids are counted (the notebook used the reward model's).
     """
     generations = _check_texts("generations", generations)
-    encoded = tokenizer(generations)["input_ids"]
-    ids = np.fromiter((token for row in encoded for token in row), dtype=np.int64)
+    encoded = tokenizer(generations, return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+    total = sum(map(len, encoded))
+    ids = np.fromiter(itertools.chain.from_iterable(encoded), dtype=np.int64, count=total)
     if tokenizer.pad_token_id is not None:
         ids = ids[ids != tokenizer.pad_token_id]
     if ids.size == 0:
-        raise ValueError("The generations hold no tokens: token entropy is undefined.")
-    unique, first_seen, counts = np.unique(ids, return_index=True, return_counts=True)
-    order = np.argsort(first_seen, kind="stable")
-    return float(scipy.stats.entropy(counts[order] / ids.size))
+        raise ValueError("The generations hold no tokens (pads excluded): token entropy is undefined.")
+    counts = np.bincount(ids)
+    first_seen = np.full(counts.size, ids.size, dtype=np.int64)
+    np.minimum.at(first_seen, ids, np.arange(ids.size, dtype=np.int64))
+    present = np.flatnonzero(counts)
+    in_order = present[np.argsort(first_seen[present], kind="stable")]
+    return float(scipy.stats.entropy(counts[in_order] / ids.size))
 
 
 def distinct_n(texts: Sequence[str], n: int) -> float:
-    """Unique n-grams / total n-grams over all texts, words split on whitespace (0 if no text has n words)."""
+    """Unique n-grams / total n-grams, pooled over all texts; words split on whitespace.
+
+    An n-gram never spans two texts. Returns 0.0 when no text has n words (no n-gram at all).
+    """
     texts = _check_texts("texts", texts)
-    if not isinstance(n, int) or n < 1:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}.")
     total, unique = 0, set()
     for text in texts:
         words = text.split()
-        grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+        grams = list(zip(*(words[i:] for i in range(n)), strict=False))
         total += len(grams)
         unique.update(grams)
     return len(unique) / total if total else 0.0
 
 
 def self_bleu(texts: Sequence[str], max_texts: int = 200, seed: int = 0) -> float:
-    """Mean sentence BLEU (sacrebleu, 0–100) of each text against all the others: high means repetitive.
+    """Mean sacrebleu sentence BLEU (0 to 100) of each text against all the others as references.
 
-    Quadratic in the number of texts, so at most ``max_texts`` (drawn with ``seed``) are compared.
+    High means the texts repeat each other; lower is more diverse. Quadratic in the number of texts, so at most
+    ``max_texts`` of them, drawn with ``seed``, are compared.
     """
     import sacrebleu
 
     texts = _check_texts("texts", texts)
     if len(texts) < 2:
-        raise ValueError("self_bleu needs at least two texts.")
+        raise ValueError(f"self_bleu needs at least two texts, got {len(texts)}.")
+    if max_texts < 2:
+        raise ValueError(f"max_texts must be at least 2, got {max_texts}.")
     if len(texts) > max_texts:
         rng = np.random.default_rng(seed)
         texts = [texts[i] for i in sorted(rng.choice(len(texts), size=max_texts, replace=False))]
@@ -111,88 +140,49 @@ def self_bleu(texts: Sequence[str], max_texts: int = 200, seed: int = 0) -> floa
     return float(np.mean(scores))
 
 
-@torch.no_grad()
 def completion_statistics(
     model,
     tokenizer,
     prompts: Sequence[str],
-    completions: Sequence[str],
+    completions,
     *,
     batch_size: int = 16,
     entropy: bool = False,
     desc: str = "Scoring completions",
     show_progress: bool = False,
 ) -> dict[str, np.ndarray]:
-    """Per completion: the summed log-prob under ``model`` given its prompt, its token count, and optionally the
-    mean full-vocabulary entropy of the next-token distribution at its positions.
-
-    Prompt and completion are tokenized separately and concatenated, right-padded, so every position is exact.
+    """Per completion: log π(y|x) summed over its tokens, its token count, and optionally its mean next-token
+    entropy over its positions (``fdpo._logprobs.score_completions`` does the work).
 
     Returns:
-        ``{"logps": (n,), "num_tokens": (n,), "entropy": (n,)}`` as float64 numpy arrays (entropy only if asked).
+        ``{"logps": (n,), "num_tokens": (n,), "entropy": (n,)}`` as float64 numpy arrays; ``entropy`` only when
+        asked for, NaN for an empty completion.
     """
-    prompts, completions = _check_pairs(prompts, completions)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    prompt_ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
-    completion_ids = tokenizer(completions, add_special_tokens=False)["input_ids"]
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    n = len(prompts)
-    logps, num_tokens, entropies = np.zeros(n), np.zeros(n), np.zeros(n)
-    order = np.argsort(
-        [len(p) + len(c) for p, c in zip(prompt_ids, completion_ids, strict=True)], kind="stable"
+    scores = score_completions(
+        model,
+        tokenizer,
+        prompts,
+        completions,
+        batch_size=batch_size,
+        entropy=entropy,
+        show_progress=show_progress,
+        desc=desc,
     )
-    try:
-        for start in tqdm(range(0, n, batch_size), desc=desc, disable=not show_progress, unit="batch"):
-            indices = order[start : start + batch_size]
-            rows = []
-            for i in indices:
-                prefix = prompt_ids[i] or [
-                    tokenizer.bos_token_id if tokenizer.bos_token_id is not None else pad_id
-                ]
-                rows.append((prefix, completion_ids[i]))
-            width = max(len(p) + len(c) for p, c in rows)
-            input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-            attention_mask = torch.zeros_like(input_ids)
-            target_mask = torch.zeros_like(input_ids, dtype=torch.bool)
-            for row, (prefix, completion) in enumerate(rows):
-                length = len(prefix) + len(completion)
-                input_ids[row, :length] = torch.tensor(prefix + completion)
-                attention_mask[row, :length] = 1
-                target_mask[row, len(prefix) : length] = True
-            input_ids, attention_mask, target_mask = (
-                input_ids.to(device),
-                attention_mask.to(device),
-                target_mask.to(device),
-            )
-            logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1].float()
-            log_probs = logits.log_softmax(dim=-1)
-            targets, mask = input_ids[:, 1:], target_mask[:, 1:]
-            token_logps = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1) * mask
-            counts = mask.sum(dim=1)
-            logps[indices] = token_logps.sum(dim=1).double().cpu().numpy()
-            num_tokens[indices] = counts.cpu().numpy()
-            if entropy:
-                probs = log_probs.exp()
-                # 0·log 0 = 0: a model may put −inf logits on tokens it rules out.
-                position_entropy = -(probs * log_probs.masked_fill(probs == 0, 0.0)).sum(dim=-1) * mask
-                entropies[indices] = (
-                    (position_entropy.sum(dim=1) / counts.clamp(min=1)).double().cpu().numpy()
-                )
-    finally:
-        model.train(was_training)
-    result = {"logps": logps, "num_tokens": num_tokens}
+    result = {"logps": scores.sum_logps, "num_tokens": scores.num_tokens.astype(np.float64)}
     if entropy:
-        result["entropy"] = entropies
+        result["entropy"] = scores.mean_entropies
     return result
 
 
 def predictive_entropy(
     model, tokenizer, prompts, completions, *, batch_size: int = 16, show_progress: bool = False
 ) -> float:
-    """The paper's diversity measure: per sequence, the mean over generated positions of the full-vocabulary
-    entropy of the policy's next-token distribution, then the mean over sequences (empty completions skipped)."""
+    """The paper's diversity measure, in nats.
+
+    For each completion, the full-vocabulary entropy −Σ_v p(v) log p(v) of the model's next-token distribution
+    at each generated position (given the prompt and the completion so far), averaged over its positions; then
+    the mean over completions. Empty completions have no position and are left out.
+    """
     stats = completion_statistics(
         model,
         tokenizer,
@@ -209,37 +199,51 @@ def predictive_entropy(
     return float(stats["entropy"][keep].mean())
 
 
-def _sequence_log_ratios(
-    policy, reference, tokenizer, prompts, completions, batch_size, show_progress
+def log_ratios_from_samples(
+    policy, reference, tokenizer, prompts, completions, *, batch_size: int = 16, show_progress: bool = False
 ) -> np.ndarray:
-    policy_logps = completion_statistics(
+    """a = log π(y|x) − log π_ref(y|x) of each completion, summed over its tokens. Shape: (n,), float64."""
+    prompts, completions = check_prompts_and_completions(prompts, completions)
+    policy_logps = score_completions(
         policy,
         tokenizer,
         prompts,
         completions,
         batch_size=batch_size,
-        desc="Policy log-probs",
         show_progress=show_progress,
-    )["logps"]
-    reference_logps = completion_statistics(
+        desc="Policy log-probs",
+    ).sum_logps
+    if reference is policy:
+        return np.zeros_like(policy_logps)
+    reference_logps = score_completions(
         reference,
         tokenizer,
         prompts,
         completions,
         batch_size=batch_size,
-        desc="Reference log-probs",
         show_progress=show_progress,
-    )["logps"]
+        desc="Reference log-probs",
+    ).sum_logps
     return policy_logps - reference_logps
 
 
 def kl_from_samples(
     policy, reference, tokenizer, prompts, completions, *, batch_size: int = 16, show_progress: bool = False
 ) -> float:
-    """Monte-Carlo KL(π‖π_ref): the mean over completions sampled from π of Σ_t (log π − log π_ref)."""
+    """Monte-Carlo KL(π‖π_ref) in nats: the mean over completions sampled from π of Σ_t (log π − log π_ref).
+
+    Unbiased only when the completions were sampled from ``policy`` (plain sampling, no beams, top-k or top-p,
+    which change the distribution sampled from); a single sample's term can be negative.
+    """
     return float(
-        _sequence_log_ratios(
-            policy, reference, tokenizer, prompts, completions, batch_size, show_progress
+        log_ratios_from_samples(
+            policy,
+            reference,
+            tokenizer,
+            prompts,
+            completions,
+            batch_size=batch_size,
+            show_progress=show_progress,
         ).mean()
     )
 
@@ -255,9 +259,22 @@ def divergence_from_samples(
     batch_size: int = 16,
     show_progress: bool = False,
 ) -> float:
-    """Monte-Carlo D_f(π‖π_ref) = E_π[f(u)/u], u = π/π_ref per completion sampled from π, in log space (float64)."""
+    """Monte-Carlo D_f(π‖π_ref) = E_π[f(u)/u], u = π(y|x)/π_ref(y|x) per completion sampled from π.
+
+    Computed from the log ratio a = log u with the divergence's ``f_over_u`` (log space, float64), so u itself is
+    never formed. For forward-KL-like divergences f(u)/u grows like e^(−a): the estimate is heavy-tailed.
+
+    Args:
+        divergence: a registered name, a spec such as ``"alpha:0.3"`` (the paper's α), or an ``FDivergence``.
+    """
     divergence = get_divergence(divergence)
-    log_ratios = _sequence_log_ratios(
-        policy, reference, tokenizer, prompts, completions, batch_size, show_progress
+    log_ratios = log_ratios_from_samples(
+        policy,
+        reference,
+        tokenizer,
+        prompts,
+        completions,
+        batch_size=batch_size,
+        show_progress=show_progress,
     )
-    return float(divergence.f_over_u(torch.from_numpy(log_ratios)).mean())
+    return float(divergence.f_over_u(torch.from_numpy(log_ratios)).double().mean())

@@ -288,13 +288,42 @@ def plot_tradeoff(
     axes.set_ylabel(_AXIS_LABELS[diversity])
     axes.set_title(title or "Reward–diversity trade-off (mean ± 95% CI across seeds)")
     axes.grid(True, alpha=0.3)
+    clipped = False
+    for axis, means, cis in (
+        ("x", [points[i][0] for i in plotted], [rows[i].get(x_ci) for i in plotted]),
+        ("y", [points[i][1] for i in plotted], [rows[i].get(y_ci) for i in plotted]),
+    ):
+        low, high, cut = _axis_limits(means, cis)
+        clipped |= cut
+        (axes.set_xlim if axis == "x" else axes.set_ylim)(low, high)
+    if clipped:
+        # With two or three seeds a t interval can be many times the spread of the means; the axes follow the
+        # means so that the points stay readable, and say so.
+        axes.annotate(
+            "some 95% CIs extend beyond the axes (few seeds)",
+            xy=(0.01, 0.01),
+            xycoords="axes fraction",
+            fontsize=8,
+            color="0.4",
+        )
     axes.legend(loc="best", fontsize=9)
-    axes.margins(0.12)
     figure.tight_layout()
     path = Path(path)
     with atomic_open(path, "wb") as handle:
         figure.savefig(handle, format="png")
     return path
+
+
+def _axis_limits(means: Sequence[float], cis: Sequence[Any]) -> tuple[float, float, bool]:
+    """Axis limits around ``means``: their range padded by 15%, widened to show each error bar up to one more range
+    on either side. Returns ``(low, high, clipped)``, ``clipped`` when an error bar reaches beyond the limits."""
+    low, high = min(means), max(means)
+    span = high - low or max(abs(high), 1.0) * 0.1
+    bar_low = min(m - (c if _finite(c) else 0.0) for m, c in zip(means, cis, strict=True))
+    bar_high = max(m + (c if _finite(c) else 0.0) for m, c in zip(means, cis, strict=True))
+    lower = max(min(low - 0.15 * span, bar_low - 0.05 * span), low - span)
+    upper = min(max(high + 0.15 * span, bar_high + 0.05 * span), high + span)
+    return lower, upper, bar_low < lower or bar_high > upper
 
 
 def _colormap(n: int):

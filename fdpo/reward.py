@@ -1,14 +1,21 @@
-"""Reward models: a Hugging Face sequence classifier, or any callable from texts to numbers."""
+"""Reward models: a Hugging Face sequence classifier, or any callable from texts to numbers.
+
+``RewardModel`` replaces the seed notebook's one-text-at-a-time ``classify``: texts are tokenized in one call,
+truncated to the classifier's maximum length (the notebook's call failed beyond it), grouped by length and scored
+in batches. Anywhere a ``RewardModel`` is accepted, a plain callable ``list[str] -> list[float]`` is too
+(``score_texts``, ``as_reward_fn``).
+"""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-__all__ = ["RewardModel", "as_reward_fn", "score_texts"]
+__all__ = ["KINDS", "RewardModel", "as_reward_fn", "score_texts"]
 
 KINDS = ("logit", "probability")
 
@@ -21,7 +28,9 @@ def _check_texts(texts) -> list[str]:
         raise ValueError("texts is empty: give at least one text to score.")
     bad = [index for index, text in enumerate(texts) if not isinstance(text, str)]
     if bad:
-        raise TypeError(f"texts must be strings; positions {bad[:10]} are not.")
+        raise TypeError(
+            f"texts must be strings; positions {bad[:10]} are not (first: {type(texts[bad[0]]).__name__})."
+        )
     return texts
 
 
@@ -29,100 +38,181 @@ class RewardModel:
     """Scores texts with a sequence classifier: the positive class's logit (the notebook's reward) or probability.
 
     Args:
-        model: an ``AutoModelForSequenceClassification``.
-        tokenizer: its tokenizer.
-        positive_index: the positive class (1 for lvwerra/distilbert-imdb and for the demo classifier).
+        model: an ``AutoModelForSequenceClassification`` (any number of classes).
+        tokenizer: its tokenizer. Batches are padded on the right whatever ``tokenizer.padding_side`` says, so
+            every token keeps the position it has when scored alone.
+        positive_index: the class whose logit is the reward (1 for lvwerra/distilbert-imdb, whose labels are
+            NEGATIVE = 0, POSITIVE = 1, and for the demo classifier).
         batch_size: texts per forward pass.
-        device: where to run; default the model's device.
-        max_length: truncation length; default the tokenizer's ``model_max_length`` capped by the model's positions.
+        device: where to run (moves the model); default: where the model already is.
+        max_length: truncation length in tokens, special tokens included; default the tokenizer's
+            ``model_max_length`` capped by the model's position embeddings.
     """
 
     def __init__(
-        self, model, tokenizer, *, positive_index: int = 1, batch_size: int = 64, device=None, max_length=None
+        self,
+        model,
+        tokenizer,
+        *,
+        positive_index: int = 1,
+        batch_size: int = 64,
+        device: str | torch.device | None = None,
+        max_length: int | None = None,
     ):
         num_labels = model.config.num_labels
+        if isinstance(positive_index, bool) or not isinstance(positive_index, int):
+            raise TypeError(f"positive_index must be an int, got {positive_index!r}.")
         if not 0 <= positive_index < num_labels:
             raise ValueError(
-                f"positive_index={positive_index} but the classifier has {num_labels} classes (0 to {num_labels - 1})."
+                f"positive_index={positive_index} but the classifier has {num_labels} classes "
+                f"(0 to {num_labels - 1}; labels {getattr(model.config, 'id2label', None)})."
             )
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        positions = getattr(model.config, "max_position_embeddings", None) or getattr(
+            model.config, "n_positions", None
+        )
+        limit = tokenizer.model_max_length if tokenizer.model_max_length < 1e9 else None
+        default = min(value for value in (limit, positions, 512) if value is not None)
+        if max_length is not None and (not isinstance(max_length, int) or max_length < 1):
+            raise ValueError(f"max_length must be a positive integer or None, got {max_length!r}.")
+        if max_length is not None and positions is not None and max_length > positions:
+            raise ValueError(
+                f"max_length={max_length} exceeds the classifier's {positions} position embeddings; use at most "
+                f"{positions}."
+            )
         self.model = model.eval()
         if device is not None:
             self.model.to(device)
         self.tokenizer = tokenizer
         self.positive_index = positive_index
         self.batch_size = batch_size
-        positions = getattr(model.config, "max_position_embeddings", None) or 512
-        limit = tokenizer.model_max_length if tokenizer.model_max_length < 1e9 else positions
-        self.max_length = max_length or min(limit, positions)
+        self.max_length = max_length or default
+        pad_id = tokenizer.pad_token_id
+        if pad_id is None:
+            pad_id = getattr(model.config, "pad_token_id", None)
+        self._pad_id = pad_id if pad_id is not None else 0  # masked out; never seen by the model
+        try:
+            accepted = set(inspect.signature(model.forward).parameters)
+        except (TypeError, ValueError):
+            accepted = {"input_ids", "attention_mask"}
+        self._uses_token_type_ids = "token_type_ids" in accepted
 
     @classmethod
     def from_pretrained(cls, path_or_hub_id: str, **kwargs) -> RewardModel:
-        """Loads a classifier and its tokenizer from a local folder or a hub id (e.g. ``lvwerra/distilbert-imdb``)."""
+        """Loads a classifier and its tokenizer from a local folder or a hub id (e.g. ``"lvwerra/distilbert-imdb"``).
+
+        ``kwargs`` go to the constructor (``positive_index``, ``batch_size``, ``device``, ``max_length``).
+        """
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(path_or_hub_id)
         model = AutoModelForSequenceClassification.from_pretrained(path_or_hub_id)
         return cls(model, tokenizer, **kwargs)
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
     @torch.no_grad()
     def score(self, texts: Sequence[str], kind: str = "logit", show_progress: bool = False) -> np.ndarray:
-        """Rewards of ``texts``, shape (len(texts),), float32.
+        """Rewards of ``texts``. Shape: (len(texts),), float64.
 
-        ``kind="logit"``: the positive class's logit. ``kind="probability"``: its softmax probability (the notebook
-        applied a sigmoid to the logit instead, which is not a probability for a softmax classifier).
+        Args:
+            texts: the full texts to judge (query + completion, as the notebook scored them).
+            kind: ``"logit"``, the positive class's logit (the notebook's reward), or ``"probability"``, its softmax
+                probability. (The notebook's ``classify(as_proba=True)`` applied a sigmoid to the logit instead,
+                which is not the class probability of a softmax classifier.)
+            show_progress: a tqdm bar over batches.
         """
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
         texts = _check_texts(texts)
-        device = next(self.model.parameters()).device
-        order = np.argsort([len(text) for text in texts], kind="stable")  # similar lengths pad little
-        scores = np.empty(len(texts), dtype=np.float32)
+        encoded = self.tokenizer(
+            texts,
+            truncation=True,
+            max_length=self.max_length,
+            return_attention_mask=False,
+            return_token_type_ids=self._uses_token_type_ids,
+        )
+        all_ids = encoded["input_ids"]
+        empty = [index for index, ids in enumerate(all_ids) if not ids]
+        if empty:
+            raise ValueError(
+                f"Texts at positions {empty[:10]} give no tokens (e.g. {texts[empty[0]]!r}): a classifier cannot "
+                "score them. Drop them, or use a tokenizer that adds a [CLS]-like token."
+            )
+        all_types = encoded.get("token_type_ids") if self._uses_token_type_ids else None
+        order = np.argsort([len(ids) for ids in all_ids], kind="stable")  # similar lengths pad little
+        device = self.device
+        scores = np.empty(len(texts), dtype=np.float64)
         starts = range(0, len(texts), self.batch_size)
         for start in tqdm(starts, desc="Scoring", disable=not show_progress, unit="batch"):
             indices = order[start : start + self.batch_size]
-            encoded = self.tokenizer(
-                [texts[i] for i in indices],
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="pt",
-            ).to(device)
-            encoded.pop("token_type_ids", None)
-            logits = self.model(**encoded).logits.float()
+            width = max(len(all_ids[i]) for i in indices)
+            input_ids = torch.full((len(indices), width), self._pad_id, dtype=torch.long)
+            attention_mask = torch.zeros_like(input_ids)
+            token_type_ids = torch.zeros_like(input_ids) if all_types is not None else None
+            for row, i in enumerate(indices):
+                ids = all_ids[i]
+                input_ids[row, : len(ids)] = torch.tensor(ids)
+                attention_mask[row, : len(ids)] = 1
+                if token_type_ids is not None:
+                    token_type_ids[row, : len(ids)] = torch.tensor(all_types[i])
+            inputs = {"input_ids": input_ids.to(device), "attention_mask": attention_mask.to(device)}
+            if token_type_ids is not None:
+                inputs["token_type_ids"] = token_type_ids.to(device)
+            logits = self.model(**inputs).logits.float()
             if kind == "probability":
                 values = logits.softmax(dim=-1)[:, self.positive_index]
             else:
                 values = logits[:, self.positive_index]
-            scores[indices] = values.cpu().numpy()
+            scores[indices] = values.double().cpu().numpy()
         return scores
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        """The logit rewards, so that a ``RewardModel`` is itself a ``list[str] -> array`` reward function."""
         return self.score(texts)
 
 
 def as_reward_fn(reward) -> Callable[[Sequence[str]], np.ndarray]:
-    """A function from texts to a float array, from a ``RewardModel`` or a callable ``list[str] -> list[float]``."""
+    """A function from texts to a float64 array of logit rewards, from a ``RewardModel`` or a callable
+    ``list[str] -> list[float]`` (checked: one finite number per text)."""
     if isinstance(reward, RewardModel):
         return reward.score
     if callable(reward):
-        return lambda texts: np.asarray(reward(list(texts)), dtype=np.float64)
+        return lambda texts: score_texts(reward, texts)
     raise TypeError(
         f"reward must be a RewardModel or a callable list[str] -> list[float], got {type(reward).__name__}."
     )
 
 
 def score_texts(reward, texts: Sequence[str], kind: str = "logit") -> np.ndarray:
-    """Scores ``texts`` with a RewardModel (``kind`` picks logit or probability) or a callable (its own numbers)."""
+    """Scores ``texts`` with a ``RewardModel`` (``kind`` picks logit or probability) or a callable.
+
+    A callable returns its own numbers whatever ``kind`` says; they are checked (one finite number per text).
+    Returns a float64 array, shape (len(texts),).
+    """
     texts = _check_texts(texts)
     if isinstance(reward, RewardModel):
         return reward.score(texts, kind=kind)
-    scores = as_reward_fn(reward)(texts)
+    if not callable(reward):
+        raise TypeError(
+            f"reward must be a RewardModel or a callable list[str] -> list[float], got {type(reward).__name__}."
+        )
+    raw = reward(list(texts))
+    try:
+        scores = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"The reward function must return numbers, one per text; got {type(raw).__name__} ({error})."
+        ) from error
     if scores.shape != (len(texts),):
+        got = f"shape {scores.shape}" if scores.ndim != 1 else f"{scores.shape[0]} values"
         raise ValueError(
-            f"The reward function returned {scores.shape[0] if scores.ndim else 'a scalar'} values for {len(texts)} texts; it must return one per text."
+            f"The reward function returned {got} for {len(texts)} texts; it must return one per text."
         )
     if not np.isfinite(scores).all():
-        raise ValueError("The reward function returned NaN or inf values.")
+        bad = np.flatnonzero(~np.isfinite(scores)).tolist()
+        raise ValueError(f"The reward function returned NaN or inf for texts at positions {bad[:10]}.")
     return scores

@@ -4,66 +4,107 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from datasets import Dataset, DatasetDict
 
-from fdpo.data import build_pairs, load_pairs, save_pairs
+from fdpo.data import COLUMNS, build_pairs, load_pairs, save_pairs
 
 # Two prompts, four samples each; rewards crafted by hand.
 PROMPTS = ["p1"] * 4 + ["p2"] * 4
 COMPLETIONS = [f" c{i}" for i in range(8)]
 REWARDS = [2.5, 0.5, 1.5, -1.0, 3.0, 2.9, 0.1, 0.2]
+INDEX = {completion: index for index, completion in enumerate(COMPLETIONS)}
 
 
-def test_threshold_pairs_winners_above_high_with_losers_between():
-    pairs = build_pairs(
-        PROMPTS, COMPLETIONS, REWARDS, strategy="threshold", high=2.0, low=0.0, num_pairs=50, seed=0
-    )
-    assert len(pairs) == 50
-    assert all(r > 2.0 for r in pairs["chosen_reward"])
-    assert all(0.0 < r < 2.0 for r in pairs["rejected_reward"])
-    assert set(pairs["chosen"]) == {" c0", " c4", " c5"}
-    assert set(pairs["rejected"]) == {" c1", " c2", " c6", " c7"}  # −1.0 is outside (low, high)
-    assert (
-        build_pairs(PROMPTS, COMPLETIONS, REWARDS, high=2.0, low=0.0, seed=0)["chosen"]
-        == build_pairs(PROMPTS, COMPLETIONS, REWARDS, high=2.0, low=0.0, seed=0)["chosen"]
-    )
+def _index_pairs(pairs) -> list[tuple[int, int]]:
+    return [(INDEX[c], INDEX[r]) for c, r in zip(pairs["chosen"], pairs["rejected"], strict=True)]
+
+
+def test_threshold_pairs_winners_above_high_with_losers_between_of_the_same_prompt():
+    """p1: winner c0 (2.5), losers c1, c2 (−1.0 is below low). p2: winners c4, c5, losers c6, c7."""
+    pairs = build_pairs(PROMPTS, COMPLETIONS, REWARDS, strategy="threshold", high=2.0, low=0.0, num_pairs=60)
+    assert list(pairs.column_names) == list(COLUMNS) and len(pairs) == 60
+    allowed = {0: {1, 2}, 4: {6, 7}, 5: {6, 7}}
+    for (chosen, rejected), prompt in zip(_index_pairs(pairs), pairs["prompt"], strict=True):
+        assert rejected in allowed[chosen] and prompt == PROMPTS[chosen]
+    assert {c for c, _ in _index_pairs(pairs)} == {0, 4, 5}
+    assert {r for _, r in _index_pairs(pairs)} == {1, 2, 6, 7}
+    np.testing.assert_array_equal(pairs["chosen_reward"], [REWARDS[c] for c, _ in _index_pairs(pairs)])
+    np.testing.assert_array_equal(pairs["rejected_reward"], [REWARDS[r] for _, r in _index_pairs(pairs)])
+    # default: each winner once, in random order; the same seed gives the same pairs
+    default = build_pairs(PROMPTS, COMPLETIONS, REWARDS, seed=3)
+    assert sorted(c for c, _ in _index_pairs(default)) == [0, 4, 5]
+    assert default.to_dict() == build_pairs(PROMPTS, COMPLETIONS, REWARDS, seed=3).to_dict()
+
+
+def test_threshold_with_one_prompt_is_the_notebooks_random_pairing():
+    """The notebook's case, one prompt: winners and losers drawn uniformly (with replacement) and independently."""
+    rng = np.random.default_rng(0)
+    rewards = rng.normal(1.0, 1.5, size=300)
+    completions = [f" review {i}" for i in range(300)]
+    pairs = build_pairs(["Good Review:"] * 300, completions, rewards, num_pairs=20_000, seed=1)
+    winners = np.flatnonzero(rewards > 2.0)
+    losers = np.flatnonzero((rewards > 0.0) & (rewards < 2.0))
+    chosen = np.array([int(c.split()[1]) for c in pairs["chosen"]])
+    rejected = np.array([int(r.split()[1]) for r in pairs["rejected"]])
+    assert set(chosen) == set(winners) and set(rejected) == set(losers)
+    # uniform: every winner's share within 5 standard deviations of 1/len(winners)
+    share = np.bincount(chosen, minlength=300)[winners] / len(chosen)
+    p = 1 / len(winners)
+    assert np.all(np.abs(share - p) < 5 * np.sqrt(p * (1 - p) / len(chosen)))
+    assert abs(np.corrcoef(rewards[chosen], rewards[rejected])[0, 1]) < 0.05  # independent draws
 
 
 def test_best_vs_worst_per_prompt():
     pairs = build_pairs(PROMPTS, COMPLETIONS, REWARDS, strategy="best_vs_worst")
-    assert sorted(zip(pairs["prompt"], pairs["chosen"], pairs["rejected"], strict=False)) == [
-        ("p1", " c0", " c3"),
-        ("p2", " c4", " c6"),
-    ]
+    assert sorted(zip(pairs["prompt"], _index_pairs(pairs), strict=True)) == [("p1", (0, 3)), ("p2", (4, 6))]
+    # a prompt whose samples all tie gives no pair; num_pairs keeps a random subset
+    tied = build_pairs(
+        PROMPTS + ["p3"] * 2, COMPLETIONS + [" t1", " t2"], REWARDS + [1.0, 1.0], strategy="best_vs_worst"
+    )
+    assert sorted(tied["prompt"]) == ["p1", "p2"]
+    assert len(build_pairs(PROMPTS, COMPLETIONS, REWARDS, strategy="best_vs_worst", num_pairs=1)) == 1
 
 
 def test_margin_pairs_share_a_prompt_and_differ_enough():
     pairs = build_pairs(PROMPTS, COMPLETIONS, REWARDS, strategy="margin", margin=2.0)
-    index = {c: i for i, c in enumerate(COMPLETIONS)}
     expected = {(0, 1), (0, 3), (2, 3), (4, 6), (4, 7), (5, 6), (5, 7)}  # 2.5 − 0.5 = 2 counts
-    got = {(index[c], index[r]) for c, r in zip(pairs["chosen"], pairs["rejected"], strict=False)}
-    assert got == expected
-    assert all(c - r >= 2.0 for c, r in zip(pairs["chosen_reward"], pairs["rejected_reward"], strict=False))
+    assert len(pairs) == len(expected) and set(_index_pairs(pairs)) == expected
+    assert all(c - r >= 2.0 for c, r in zip(pairs["chosen_reward"], pairs["rejected_reward"], strict=True))
+    subset = build_pairs(PROMPTS, COMPLETIONS, REWARDS, strategy="margin", margin=2.0, num_pairs=3, seed=5)
+    assert len(subset) == 3 and set(_index_pairs(subset)) <= expected
 
 
 def test_split_save_and_load(tmp_path):
     pairs = build_pairs(PROMPTS, COMPLETIONS, REWARDS, strategy="margin", margin=0.5, test_size=0.25, seed=0)
-    assert set(pairs) == {"train", "test"} and len(pairs["test"]) >= 1
+    assert isinstance(pairs, DatasetDict) and set(pairs) == {"train", "test"}
+    total = len(pairs["train"]) + len(pairs["test"])
+    assert total == 10 and len(pairs["test"]) == 3  # p1: 6 pairs differ by >= 0.5, p2: 4; ceil(0.25 × 10)
     path = save_pairs(pairs, tmp_path / "pairs")
     loaded = load_pairs(path)
     assert loaded["train"].to_dict() == pairs["train"].to_dict()
-    save_pairs(pairs["test"], path)  # overwriting is atomic and leaves no staging folder
-    assert load_pairs(path).to_dict() == pairs["test"].to_dict()
+    save_pairs(pairs["test"], path)  # overwriting leaves no staging folder
+    reloaded = load_pairs(path)
+    assert isinstance(reloaded, Dataset) and reloaded.to_dict() == pairs["test"].to_dict()
     assert [p.name for p in tmp_path.iterdir()] == ["pairs"]
     with pytest.raises(FileNotFoundError, match="build one with build_pairs"):
         load_pairs(tmp_path / "missing")
+    with pytest.raises(TypeError, match="takes a Dataset or DatasetDict"):
+        save_pairs({"prompt": []}, tmp_path / "x")
 
 
-def test_no_pair_errors_say_how_many_candidates():
-    with pytest.raises(ValueError, match=r"found 0 winner\(s\) \(reward > 5.0\) and 7 loser"):
+def test_no_pair_errors_say_how_many_candidates_and_the_fix():
+    with pytest.raises(ValueError, match=r"found 0 winner\(s\) \(reward > 5.0\) and 7 loser.*Lower `high`"):
         build_pairs(PROMPTS, COMPLETIONS, REWARDS, strategy="threshold", high=5.0, low=0.0)
-    with pytest.raises(ValueError, match="largest spread within a prompt: 3.5"):
+    # winners only in p1, losers only in p2: candidates on both sides, but no same-prompt pair
+    with pytest.raises(ValueError, match=r"1 winner\(s\).*1 loser\(s\).*No prompt has both"):
+        build_pairs(["p1", "p2"], [" a", " b"], [3.0, 1.0], strategy="threshold")
+    with pytest.raises(
+        ValueError, match="2 with two or more samples, largest reward spread within a prompt 3.5"
+    ):
         build_pairs(PROMPTS, COMPLETIONS, REWARDS, strategy="margin", margin=10.0)
-    with pytest.raises(ValueError, match="num_samples_per_prompt >= 2"):
+    with pytest.raises(
+        ValueError, match=r"2 prompts, 0 of them with two or more.*num_samples_per_prompt >= 2"
+    ):
         build_pairs(["a", "b"], [" x", " y"], [1.0, 2.0], strategy="best_vs_worst")
 
 
@@ -72,9 +113,20 @@ def test_no_pair_errors_say_how_many_candidates():
     [
         ([], [], [], ValueError, "completions is empty"),
         (["a"], [" x", " y"], [1.0, 2.0], ValueError, "got 1, 2 and 2"),
-        (["a", "a"], [" x", 3], [1.0, 2.0], TypeError, "completions must be strings; positions \\[1\\]"),
-        (["a", "a"], [" x", "  "], [1.0, 2.0], ValueError, "completion\\(s\\) are empty"),
-        (["a", "a"], [" x", " y"], [1.0, np.nan], ValueError, "NaN or inf at positions \\[1\\]"),
+        (["a", "a"], [" x", " y"], [1.0], ValueError, "got 2, 2 and 1"),
+        (["a", "a"], [" x", 3], [1.0, 2.0], TypeError, r"completions must be strings; positions \[1\]"),
+        (["a", None], [" x", " y"], [1.0, 2.0], TypeError, r"prompts must be strings; positions \[1\]"),
+        (
+            ["a", "a"],
+            [" x", "  "],
+            [1.0, 2.0],
+            ValueError,
+            r"1 completion\(s\) are empty or blank \(positions \[1\]",
+        ),
+        (["a", "a"], [" x", " y"], [1.0, np.nan], ValueError, r"NaN or inf at positions \[1\]"),
+        (["a", "a"], [" x", " y"], [1.0, np.inf], ValueError, r"NaN or inf at positions \[1\]"),
+        (["a", "a"], [" x", " y"], [[1.0], [2.0]], ValueError, "1-D"),
+        (["a", "a"], [" x", " y"], ["high", "low"], TypeError, "rewards must be numbers"),
         ("ab", [" x", " y"], [1.0, 2.0], TypeError, "single string"),
     ],
 )
@@ -84,9 +136,17 @@ def test_bad_input(prompts, completions, rewards, error, match):
 
 
 def test_bad_options():
-    with pytest.raises(ValueError, match="Unknown pair strategy 'best'"):
+    with pytest.raises(ValueError, match="Unknown pair strategy 'best'; choose one of threshold"):
         build_pairs(PROMPTS, COMPLETIONS, REWARDS, strategy="best")
     with pytest.raises(ValueError, match="low < high"):
         build_pairs(PROMPTS, COMPLETIONS, REWARDS, high=0.0, low=1.0)
+    with pytest.raises(ValueError, match="margin must be > 0"):
+        build_pairs(PROMPTS, COMPLETIONS, REWARDS, strategy="margin", margin=0.0)
+    with pytest.raises(ValueError, match="high must be a number"):
+        build_pairs(PROMPTS, COMPLETIONS, REWARDS, high=float("nan"))
     with pytest.raises(ValueError, match="test_size must be in"):
         build_pairs(PROMPTS, COMPLETIONS, REWARDS, test_size=1.5)
+    with pytest.raises(ValueError, match="leaves an empty split"):
+        build_pairs(PROMPTS, COMPLETIONS, REWARDS, strategy="best_vs_worst", test_size=0.2)
+    with pytest.raises(ValueError, match="num_pairs must be a positive integer"):
+        build_pairs(PROMPTS, COMPLETIONS, REWARDS, num_pairs=0)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
@@ -23,10 +26,9 @@ def test_corpus_is_seeded_varied_and_labelled():
 
 
 @pytest.fixture(scope="module")
-def quick_assets(tmp_path_factory):
-    return demo_assets.build_demo_assets(
-        tmp_path_factory.mktemp("fdpo-cache"), quick=True, show_progress=False
-    )
+def quick_assets():
+    # The default cache ($FDPO_CACHE/demo): the CLI's demo test reuses this build instead of making its own.
+    return demo_assets.build_demo_assets(quick=True, show_progress=False)
 
 
 def test_quick_build_loads_back_through_from_pretrained(quick_assets):
@@ -36,7 +38,17 @@ def test_quick_build_loads_back_through_from_pretrained(quick_assets):
     output = model.generate(**encoded, max_new_tokens=5, do_sample=False, pad_token_id=tokenizer.pad_token_id)
     assert output.shape[1] <= encoded["input_ids"].shape[1] + 5
     classifier = AutoModelForSequenceClassification.from_pretrained(quick_assets.reward_model_path)
-    assert classifier.config.num_labels == 2 and len(quick_assets.prompts) > 0
+    assert classifier.config.num_labels == 2
+    recipe = demo_assets.QUICK_RECIPE
+    assert (
+        len(quick_assets.prompts) == recipe.num_prompts
+        and len(quick_assets.eval_prompts) == recipe.num_eval_prompts
+    )
+    assert not set(quick_assets.prompts) & set(
+        quick_assets.eval_prompts
+    )  # evaluation on openings not trained on
+    assert quick_assets.version == demo_assets.demo_version(recipe)
+    assert quick_assets.info["recipe"]["name"] == "quick"
 
 
 def test_quick_classifier_beats_chance_on_held_out_reviews(quick_assets):
@@ -45,31 +57,54 @@ def test_quick_classifier_beats_chance_on_held_out_reviews(quick_assets):
     logits = torch.tensor(reward.score([r.text for r in held_out]))
     accuracy = ((logits > 0).long() == torch.tensor([r.label for r in held_out])).float().mean().item()
     assert accuracy > 0.65
+    assert quick_assets.info["classifier_accuracy"] > 0.65  # measured at build time, after from_pretrained
+
+
+def test_version_follows_the_recipe():
+    recipe = demo_assets.QUICK_RECIPE
+    assert demo_assets.demo_version(recipe) == demo_assets.demo_version(dataclasses.replace(recipe))
+    assert demo_assets.demo_version(recipe) != demo_assets.demo_version(
+        dataclasses.replace(recipe, lm_epochs=2.0)
+    )
+    assert demo_assets.demo_version(recipe) != demo_assets.demo_version(demo_assets.FULL_RECIPE)
+
+
+def _fake_build(calls, fail=False):
+    def build(recipe, folder, version, show_progress):
+        calls.append(folder)
+        for name in ("sft", "reward"):
+            (folder / name).mkdir()
+        if fail:
+            raise KeyboardInterrupt
+        manifest = {
+            "version": version,
+            "recipe": {"name": recipe.name},
+            "prompts": ["A prompt"],
+            "eval_prompts": ["Another"],
+            "prompt_template": "{prompt}",
+            "generation_kwargs": {"do_sample": True},
+            "classifier_accuracy": 0.9,
+        }
+        (folder / "demo.json").write_text(json.dumps(manifest))
+        return manifest
+
+    return build
 
 
 def test_cache_is_reused_and_partial_builds_do_not_count(tmp_path, monkeypatch):
-    recipe = demo_assets.RECIPES["quick"]
-    built = []
-
-    def fake_build(folder, recipe, show_progress):
-        built.append(folder)
-        for name in ("sft", "reward"):
-            (folder / name).mkdir()
-        (folder / "prompts.txt").write_text("A prompt\n")
-        return 1.0
-
-    monkeypatch.setattr(demo_assets, "_build", fake_build)
-    (tmp_path / f".{recipe['version']}.leftover").mkdir()  # an interrupted build's staging folder
+    version = demo_assets.demo_version(demo_assets.QUICK_RECIPE)
+    calls = []
+    monkeypatch.setattr(demo_assets, "_build", _fake_build(calls))
+    (tmp_path / f".tmp-{version}-leftover").mkdir()  # an interrupted build's staging folder
+    (tmp_path / version).mkdir()  # a folder under the final name without a manifest is not a build
     first = demo_assets.build_demo_assets(tmp_path, quick=True, show_progress=False)
     second = demo_assets.build_demo_assets(tmp_path, quick=True, show_progress=False)
-    assert len(built) == 1 and first == second and first.prompts == ["A prompt"]
+    assert len(calls) == 1 and first == second
+    assert first.prompts == ["A prompt"] and first.eval_prompts == ["Another"] and first.version == version
+    assert first.sft_model_path == str(tmp_path / version / "sft")
 
-    def failing_build(folder, recipe, show_progress):
-        (folder / "prompts.txt").write_text("half\n")
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(demo_assets, "_build", failing_build)
+    calls.clear()
+    monkeypatch.setattr(demo_assets, "_build", _fake_build(calls, fail=True))
     with pytest.raises(KeyboardInterrupt):
         demo_assets.build_demo_assets(tmp_path / "other", quick=True, show_progress=False)
-    assert not (tmp_path / "other" / recipe["version"]).exists()
-    assert not [p for p in (tmp_path / "other").iterdir()]  # the staging folder is cleaned up
+    assert len(calls) == 1 and not list((tmp_path / "other").iterdir())  # the staging folder is cleaned up

@@ -162,6 +162,17 @@ def test_example_imdb_config_validates():
     assert config.generation["num_beams"] == 5 and config.pairs.high == 2.0 and config.pairs.low == 0.0
 
 
+def test_example_demo_config_is_what_fdpo_demo_runs():
+    """examples/sweep_demo.yaml spells out `fdpo demo`'s sweep; the two must not drift apart."""
+    from fdpo.experiment import demo_config_dict
+
+    from_yaml = SweepConfig.from_yaml(REPO / "examples" / "sweep_demo.yaml", check_models=False)
+    assert from_yaml.to_dict() == SweepConfig.from_dict(demo_config_dict(), check_models=False).to_dict()
+    quick = SweepConfig.from_dict(demo_config_dict(quick=True), check_models=False)
+    assert quick.demo == "quick" and len({run.seed for run in quick.runs()}) >= 2
+    assert [run.divergence for run in quick.runs()][:: len(quick.grid.seeds)] == experiment.DEMO_DIVERGENCES
+
+
 def test_beta_per_divergence_spec_beats_name_beats_default():
     config = SweepConfig.from_dict(
         {
@@ -193,7 +204,8 @@ def test_beta_per_divergence_spec_beats_name_beats_default():
         ("grid: {divergences: []}", "The grid has no runs: grid.divergences is empty"),
         ("grid: {loss_types: [dpo]}", "grid.loss_types has 'dpo'; use any of sigmoid, hinge, ipo"),
         ("grid: {betas: [0]}", r"grid.betas has \[0\]; β must be a finite number > 0"),
-        ("grid: {beta_per_divergence: {jensen_shannon: 0.1}}", "matches no divergence in grid.divergences"),
+        ("grid: {beta_per_divergence: {jensen_shanon: 0.1}}", "key 'jensen_shanon', which is not a divergence"),
+        ("grid: {beta_per_divergence: {'alpha:2': 0.1}}", "key 'alpha:2', which is not a divergence"),
         ("grid: {divergences: [reverse_kl, reverse_kl]}", "lists 'reverse_kl' twice"),
         ("sft_model: ./checkpoints/missing", "sft_model='./checkpoints/missing' does not exist as a local path"),
         ("reward_model: distilbert", "reward_model='distilbert' does not exist .* not a hub id of the form org/name"),

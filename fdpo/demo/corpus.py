@@ -88,7 +88,9 @@ _NEGATIONS = ("not", "never", "hardly")
 
 _INTENSIFIER_FACTOR = 1.5
 _DOWNTONER_FACTOR = 0.5
-_NEGATED_VALUE = 1.0  # a negated adjective is mildly of the opposite sentiment: "not bad" +1, "not brilliant" −1
+_NEGATED_VALUE = (
+    1.0  # a negated adjective is mildly of the opposite sentiment: "not bad" +1, "not brilliant" −1
+)
 
 # (noun phrase, is plural)
 _ASPECTS = (
@@ -248,7 +250,14 @@ _OCCASIONS = (
 )
 
 _RUNTIMES = ("about two hours", "over three hours", "just ninety minutes", "almost two and a half hours")
-_SOURCES = ("a true story", "a novel", "a comic book", "a stage play", "a short story", "an old television series")
+_SOURCES = (
+    "a true story",
+    "a novel",
+    "a comic book",
+    "a stage play",
+    "a short story",
+    "an old television series",
+)
 _ORDINALS = ("first", "second", "third", "fourth", "fifth")
 
 # (verb phrase, value): "I {verb} {film}."
@@ -445,7 +454,9 @@ def _verdict(rng: random.Random, polarity: int) -> tuple[str, float]:
 def _rating(rng: random.Random, polarity: int) -> tuple[str, float]:
     rating = rng.randint(6, 10) if polarity > 0 else rng.randint(1, 5)
     number = _NUMBER_WORDS[rating - 1]
-    text = rng.choice((f"I give it {number} out of ten.", f"{number} out of ten.", f"my rating is {number} out of ten."))
+    text = rng.choice(
+        (f"I give it {number} out of ten.", f"{number} out of ten.", f"my rating is {number} out of ten.")
+    )
     return text, (rating - 5.5) / 2
 
 

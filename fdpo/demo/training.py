@@ -28,6 +28,7 @@ from fdpo.demo.corpus import Review
 __all__ = [
     "classifier_accuracy",
     "classifier_logits",
+    "disable_dropout",
     "make_classifier_tokenizer",
     "train_causal_lm",
     "train_classifier",
@@ -60,6 +61,28 @@ def make_classifier_tokenizer(tokenizer, max_length: int = 128):
     classifier_tokenizer.padding_side = "right"
     classifier_tokenizer.model_max_length = max_length
     return classifier_tokenizer
+
+
+def disable_dropout(model: PreTrainedModel) -> PreTrainedModel:
+    """Sets every dropout probability of ``model`` (modules and config) to 0, in place, and returns the model.
+
+    Dropout slows the learning of models this small trained for well under an epoch's worth of distinct data; the
+    config is updated too, so the saved model says what it was trained with.
+    """
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    for key in (
+        "resid_pdrop",
+        "embd_pdrop",
+        "attn_pdrop",
+        "dropout",
+        "attention_dropout",
+        "seq_classif_dropout",
+    ):
+        if hasattr(model.config, key):
+            setattr(model.config, key, 0.0)
+    return model
 
 
 def _bucketed_batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:
@@ -112,8 +135,9 @@ def train_causal_lm(
     *,
     epochs: float = 1.0,
     batch_size: int = 32,
-    learning_rate: float = 2e-3,
+    learning_rate: float = 3e-3,
     weight_decay: float = 0.01,
+    betas: tuple[float, float] = (0.9, 0.98),
     seed: int = 0,
     show_progress: bool = True,
 ) -> list[float]:
@@ -135,7 +159,9 @@ def train_causal_lm(
     rng = random.Random(seed)
     context = model.config.n_positions
     eos_id, pad_id = tokenizer.eos_token_id, tokenizer.pad_token_id
-    encoded = [ids[: context - 1] + [eos_id] for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+    encoded = [
+        ids[: context - 1] + [eos_id] for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    ]
     lengths = [len(ids) for ids in encoded]
 
     n_batches_per_epoch = math.ceil(len(encoded) / batch_size)
@@ -145,7 +171,9 @@ def train_causal_lm(
         batches.extend(_bucketed_batches(lengths, batch_size, rng))
     batches = batches[:total_steps]
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, betas=(0.9, 0.98), weight_decay=weight_decay)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=learning_rate, betas=betas, weight_decay=weight_decay
+    )
     scheduler = _schedule(optimizer, total_steps)
     model.train()
     losses = []
@@ -173,9 +201,10 @@ def train_classifier(
     *,
     epochs: float = 2.0,
     batch_size: int = 64,
-    learning_rate: float = 2e-3,
+    learning_rate: float = 3e-3,
     weight_decay: float = 0.01,
-    score_scale: float = 1.0,
+    betas: tuple[float, float] = (0.9, 0.98),
+    score_scale: float = 2.5,
     logit_sum_penalty: float = 0.1,
     seed: int = 0,
     show_progress: bool = True,
@@ -194,15 +223,21 @@ def train_classifier(
     Returns:
         The training loss of each step.
     """
-    _check_positive(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, score_scale=score_scale)
+    _check_positive(
+        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, score_scale=score_scale
+    )
     if not reviews:
         raise ValueError("reviews is empty: the classifier needs labelled reviews to train on.")
     torch.manual_seed(seed)
     rng = random.Random(seed)
     max_length = model.config.max_position_embeddings
-    encoded = tokenizer([review.text for review in reviews], truncation=True, max_length=max_length)["input_ids"]
+    encoded = tokenizer([review.text for review in reviews], truncation=True, max_length=max_length)[
+        "input_ids"
+    ]
     lengths = [len(ids) for ids in encoded]
-    targets = torch.sigmoid(score_scale * torch.tensor([review.score for review in reviews], dtype=torch.float32))
+    targets = torch.sigmoid(
+        score_scale * torch.tensor([review.score for review in reviews], dtype=torch.float32)
+    )
 
     n_batches_per_epoch = math.ceil(len(encoded) / batch_size)
     total_steps = max(1, round(epochs * n_batches_per_epoch))
@@ -211,7 +246,9 @@ def train_classifier(
         batches.extend(_bucketed_batches(lengths, batch_size, rng))
     batches = batches[:total_steps]
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=learning_rate, betas=betas, weight_decay=weight_decay
+    )
     scheduler = _schedule(optimizer, total_steps)
     model.train()
     losses = []
@@ -236,7 +273,9 @@ def train_classifier(
 
 
 @torch.no_grad()
-def classifier_logits(model: PreTrainedModel, tokenizer, texts: Sequence[str], batch_size: int = 128) -> torch.Tensor:
+def classifier_logits(
+    model: PreTrainedModel, tokenizer, texts: Sequence[str], batch_size: int = 128
+) -> torch.Tensor:
     """The classifier's logits for ``texts``. Shape: (len(texts), 2)."""
     model.eval()
     chunks = []
