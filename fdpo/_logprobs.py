@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from fdpo._validation import check_strings
+
 __all__ = ["CompletionScores", "check_prompts_and_completions", "score_completions"]
 
 
@@ -65,23 +67,9 @@ class CompletionScores:
         )
 
 
-def _check_strings(name: str, values) -> list[str]:
-    if isinstance(values, str):
-        raise TypeError(f"{name} must be a list of strings, got a single string; wrap it in a list.")
-    values = list(values)
-    if not values:
-        raise ValueError(f"{name} is empty: give at least one.")
-    bad = [index for index, value in enumerate(values) if not isinstance(value, str)]
-    if bad:
-        raise TypeError(
-            f"{name} must be strings; positions {bad[:10]} are not (first: {type(values[bad[0]]).__name__})."
-        )
-    return values
-
-
 def check_prompts_and_completions(prompts, completions) -> tuple[list[str], list]:
     """Validates prompts (strings) and completions (all strings, or all token-id lists) of equal count."""
-    prompts = _check_strings("prompts", prompts)
+    prompts = check_strings("prompts", prompts)
     if isinstance(completions, str):
         raise TypeError("completions must be a list of strings, got a single string; wrap it in a list.")
     completions = list(completions)

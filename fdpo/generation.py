@@ -17,6 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from fdpo._io import atomic_open
+from fdpo._validation import check_strings
 
 __all__ = ["Samples", "sample"]
 
@@ -81,20 +82,6 @@ class Samples:
                 for name, value in zip(_COLUMNS, values, strict=True):
                     columns[name].append(value)
         return cls(**columns)
-
-
-def _check_prompts(prompts) -> list[str]:
-    if isinstance(prompts, str):
-        raise TypeError("prompts must be a list of strings, got a single string; wrap it in a list.")
-    prompts = list(prompts)
-    if not prompts:
-        raise ValueError("prompts is empty: give at least one prompt.")
-    bad = [index for index, prompt in enumerate(prompts) if not isinstance(prompt, str)]
-    if bad:
-        raise TypeError(
-            f"prompts must be strings; positions {bad[:10]} are not (first: {type(prompts[bad[0]]).__name__})."
-        )
-    return prompts
 
 
 def _as_id_set(value) -> set[int]:
@@ -169,7 +156,7 @@ def sample(
         ValueError: empty prompts list, bad sizes, a template without ``{prompt}``, ``num_return_sequences`` (use
             ``num_samples_per_prompt``), or a prompt that ``max_length`` leaves no room to continue.
     """
-    prompts = _check_prompts(prompts)
+    prompts = check_strings("prompts", prompts)
     for name, value in (("num_samples_per_prompt", num_samples_per_prompt), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}.")

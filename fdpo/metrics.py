@@ -15,6 +15,7 @@ import scipy.stats
 import torch
 
 from fdpo._logprobs import check_prompts_and_completions, score_completions
+from fdpo._validation import check_strings
 from fdpo.divergences import FDivergence, get_divergence
 
 __all__ = [
@@ -28,20 +29,6 @@ __all__ = [
     "self_bleu",
     "token_entropy",
 ]
-
-
-def _check_texts(name: str, texts) -> list[str]:
-    if isinstance(texts, str):
-        raise TypeError(f"{name} must be a list of strings, got a single string; wrap it in a list.")
-    texts = list(texts)
-    if not texts:
-        raise ValueError(f"{name} is empty: a metric needs at least one text.")
-    bad = [index for index, text in enumerate(texts) if not isinstance(text, str)]
-    if bad:
-        raise TypeError(
-            f"{name} must be strings; positions {bad[:10]} are not (first: {type(texts[bad[0]]).__name__})."
-        )
-    return texts
 
 
 def reward_summary(rewards: Sequence[float], confidence: float = 0.95) -> dict[str, float]:
@@ -84,7 +71,7 @@ def token_entropy(generations: Sequence[str], tokenizer) -> float:
         generations: the texts (the notebook passed whole texts: template + completion).
         tokenizer: the tokenizer whose ids are counted (the notebook used the reward model's).
     """
-    generations = _check_texts("generations", generations)
+    generations = check_strings("generations", generations)
     encoded = tokenizer(generations, return_attention_mask=False, return_token_type_ids=False)["input_ids"]
     total = sum(map(len, encoded))
     ids = np.fromiter(itertools.chain.from_iterable(encoded), dtype=np.int64, count=total)
@@ -105,7 +92,7 @@ def distinct_n(texts: Sequence[str], n: int) -> float:
 
     An n-gram never spans two texts. Returns 0.0 when no text has n words (no n-gram at all).
     """
-    texts = _check_texts("texts", texts)
+    texts = check_strings("texts", texts)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}.")
     total, unique = 0, set()
@@ -125,7 +112,7 @@ def self_bleu(texts: Sequence[str], max_texts: int = 200, seed: int = 0) -> floa
     """
     import sacrebleu
 
-    texts = _check_texts("texts", texts)
+    texts = check_strings("texts", texts)
     if len(texts) < 2:
         raise ValueError(f"self_bleu needs at least two texts, got {len(texts)}.")
     if max_texts < 2:

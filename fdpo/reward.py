@@ -15,23 +15,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from fdpo._validation import check_strings
+
 __all__ = ["KINDS", "RewardModel", "as_reward_fn", "score_texts"]
 
 KINDS = ("logit", "probability")
-
-
-def _check_texts(texts) -> list[str]:
-    if isinstance(texts, str):
-        raise TypeError("texts must be a list of strings, got a single string; wrap it in a list.")
-    texts = list(texts)
-    if not texts:
-        raise ValueError("texts is empty: give at least one text to score.")
-    bad = [index for index, text in enumerate(texts) if not isinstance(text, str)]
-    if bad:
-        raise TypeError(
-            f"texts must be strings; positions {bad[:10]} are not (first: {type(texts[bad[0]]).__name__})."
-        )
-    return texts
 
 
 class RewardModel:
@@ -127,7 +115,7 @@ class RewardModel:
         """
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
-        texts = _check_texts(texts)
+        texts = check_strings("texts", texts)
         encoded = self.tokenizer(
             texts,
             truncation=True,
@@ -193,7 +181,7 @@ def score_texts(reward, texts: Sequence[str], kind: str = "logit") -> np.ndarray
     A callable returns its own numbers whatever ``kind`` says; they are checked (one finite number per text).
     Returns a float64 array, shape (len(texts),).
     """
-    texts = _check_texts(texts)
+    texts = check_strings("texts", texts)
     if isinstance(reward, RewardModel):
         return reward.score(texts, kind=kind)
     if not callable(reward):

@@ -16,6 +16,7 @@ import os
 import sys
 
 import torch
+from _common import training_settings
 from datasets import Dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import DPOConfig, DPOTrainer
@@ -51,19 +52,8 @@ def main(model_dir: str, output_json: str) -> None:
         {"prompt": PROMPTS + PROMPTS[:4], "chosen": CHOSEN + CHOSEN[:4], "rejected": REJECTED + REJECTED[:4]}
     )
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    common = dict(
-        output_dir=os.path.join(os.path.dirname(output_json), "runs"),
-        per_device_train_batch_size=2,
-        max_steps=3,
-        learning_rate=1e-2,
-        beta=0.5,
-        logging_steps=1,
-        report_to="none",
-        save_strategy="no",
-        disable_tqdm=True,
-        bf16=False,
-        gradient_checkpointing=False,
-        seed=0,
+    common = training_settings(
+        os.path.join(os.path.dirname(output_json), "runs"), per_device_train_batch_size=2, max_steps=3
     )
     histories = {}
     for name, trainer_class, config in [

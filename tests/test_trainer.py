@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from _common import training_settings
 from datasets import Dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import DPOConfig, DPOTrainer
@@ -89,23 +90,7 @@ def _pairs(n: int = 8) -> Dataset:
 
 
 def _settings(tmp_path, **overrides) -> dict:
-    settings = dict(
-        output_dir=str(tmp_path / "run"),
-        per_device_train_batch_size=4,
-        per_device_eval_batch_size=4,
-        max_steps=2,
-        learning_rate=1e-2,
-        beta=0.5,
-        logging_steps=1,
-        report_to="none",
-        save_strategy="no",
-        disable_tqdm=True,
-        bf16=False,
-        gradient_checkpointing=False,
-        seed=0,
-    )
-    settings.update(overrides)
-    return settings
+    return training_settings(str(tmp_path / "run"), **overrides)
 
 
 def _policy(model_dir: str, scale: float = 0.05):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -128,6 +128,50 @@ def _check_positive(**values) -> None:
             raise ValueError(f"{name} must be > 0, got {value!r}.")
 
 
+def _fit(
+    model: PreTrainedModel,
+    batch_loss: Callable[[list[int]], torch.Tensor],
+    lengths: Sequence[int],
+    *,
+    epochs: float,
+    batch_size: int,
+    learning_rate: float,
+    betas: tuple[float, float],
+    weight_decay: float,
+    rng: random.Random,
+    desc: str,
+    show_progress: bool,
+) -> list[float]:
+    """AdamW with gradient clipping over ``epochs`` passes of length-bucketed batches of example indices;
+    ``batch_loss(indices)`` gives each step's loss. Returns the loss of each step; leaves ``model`` in eval mode."""
+    n_batches_per_epoch = math.ceil(len(lengths) / batch_size)
+    total_steps = max(1, round(epochs * n_batches_per_epoch))
+    batches: list[list[int]] = []
+    while len(batches) < total_steps:
+        batches.extend(_bucketed_batches(lengths, batch_size, rng))
+    batches = batches[:total_steps]
+
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=learning_rate, betas=betas, weight_decay=weight_decay
+    )
+    scheduler = _schedule(optimizer, total_steps)
+    model.train()
+    losses = []
+    progress = tqdm(batches, desc=desc, disable=not show_progress, leave=False)
+    for batch in progress:
+        loss = batch_loss(batch)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+        if len(losses) % 20 == 0:
+            progress.set_postfix(loss=f"{sum(losses[-20:]) / 20:.3f}")
+    model.eval()
+    return losses
+
+
 def train_causal_lm(
     model: PreTrainedModel,
     tokenizer,
@@ -164,34 +208,23 @@ def train_causal_lm(
     ]
     lengths = [len(ids) for ids in encoded]
 
-    n_batches_per_epoch = math.ceil(len(encoded) / batch_size)
-    total_steps = max(1, round(epochs * n_batches_per_epoch))
-    batches: list[list[int]] = []
-    while len(batches) < total_steps:
-        batches.extend(_bucketed_batches(lengths, batch_size, rng))
-    batches = batches[:total_steps]
-
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=learning_rate, betas=betas, weight_decay=weight_decay
-    )
-    scheduler = _schedule(optimizer, total_steps)
-    model.train()
-    losses = []
-    progress = tqdm(batches, desc="Training the SFT language model", disable=not show_progress, leave=False)
-    for batch in progress:
+    def batch_loss(batch: list[int]) -> torch.Tensor:
         ids, mask = _pad_right([encoded[index] for index in batch], pad_id)
-        labels = ids.masked_fill(mask == 0, -100)
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(loss.item())
-        if len(losses) % 20 == 0:
-            progress.set_postfix(loss=f"{sum(losses[-20:]) / 20:.3f}")
-    model.eval()
-    return losses
+        return model(input_ids=ids, attention_mask=mask, labels=ids.masked_fill(mask == 0, -100)).loss
+
+    return _fit(
+        model,
+        batch_loss,
+        lengths,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        betas=betas,
+        weight_decay=weight_decay,
+        rng=rng,
+        desc="Training the SFT language model",
+        show_progress=show_progress,
+    )
 
 
 def train_classifier(
@@ -239,37 +272,27 @@ def train_classifier(
         score_scale * torch.tensor([review.score for review in reviews], dtype=torch.float32)
     )
 
-    n_batches_per_epoch = math.ceil(len(encoded) / batch_size)
-    total_steps = max(1, round(epochs * n_batches_per_epoch))
-    batches: list[list[int]] = []
-    while len(batches) < total_steps:
-        batches.extend(_bucketed_batches(lengths, batch_size, rng))
-    batches = batches[:total_steps]
-
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=learning_rate, betas=betas, weight_decay=weight_decay
-    )
-    scheduler = _schedule(optimizer, total_steps)
-    model.train()
-    losses = []
-    progress = tqdm(batches, desc="Training the sentiment classifier", disable=not show_progress, leave=False)
-    for batch in progress:
+    def batch_loss(batch: list[int]) -> torch.Tensor:
         ids, mask = _pad_right([encoded[index] for index in batch], tokenizer.pad_token_id)
         logits = model(input_ids=ids, attention_mask=mask).logits.float()  # (batch, 2)
         positive = targets[batch]
         soft_targets = torch.stack([1 - positive, positive], dim=1)
         loss = -(soft_targets * F.log_softmax(logits, dim=-1)).sum(-1).mean()
-        loss = loss + logit_sum_penalty * logits.sum(-1).pow(2).mean()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(loss.item())
-        if len(losses) % 20 == 0:
-            progress.set_postfix(loss=f"{sum(losses[-20:]) / 20:.3f}")
-    model.eval()
-    return losses
+        return loss + logit_sum_penalty * logits.sum(-1).pow(2).mean()
+
+    return _fit(
+        model,
+        batch_loss,
+        lengths,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        betas=betas,
+        weight_decay=weight_decay,
+        rng=rng,
+        desc="Training the sentiment classifier",
+        show_progress=show_progress,
+    )
 
 
 @torch.no_grad()
