@@ -229,17 +229,20 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("sweep_dir", help="A directory written by 'fdpo sweep' or 'fdpo demo'.")
     report.add_argument(
         "--diversity",
-        default="predictive_entropy",
         choices=("predictive_entropy", "token_entropy"),
-        help="Diversity measure on the y axis.",
+        help="Diversity measure on the y axis (default: the sweep's report.diversity, else predictive_entropy).",
     )
     report.add_argument(
         "--reward",
-        default="reward_logit",
         choices=("reward_logit", "reward_prob"),
-        help="Reward on the x axis.",
+        help="Reward on the x axis (default: the sweep's report.reward, else reward_logit).",
     )
     report.add_argument("--title", help="Plot and report title (default: the sweep's name).")
+    report.add_argument(
+        "--html",
+        action="store_true",
+        help='Also write tradeoff.html, the interactive plot (needs plotly: pip install "fdpo[html]").',
+    )
 
     demo = commands.add_parser(
         "demo",
@@ -508,15 +511,25 @@ def _cmd_sweep(args) -> int:
 def _cmd_report(args) -> int:
     from fdpo.report import markdown_table, write_report
 
-    title = args.title
+    # Unset options take the sweep's own settings (sweep.json), so that a redraw matches what the sweep drew.
+    config: dict = {}
     sweep_json = Path(args.sweep_dir) / "sweep.json"
-    if title is None and sweep_json.is_file():
+    if sweep_json.is_file():
         from fdpo._io import read_json
 
-        title = read_json(sweep_json).get("config", {}).get("name")
-    paths = write_report(args.sweep_dir, diversity=args.diversity, reward=args.reward, title=title)
+        config = read_json(sweep_json).get("config", {})
+    settings = config.get("report", {})
+    paths = write_report(
+        args.sweep_dir,
+        diversity=args.diversity or settings.get("diversity", "predictive_entropy"),
+        reward=args.reward or settings.get("reward", "reward_logit"),
+        title=args.title or config.get("name"),
+        html=args.html,
+    )
     print(markdown_table(paths["summary"]))
     print(f"Plot:   {paths['plot']}")
+    if "html" in paths:
+        print(f"HTML:   {paths['html']}")
     print(f"Report: {paths['markdown']}")
     return 0
 

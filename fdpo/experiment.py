@@ -43,6 +43,7 @@ import copy
 import dataclasses
 import difflib
 import gc
+import importlib.util
 import json
 import math
 import os
@@ -357,6 +358,12 @@ class ReportSettings:
         default="predictive_entropy", metadata={"help": "y axis: predictive_entropy or token_entropy."}
     )
     reward: str = field(default="reward_logit", metadata={"help": "x axis: reward_logit or reward_prob."})
+    html: bool = field(
+        default=False,
+        metadata={
+            "help": 'also write tradeoff.html, the interactive plot (needs plotly: pip install "fdpo[html]").'
+        },
+    )
 
 
 _SECTIONS: dict[str, type] = {
@@ -530,6 +537,10 @@ class SweepConfig:
             )
         if self.report.reward not in ("reward_logit", "reward_prob"):
             problems.append(f"report.reward={self.report.reward!r}: use reward_logit or reward_prob.")
+        if self.report.html and importlib.util.find_spec("plotly") is None:
+            problems.append(
+                'report.html=true needs plotly: pip install "fdpo[html]", or set report.html=false.'
+            )
         if problems:
             raise SweepConfigError(_format_problems(source, problems))
 
@@ -1168,10 +1179,24 @@ def compute_reference_log_probs(model, tokenizer, pairs, args):
     """
     args = copy.copy(args)
     args.precompute_ref_log_probs = True
-    trainer = _reference_reuse_trainer_class()(
-        model=copy.deepcopy(model), args=args, train_dataset=pairs, processing_class=tokenizer
-    )
+    with _datasets_progress_bars_off():
+        trainer = _reference_reuse_trainer_class()(
+            model=copy.deepcopy(model), args=args, train_dataset=pairs, processing_class=tokenizer
+        )
     return trainer.train_dataset.select_columns(list(_PAIR_COLUMNS + _REF_COLUMNS))
+
+
+@contextlib.contextmanager
+def _datasets_progress_bars_off():
+    from datasets.utils import logging as datasets_logging
+
+    enabled = datasets_logging.is_progress_bar_enabled()
+    datasets_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            datasets_logging.enable_progress_bar()
 
 
 def train_policy(model, tokenizer, pairs, args, *, reuse_reference: bool = True):
@@ -1206,9 +1231,10 @@ def train_policy(model, tokenizer, pairs, args, *, reuse_reference: bool = True)
     else:
         pairs = pairs.remove_columns([c for c in _REF_COLUMNS if c in pairs.column_names])
         trainer_class = FDPOTrainer
-    trainer = trainer_class(
-        model=copy.deepcopy(model), args=args, train_dataset=pairs, processing_class=tokenizer
-    )
+    with _datasets_progress_bars_off():  # TRL's per-run dataset preparation bars would bury the sweep's own
+        trainer = trainer_class(
+            model=copy.deepcopy(model), args=args, train_dataset=pairs, processing_class=tokenizer
+        )
     # With disable_tqdm, transformers prints every log dict to stdout; the sweep keeps them in log_history instead.
     trainer.remove_callback(PrinterCallback)
     trainer.train()
@@ -1494,7 +1520,11 @@ def run_sweep(
         rows = store.write_tables(order)
         if write_report_files:
             write_report(
-                root, diversity=config.report.diversity, reward=config.report.reward, title=config.name
+                root,
+                diversity=config.report.diversity,
+                reward=config.report.reward,
+                title=config.name,
+                html=config.report.html,
             )
     return rows
 
@@ -1653,7 +1683,7 @@ def demo_config_dict(*, quick: bool = False) -> dict[str, Any]:
     data = _deep_merge(
         {
             "name": "Demo world: reward vs diversity under f-DPO" + (" (quick)" if quick else ""),
-            "grid": {"divergences": list(DEMO_DIVERGENCES), "loss_types": ["sigmoid"], "seeds": [0, 1]},
+            "grid": {"divergences": list(DEMO_DIVERGENCES), "loss_types": ["sigmoid"]},
         },
         defaults,
     )

@@ -3,8 +3,9 @@
 ``summarize`` turns results rows (one per run) into one row per configuration (divergence × loss_type × β) with
 mean, standard deviation and the half-width of a 95% Student-t confidence interval across seeds. ``plot_tradeoff``
 draws reward against diversity with those intervals as error bars, the Pareto frontier of the trained
-configurations and the SFT baseline; ``markdown_table`` prints the summary; ``write_report`` writes both for a sweep
-directory. Only matplotlib's Agg canvas is used (no display, no global backend switch).
+configurations and the SFT baseline (``plot_tradeoff_html``: the same plot, interactive, with plotly);
+``markdown_table`` prints the summary; ``write_report`` writes them for a sweep directory. Only matplotlib's Agg
+canvas is used (no display, no global backend switch).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ __all__ = [
     "pareto_front",
     "configuration_label",
     "plot_tradeoff",
+    "plot_tradeoff_html",
     "markdown_table",
     "write_report",
 ]
@@ -186,6 +189,42 @@ def _column(metric: str, kind: str) -> str:
     return f"{summary_name(metric)}_{kind}"
 
 
+@dataclass
+class _Tradeoff:
+    """What both plots draw: the summary rows and, by index into them, the points and their roles."""
+
+    rows: list[dict[str, Any]]
+    points: list[tuple[Any, Any]]  # (reward mean, diversity mean) of every row
+    plotted: list[int]  # rows with both means finite
+    trained: list[int]  # plotted rows other than the SFT baseline
+    baseline: list[int]  # the SFT row, if plotted
+    front: list[int]  # the Pareto frontier of ``trained``, by increasing reward
+    x_ci: str
+    y_ci: str
+
+
+def _tradeoff(summary, diversity: str, reward: str) -> _Tradeoff:
+    if diversity not in ("predictive_entropy", "token_entropy"):
+        raise ValueError(f"diversity={diversity!r}: use 'predictive_entropy' or 'token_entropy'.")
+    if reward not in ("reward_logit", "reward_prob"):
+        raise ValueError(f"reward={reward!r}: use 'reward_logit' or 'reward_prob'.")
+    rows = _load_summary(summary)
+    x_mean, y_mean = _column(reward, "mean"), _column(diversity, "mean")
+    points = [(row.get(x_mean), row.get(y_mean)) for row in rows]
+    plotted = [i for i, (x, y) in enumerate(points) if _finite(x) and _finite(y)]
+    if not plotted:
+        raise ValueError(
+            f"No configuration has both {x_mean} and {y_mean}: nothing to plot. Was the metric "
+            f"{diversity!r} left out of evaluation.metrics?"
+        )
+    trained = [i for i in plotted if rows[i].get("divergence") != _BASELINE]
+    baseline = [i for i in plotted if rows[i].get("divergence") == _BASELINE]
+    front = [trained[k] for k in pareto_front([points[i] for i in trained])]
+    return _Tradeoff(
+        rows, points, plotted, trained, baseline, front, _column(reward, "ci95"), _column(diversity, "ci95")
+    )
+
+
 def plot_tradeoff(
     summary: Sequence[Mapping[str, Any]] | str | os.PathLike,
     path: str | os.PathLike,
@@ -210,22 +249,10 @@ def plot_tradeoff(
 
     from fdpo._io import atomic_open
 
-    if diversity not in ("predictive_entropy", "token_entropy"):
-        raise ValueError(f"diversity={diversity!r}: use 'predictive_entropy' or 'token_entropy'.")
-    if reward not in ("reward_logit", "reward_prob"):
-        raise ValueError(f"reward={reward!r}: use 'reward_logit' or 'reward_prob'.")
-    rows = _load_summary(summary)
-    x_mean, x_ci = _column(reward, "mean"), _column(reward, "ci95")
-    y_mean, y_ci = _column(diversity, "mean"), _column(diversity, "ci95")
-    points = [(row.get(x_mean), row.get(y_mean)) for row in rows]
-    plotted = [i for i, (x, y) in enumerate(points) if _finite(x) and _finite(y)]
-    if not plotted:
-        raise ValueError(
-            f"No configuration has both {x_mean} and {y_mean}: nothing to plot. Was the metric "
-            f"{diversity!r} left out of evaluation.metrics?"
-        )
-    trained = [i for i in plotted if rows[i].get("divergence") != _BASELINE]
-    baseline = [i for i in plotted if rows[i].get("divergence") == _BASELINE]
+    tradeoff = _tradeoff(summary, diversity, reward)
+    rows, points, plotted = tradeoff.rows, tradeoff.points, tradeoff.plotted
+    trained, baseline, front = tradeoff.trained, tradeoff.baseline, tradeoff.front
+    x_ci, y_ci = tradeoff.x_ci, tradeoff.y_ci
 
     figure = Figure(figsize=(7.0, 5.5), dpi=120)
     FigureCanvasAgg(figure)
@@ -256,8 +283,7 @@ def plot_tradeoff(
             fontsize=9,
             zorder=4,
         )
-    front = [trained[k] for k in pareto_front([points[i] for i in trained])]
-    if len(front) >= 1:
+    if front:
         axes.plot(
             [points[i][0] for i in front],
             [points[i][1] for i in front],
@@ -312,6 +338,96 @@ def plot_tradeoff(
     with atomic_open(path, "wb") as handle:
         figure.savefig(handle, format="png")
     return path
+
+
+def plot_tradeoff_html(
+    summary: Sequence[Mapping[str, Any]] | str | os.PathLike,
+    path: str | os.PathLike,
+    diversity: str = "predictive_entropy",
+    *,
+    reward: str = "reward_logit",
+    title: str | None = None,
+) -> Path:
+    """Writes the plot of ``plot_tradeoff`` as a self-contained interactive HTML page (plotly.js embedded, so it
+    opens offline): hovering a point shows its configuration, every summary metric with its CI, and its run count.
+
+    Needs plotly: ``pip install "fdpo[html]"``. Arguments as for ``plot_tradeoff``.
+    """
+    try:
+        import plotly.graph_objects as go
+    except ImportError as error:
+        raise ImportError(
+            'The interactive HTML plot needs plotly: pip install "fdpo[html]" (or pip install plotly).'
+        ) from error
+
+    tradeoff = _tradeoff(summary, diversity, reward)
+    rows, points = tradeoff.rows, tradeoff.points
+
+    def hover(row: Mapping[str, Any]) -> str:
+        lines = [f"<b>{row.get('label') or row.get('divergence')}</b>"]
+        lines += [f"{key}: {row[key]}" for key in (*_GROUP_KEYS, "n") if row.get(key) not in (None, "")]
+        for metric in SUMMARY_METRICS:
+            mean = row.get(_column(metric, "mean"))
+            if _finite(mean):
+                lines.append(f"{summary_name(metric)}: {_format(mean, row.get(_column(metric, 'ci95')))}")
+        return "<br>".join(lines)
+
+    def scatter(indices: list[int], name: str, **style: Any):
+        return go.Scatter(
+            x=[points[i][0] for i in indices],
+            y=[points[i][1] for i in indices],
+            error_x=_plotly_errors(rows, indices, tradeoff.x_ci),
+            error_y=_plotly_errors(rows, indices, tradeoff.y_ci),
+            mode="markers+text",
+            text=[rows[i].get("label") or str(rows[i].get("divergence")) for i in indices],
+            hovertext=[hover(rows[i]) for i in indices],
+            hoverinfo="text",
+            name=name,
+            **style,
+        )
+
+    figure = go.Figure()
+    if tradeoff.trained:
+        figure.add_trace(
+            scatter(
+                tradeoff.trained,
+                "configurations",
+                textposition="top right",
+                marker={"size": 10, "color": list(range(len(tradeoff.trained))), "colorscale": "Viridis"},
+            )
+        )
+    if tradeoff.front:
+        figure.add_trace(
+            go.Scatter(
+                x=[points[i][0] for i in tradeoff.front],
+                y=[points[i][1] for i in tradeoff.front],
+                mode="lines",
+                line={"dash": "dash", "color": "gray"},
+                hoverinfo="skip",
+                name="Pareto frontier",
+            )
+        )
+    if tradeoff.baseline:
+        figure.add_trace(
+            scatter(
+                tradeoff.baseline,
+                "SFT baseline",
+                textposition="bottom right",
+                marker={"symbol": "star", "size": 16, "color": "black"},
+            )
+        )
+    figure.update_layout(
+        title=title or "Reward–diversity trade-off (mean ± 95% CI across seeds)",
+        xaxis_title=_AXIS_LABELS[reward],
+        yaxis_title=_AXIS_LABELS[diversity],
+        template="plotly_white",
+    )
+    return write_text(path, figure.to_html(include_plotlyjs=True, full_html=True))
+
+
+def _plotly_errors(rows: Sequence[Mapping[str, Any]], indices: Sequence[int], column: str) -> dict[str, Any]:
+    values = [rows[i].get(column) for i in indices]
+    return {"type": "data", "array": [value if _finite(value) else 0.0 for value in values], "visible": True}
 
 
 def _axis_limits(means: Sequence[float], cis: Sequence[Any]) -> tuple[float, float, bool]:
@@ -386,11 +502,14 @@ def write_report(
     diversity: str = "predictive_entropy",
     reward: str = "reward_logit",
     title: str | None = None,
+    html: bool = False,
 ) -> dict[str, Path]:
     """Writes tradeoff.png and report.md for a sweep directory (summary.csv, made from results.csv if missing).
 
+    With ``html``, also tradeoff.html, the interactive version of the plot (needs plotly).
+
     Returns:
-        the paths written: ``{"plot": ..., "markdown": ..., "summary": ...}``.
+        the paths written: ``{"plot": ..., "markdown": ..., "summary": ...}``, and ``"html"`` with ``html``.
     """
     root = Path(output_dir)
     summary_path = root / "summary.csv"
@@ -411,4 +530,9 @@ def write_report(
         f"{table}\n![reward vs {diversity}](tradeoff.png)\n"
     )
     markdown = write_text(root / "report.md", text)
-    return {"plot": plot, "markdown": markdown, "summary": summary_path}
+    paths = {"plot": plot, "markdown": markdown, "summary": summary_path}
+    if html:
+        paths["html"] = plot_tradeoff_html(
+            summary, root / "tradeoff.html", diversity=diversity, reward=reward, title=title
+        )
+    return paths

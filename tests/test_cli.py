@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import transformers
 
-from fdpo._io import read_csv, read_json, read_jsonl, write_csv
+from fdpo._io import read_csv, read_json, read_jsonl, write_csv, write_json
 from fdpo.cli import build_parser, main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -93,6 +93,30 @@ def test_report_command(tmp_path, capsys):
     assert "| RKL | sigmoid | 0.1 | 2 |" in out and "tradeoff.png" in out
     assert (tmp_path / "tradeoff.png").read_bytes().startswith(b"\x89PNG")
     assert main(["report", str(tmp_path / "nothing")]) == 2
+
+
+def test_report_command_takes_the_sweeps_settings_and_writes_html(tmp_path, capsys, monkeypatch):
+    """Unset --diversity/--title come from sweep.json (as the sweep drew them); --html adds tradeoff.html."""
+    import fdpo.report
+
+    rows = [
+        dict(run_id=f"{d}{s}", divergence=d, loss_type="sigmoid", beta=0.1, seed=s, reward_logit_mean=r + s / 10,
+             predictive_entropy=3.0, token_entropy=e + s / 10)
+        for d, r, e in (("reverse_kl", 2.0, 4.0), ("forward_kl", 1.0, 5.0)) for s in (0, 1)
+    ]  # fmt: skip
+    write_csv(tmp_path / "results.csv", rows)
+    write_json(
+        tmp_path / "sweep.json", {"config": {"name": "My sweep", "report": {"diversity": "token_entropy"}}}
+    )
+    calls = []
+    real = fdpo.report.write_report
+    monkeypatch.setattr(fdpo.report, "write_report", lambda *a, **k: calls.append(k) or real(*a, **k))
+    assert main(["report", str(tmp_path), "--html"]) == 0
+    assert calls[0]["diversity"] == "token_entropy" and calls[0]["title"] == "My sweep" and calls[0]["html"]
+    out = capsys.readouterr().out
+    assert f"HTML:   {tmp_path / 'tradeoff.html'}" in out
+    assert "My sweep" in (tmp_path / "tradeoff.html").read_text()
+    assert (tmp_path / "report.md").read_text().startswith("# My sweep")
 
 
 def test_stages_from_files(tiny_model_dir, tiny_classifier_dir, tmp_path, capsys):
@@ -209,3 +233,31 @@ def test_demo_quick_end_to_end_and_the_example_resumes_it(tmp_path, capsys, monk
     module = runpy.run_path(str(REPO / "examples" / "imdb_positive.py"))
     assert module["main"](["--demo", "--quick", "--output-dir", str(output), "--no-progress"]) == 0
     assert [row["run_id"] for row in read_csv(output / "results.csv")] == [row["run_id"] for row in results]
+
+
+@pytest.mark.slow
+def test_full_demo_shows_the_papers_trade_off(tmp_path, capsys):
+    """`fdpo demo` (the full world, its default sweep): along reverse KL → JS → α 0.3/0.5/0.7 → forward KL the
+    reward falls and the plotted diversity (token entropy) rises, and the two ends are separated by more than
+    their 95% intervals across seeds."""
+    import scipy.stats
+
+    output = tmp_path / "demo"
+    assert main(["demo", "--output-dir", str(output), "--no-progress"]) == 0
+    assert str(output / "tradeoff.png") in capsys.readouterr().out
+    summary = {row["divergence"]: row for row in read_csv(output / "summary.csv")}
+    family = ["reverse_kl", "jensen_shannon", "alpha:0.3", "alpha:0.5", "alpha:0.7", "forward_kl"]
+    assert set(family) <= set(summary) and all(int(summary[name]["n"]) >= 2 for name in family)
+
+    def column(metric):
+        return [float(summary[name][f"{metric}_mean"]) for name in family]
+
+    assert scipy.stats.spearmanr(range(6), column("reward_logit")).statistic <= -0.7
+    assert scipy.stats.spearmanr(range(6), column("token_entropy")).statistic >= 0.7
+    rkl, fkl = summary["reverse_kl"], summary["forward_kl"]
+    for metric, sign in (("reward_logit", 1), ("token_entropy", -1)):
+        gap = sign * (float(rkl[f"{metric}_mean"]) - float(fkl[f"{metric}_mean"]))
+        assert gap > float(rkl[f"{metric}_ci95"]) + float(fkl[f"{metric}_ci95"]), metric
+    assert float(rkl["kl_to_ref_mean"]) > 2 * float(
+        fkl["kl_to_ref_mean"]
+    )  # forward KL stays nearer the SFT model

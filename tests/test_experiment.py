@@ -195,6 +195,21 @@ def test_beta_per_divergence_spec_beats_name_beats_default():
     ]
 
 
+def test_html_report_without_plotly_fails_at_validation(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    data = {"sft_model": "m", "reward_model": "r", "prompts": {"texts": ["p"]}, "report": {"html": True}}
+    assert SweepConfig.from_dict(data, check_models=False).report.html
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "plotly" else real(name, *a)
+    )
+    with pytest.raises(
+        SweepConfigError, match=r"report.html=true needs plotly: pip install \"fdpo\[html\]\""
+    ):
+        SweepConfig.from_dict(data, check_models=False)
+
+
 @pytest.mark.parametrize(
     ("yaml_text", "message"),
     [

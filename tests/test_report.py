@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ from fdpo.report import (
     markdown_table,
     pareto_front,
     plot_tradeoff,
+    plot_tradeoff_html,
     summarize,
     write_report,
 )
@@ -166,6 +169,32 @@ def test_plot_tradeoff_rejects_bad_axes(tmp_path):
         plot_tradeoff(summarize(without_entropy), tmp_path / "p.png", diversity="token_entropy")
 
 
+def test_plot_tradeoff_html_is_self_contained_with_the_summary_on_hover(tmp_path):
+    summary = summarize(_results())
+    path = plot_tradeoff_html(summary, tmp_path / "plot.html", diversity="token_entropy", title="Title")
+    page = path.read_text()
+    assert (
+        page.lstrip().lower().startswith("<!doctype html>")
+        and "Title" in page
+        and "token entropy (nats)" in page
+    )
+    assert '<script src="http' not in page and len(page) > 1_000_000  # plotly.js embedded: opens offline
+    rkl = next(row for row in summary if row["divergence"] == "reverse_kl")
+    hover = f"reward_logit: {rkl['reward_logit_mean']:.3f} ± {rkl['reward_logit_ci95']:.3f}"
+    assert json.dumps(hover)[1:-1] in page  # as the page's JSON holds it
+    assert "Pareto frontier" in page and "SFT baseline" in page
+    with pytest.raises(ValueError, match="diversity='distinct_1'"):
+        plot_tradeoff_html(summary, tmp_path / "p.html", diversity="distinct_1")
+
+
+def test_html_without_plotly_says_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "plotly", None)
+    monkeypatch.setitem(sys.modules, "plotly.graph_objects", None)
+    with pytest.raises(ImportError, match=r"pip install \"fdpo\[html\]\""):
+        plot_tradeoff_html(summarize(_results()), tmp_path / "p.html")
+    assert not (tmp_path / "p.html").exists()
+
+
 def test_markdown_table_rows_and_cells():
     table = markdown_table(summarize(_results()))
     lines = table.strip().splitlines()
@@ -181,7 +210,7 @@ def test_markdown_table_rows_and_cells():
 def test_write_report_from_results_csv(tmp_path):
     write_csv(tmp_path / "results.csv", _results())
     paths = write_report(tmp_path, diversity="token_entropy", title="demo")
-    assert paths["plot"].read_bytes().startswith(PNG_MAGIC)
+    assert paths["plot"].read_bytes().startswith(PNG_MAGIC) and "html" not in paths
     summary = read_csv(tmp_path / "summary.csv")
     assert [row["divergence"] for row in summary] == [
         "sft",
