@@ -15,6 +15,7 @@ sweep config is reported before any model is loaded.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import time
 from collections.abc import Sequence
@@ -511,6 +512,10 @@ def _cmd_sweep(args) -> int:
 def _cmd_report(args) -> int:
     from fdpo.report import markdown_table, write_report
 
+    if args.html and importlib.util.find_spec("plotly") is None:
+        from fdpo.experiment import SweepConfigError
+
+        raise SweepConfigError('--html needs plotly: pip install "fdpo[html]" (or leave out --html).')
     # Unset options take the sweep's own settings (sweep.json), so that a redraw matches what the sweep drew.
     config: dict = {}
     sweep_json = Path(args.sweep_dir) / "sweep.json"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import runpy
 from pathlib import Path
 
@@ -117,6 +118,15 @@ def test_report_command_takes_the_sweeps_settings_and_writes_html(tmp_path, caps
     assert f"HTML:   {tmp_path / 'tradeoff.html'}" in out
     assert "My sweep" in (tmp_path / "tradeoff.html").read_text()
     assert (tmp_path / "report.md").read_text().startswith("# My sweep")
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "plotly" else real_find_spec(name, *a)
+    )
+    (tmp_path / "tradeoff.html").unlink()
+    assert main(["report", str(tmp_path), "--html"]) == 2
+    assert 'needs plotly: pip install "fdpo[html]"' in capsys.readouterr().err
+    assert not (tmp_path / "tradeoff.html").exists()
 
 
 def test_stages_from_files(tiny_model_dir, tiny_classifier_dir, tmp_path, capsys):
