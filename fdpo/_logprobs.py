@@ -20,7 +20,6 @@ so memory is (completion tokens in the batch) × vocabulary, not batch × length
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from fdpo._batching import forward_parameters, model_device, pad_batch, start_empty_prompts
 from fdpo._validation import check_strings
 
 __all__ = ["CompletionScores", "check_prompts_and_completions", "score_completions"]
@@ -94,13 +94,6 @@ def check_prompts_and_completions(prompts, completions) -> tuple[list[str], list
     )
 
 
-def _forward_parameters(model) -> set[str]:
-    try:
-        return set(inspect.signature(model.forward).parameters)
-    except (TypeError, ValueError):
-        return set()
-
-
 def _max_positions(model) -> int | None:
     config = getattr(model, "config", None)
     for name in ("n_positions", "max_position_embeddings"):
@@ -108,14 +101,6 @@ def _max_positions(model) -> int | None:
         if isinstance(value, int) and value > 0:
             return value
     return None
-
-
-def _model_device(model) -> torch.device:
-    device = getattr(model, "device", None)
-    if isinstance(device, torch.device):
-        return device
-    parameter = next(model.parameters(), None)
-    return parameter.device if parameter is not None else torch.device("cpu")
 
 
 @torch.no_grad()
@@ -160,13 +145,15 @@ def score_completions(
         completion_ids = tokenizer(completions, add_special_tokens=False)["input_ids"]
     else:
         completion_ids = completions
-    start_id = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
-    if start_id is None and any(not ids for ids in prompt_ids):
-        raise ValueError(
-            "An empty prompt needs a token to condition on, but the tokenizer has neither a BOS nor an EOS token."
-        )
-    prompt_ids = [ids or [start_id] for ids in prompt_ids]
-    pad_id = next((i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id, start_id) if i is not None), 0)
+    prompt_ids = start_empty_prompts(prompt_ids, tokenizer)
+    pad_id = next(
+        (
+            i
+            for i in (tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.bos_token_id)
+            if i is not None
+        ),
+        0,
+    )
 
     vocab_size = getattr(getattr(model, "config", None), "vocab_size", None)
     if vocab_size is not None:
@@ -187,9 +174,9 @@ def score_completions(
             "positions; shorten the completions (max_new_tokens) or drop the long samples."
         )
 
-    parameters = _forward_parameters(model)
+    parameters = forward_parameters(model) or set()
     extra = {"use_cache": False} if "use_cache" in parameters else {}
-    device = _model_device(model)
+    device = model_device(model)
     was_training = model.training
     model.eval()
     n = len(prompts)
@@ -200,13 +187,10 @@ def score_completions(
     try:
         for start in tqdm(starts, desc=desc, disable=not show_progress, unit="batch"):
             indices = order[start : start + batch_size].tolist()
-            width = int(lengths[indices].max())
-            input_ids = torch.full((len(indices), width), pad_id, dtype=torch.long)
-            attention_mask = torch.zeros_like(input_ids)
-            for row, i in enumerate(indices):
-                ids = prompt_ids[i] + completion_ids[i]
-                input_ids[row, : len(ids)] = torch.tensor(ids)
-                attention_mask[row, : len(ids)] = 1
+            input_ids, attention_mask = pad_batch(
+                [prompt_ids[i] + completion_ids[i] for i in indices], pad_id
+            )
+            width = input_ids.shape[1]
             counts = [len(completion_ids[i]) for i in indices]
             # Completion token j of a row sits at column len(prompt) + j and is predicted at the column before.
             first = min(len(prompt_ids[i]) for i in indices) - 1

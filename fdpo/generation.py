@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from fdpo._batching import model_device, pad_batch, start_empty_prompts
 from fdpo._io import atomic_open
 from fdpo._validation import check_strings
 
@@ -92,11 +93,6 @@ def _as_id_set(value) -> set[int]:
     if isinstance(value, torch.Tensor):
         return set(value.flatten().tolist())
     return {int(v) for v in value}
-
-
-def _model_device(model) -> torch.device:
-    device = getattr(model, "device", None)
-    return device if isinstance(device, torch.device) else next(model.parameters()).device
 
 
 def _batches(jobs: list[tuple[int, int]], lengths: list[int], batch_size: int, same_length: bool):
@@ -185,7 +181,6 @@ def sample(
         pad_id = getattr(generation_config, "pad_token_id", None)
     if pad_id is None:
         pad_id = min(eos_ids) if eos_ids else 0  # GPT-2's usual pad = eos; padding is masked out anyway
-    start_id = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
     stop_ids = eos_ids | {pad_id}  # generate pads finished rows with pad_id
 
     kwargs = dict(generate_kwargs)
@@ -201,11 +196,7 @@ def sample(
         queries = [query.rstrip() for query in queries]
     unique_queries = list(dict.fromkeys(queries))
     unique_ids = tokenizer(unique_queries, add_special_tokens=False)["input_ids"]
-    if start_id is None and any(not ids for ids in unique_ids):
-        raise ValueError(
-            "An empty query needs a BOS or EOS token to condition on; the tokenizer has neither."
-        )
-    ids_of = {query: ids or [start_id] for query, ids in zip(unique_queries, unique_ids, strict=True)}
+    ids_of = dict(zip(unique_queries, start_empty_prompts(unique_ids, tokenizer), strict=True))
     encoded = [ids_of[query] for query in queries]
     lengths = [len(ids) for ids in encoded]
     if max_length is not None and max(lengths) >= max_length:
@@ -221,7 +212,7 @@ def sample(
         ((index, copy) for index in range(len(prompts)) for copy in range(num_samples_per_prompt)),
         key=lambda job: (lengths[job[0]], job[0], job[1]),
     )
-    device = _model_device(model)
+    device = model_device(model)
     results: dict[tuple[int, int], list[int]] = {}
     was_training = model.training
     model.eval()
@@ -232,12 +223,10 @@ def sample(
             if seed is not None:
                 torch.manual_seed(seed)
             for batch in _batches(jobs, lengths, batch_size, same_length=max_length is not None):
-                width = max(lengths[index] for index, _ in batch)
-                input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-                attention_mask = torch.zeros_like(input_ids)
-                for row, (index, _) in enumerate(batch):
-                    input_ids[row, width - lengths[index] :] = torch.tensor(encoded[index])
-                    attention_mask[row, width - lengths[index] :] = 1
+                input_ids, attention_mask = pad_batch(
+                    [encoded[index] for index, _ in batch], pad_id, side="left"
+                )
+                width = input_ids.shape[1]
                 if max_length is not None:
                     kwargs["max_new_tokens"] = max_length - width  # every prompt of the batch has this width
                 output = model.generate(

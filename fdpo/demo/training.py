@@ -23,6 +23,7 @@ from tokenizers import processors
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
+from fdpo._batching import pad_batch
 from fdpo.demo.corpus import Review
 
 __all__ = [
@@ -96,17 +97,6 @@ def _bucketed_batches(lengths: Sequence[int], batch_size: int, rng: random.Rando
         batches.extend(block[offset : offset + batch_size] for offset in range(0, len(block), batch_size))
     rng.shuffle(batches)
     return batches
-
-
-def _pad_right(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Shape: (batch, max_len) ids and attention mask, padded on the right."""
-    width = max(len(sequence) for sequence in sequences)
-    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, sequence in enumerate(sequences):
-        ids[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
-        mask[row, : len(sequence)] = 1
-    return ids, mask
 
 
 def _schedule(optimizer: torch.optim.Optimizer, total_steps: int, warmup_fraction: float = 0.05):
@@ -209,7 +199,7 @@ def train_causal_lm(
     lengths = [len(ids) for ids in encoded]
 
     def batch_loss(batch: list[int]) -> torch.Tensor:
-        ids, mask = _pad_right([encoded[index] for index in batch], pad_id)
+        ids, mask = pad_batch([encoded[index] for index in batch], pad_id)
         return model(input_ids=ids, attention_mask=mask, labels=ids.masked_fill(mask == 0, -100)).loss
 
     return _fit(
@@ -273,7 +263,7 @@ def train_classifier(
     )
 
     def batch_loss(batch: list[int]) -> torch.Tensor:
-        ids, mask = _pad_right([encoded[index] for index in batch], tokenizer.pad_token_id)
+        ids, mask = pad_batch([encoded[index] for index in batch], tokenizer.pad_token_id)
         logits = model(input_ids=ids, attention_mask=mask).logits.float()  # (batch, 2)
         positive = targets[batch]
         soft_targets = torch.stack([1 - positive, positive], dim=1)
