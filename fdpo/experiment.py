@@ -789,7 +789,7 @@ class SweepConfig:
         if self.prompts.template == "{prompt}":
             data["prompts"]["template"] = assets.prompt_template
         data["generation"] = {**dict(assets.generation_kwargs), **self.generation}
-        eval_prompts = list(getattr(assets, "eval_prompts", None) or [])
+        eval_prompts = list(assets.eval_prompts)
         if eval_prompts and self.evaluation.prompts is None and self.evaluation.prompts_file is None:
             data["evaluation"]["prompts"] = eval_prompts  # openings the pairs were not built from
         return SweepConfig.from_dict(data, source=f"demo ({self.demo})")
@@ -1114,6 +1114,18 @@ def score_samples(reward_model, texts: Sequence[str], kind: str = "logit"):
     return np.asarray(score_texts(reward_model, list(texts), kind=kind), dtype=np.float64)
 
 
+def _logit_and_probability_rewards(reward_model, texts: Sequence[str]):
+    """Both rewards of ``texts``: a ``RewardModel``'s from one pass of the classifier; a callable's own numbers
+    (what ``score_samples`` gives for either kind) from one call."""
+    from fdpo.reward import RewardModel
+
+    if isinstance(reward_model, RewardModel):
+        both = reward_model.scores(list(texts))
+        return both["logit"], both["probability"]
+    rewards = score_samples(reward_model, texts)
+    return rewards, rewards
+
+
 def make_pairs(samples, rewards, settings: PairSettings | None = None):
     """Preference pairs from scored samples (``fdpo.data.build_pairs`` on the queries the model saw).
 
@@ -1294,8 +1306,7 @@ def evaluate_policy(
     )
     logits = probabilities = None
     if "reward" in wanted:
-        logits = score_samples(reward_model, samples.texts, kind="logit")
-        probabilities = score_samples(reward_model, samples.texts, kind="probability")
+        logits, probabilities = _logit_and_probability_rewards(reward_model, samples.texts)
         logit_summary = fm.reward_summary(logits)
         result.update(
             reward_logit_mean=float(logit_summary["mean"]),

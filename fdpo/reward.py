@@ -8,13 +8,13 @@ in batches. Anywhere a ``RewardModel`` is accepted, a plain callable ``list[str]
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from fdpo._batching import forward_parameters, model_device, pad_batch
 from fdpo._validation import check_strings
 
 __all__ = ["KINDS", "RewardModel", "as_reward_fn", "score_texts"]
@@ -80,11 +80,7 @@ class RewardModel:
         if pad_id is None:
             pad_id = getattr(model.config, "pad_token_id", None)
         self._pad_id = pad_id if pad_id is not None else 0  # masked out; never seen by the model
-        try:
-            accepted = set(inspect.signature(model.forward).parameters)
-        except (TypeError, ValueError):
-            accepted = {"input_ids", "attention_mask"}
-        self._uses_token_type_ids = "token_type_ids" in accepted
+        self._uses_token_type_ids = "token_type_ids" in (forward_parameters(model) or set())
 
     @classmethod
     def from_pretrained(cls, path_or_hub_id: str, **kwargs) -> RewardModel:
@@ -100,9 +96,8 @@ class RewardModel:
 
     @property
     def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        return model_device(self.model)
 
-    @torch.no_grad()
     def score(self, texts: Sequence[str], kind: str = "logit", show_progress: bool = False) -> np.ndarray:
         """Rewards of ``texts``. Shape: (len(texts),), float64.
 
@@ -113,8 +108,19 @@ class RewardModel:
                 which is not the class probability of a softmax classifier.)
             show_progress: a tqdm bar over batches.
         """
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
+        return self.scores(texts, kinds=(kind,), show_progress=show_progress)[kind]
+
+    @torch.no_grad()
+    def scores(
+        self, texts: Sequence[str], kinds: Sequence[str] = KINDS, show_progress: bool = False
+    ) -> dict[str, np.ndarray]:
+        """Several kinds of reward of ``texts`` from one pass of the classifier: ``{kind: array}``, each of shape
+        (len(texts),), float64. ``kinds`` as ``score``'s ``kind``; by default both."""
+        if not kinds:
+            raise ValueError(f"kinds is empty: ask for any of {KINDS}.")
+        bad = [kind for kind in kinds if kind not in KINDS]
+        if bad:
+            raise ValueError(f"kind must be one of {KINDS}, got {bad[0]!r}.")
         texts = check_strings("texts", texts)
         encoded = self.tokenizer(
             texts,
@@ -133,29 +139,18 @@ class RewardModel:
         all_types = encoded.get("token_type_ids") if self._uses_token_type_ids else None
         order = np.argsort([len(ids) for ids in all_ids], kind="stable")  # similar lengths pad little
         device = self.device
-        scores = np.empty(len(texts), dtype=np.float64)
+        scores = {kind: np.empty(len(texts), dtype=np.float64) for kind in kinds}
         starts = range(0, len(texts), self.batch_size)
         for start in tqdm(starts, desc="Scoring", disable=not show_progress, unit="batch"):
             indices = order[start : start + self.batch_size]
-            width = max(len(all_ids[i]) for i in indices)
-            input_ids = torch.full((len(indices), width), self._pad_id, dtype=torch.long)
-            attention_mask = torch.zeros_like(input_ids)
-            token_type_ids = torch.zeros_like(input_ids) if all_types is not None else None
-            for row, i in enumerate(indices):
-                ids = all_ids[i]
-                input_ids[row, : len(ids)] = torch.tensor(ids)
-                attention_mask[row, : len(ids)] = 1
-                if token_type_ids is not None:
-                    token_type_ids[row, : len(ids)] = torch.tensor(all_types[i])
+            input_ids, attention_mask = pad_batch([all_ids[i] for i in indices], self._pad_id)
             inputs = {"input_ids": input_ids.to(device), "attention_mask": attention_mask.to(device)}
-            if token_type_ids is not None:
-                inputs["token_type_ids"] = token_type_ids.to(device)
+            if all_types is not None:
+                inputs["token_type_ids"] = pad_batch([all_types[i] for i in indices], 0)[0].to(device)
             logits = self.model(**inputs).logits.float()
-            if kind == "probability":
-                values = logits.softmax(dim=-1)[:, self.positive_index]
-            else:
-                values = logits[:, self.positive_index]
-            scores[indices] = values.double().cpu().numpy()
+            for kind in kinds:
+                values = logits.softmax(dim=-1) if kind == "probability" else logits
+                scores[kind][indices] = values[:, self.positive_index].double().cpu().numpy()
         return scores
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:

@@ -47,6 +47,20 @@ def test_batched_logits_and_probabilities_equal_single_passes(tiny_classifier_di
     assert not np.allclose(probabilities, 1 / (1 + np.exp(-logits[:, 1])), atol=1e-3)
 
 
+def test_scores_gives_every_kind_from_one_pass(tiny_classifier_dir):
+    reward = RewardModel.from_pretrained(tiny_classifier_dir, batch_size=2)
+    forwards = []
+    reward.model.register_forward_hook(lambda module, args, output: forwards.append(1))
+    both = reward.scores(TEXTS)
+    assert len(forwards) == math.ceil(len(TEXTS) / 2)  # one pass over the texts serves both kinds
+    np.testing.assert_array_equal(both["logit"], reward.score(TEXTS))
+    np.testing.assert_array_equal(both["probability"], reward.score(TEXTS, kind="probability"))
+    with pytest.raises(ValueError, match="kind must be one of .* got 'prob'"):
+        reward.scores(TEXTS, kinds=("logit", "prob"))
+    with pytest.raises(ValueError, match="kinds is empty"):
+        reward.scores(TEXTS, kinds=())
+
+
 def test_truncation_to_the_classifiers_length(tiny_classifier):
     model, tokenizer = tiny_classifier
     reward = RewardModel(model, tokenizer)
