@@ -18,8 +18,8 @@ and of its training alone (the reuse sweep's one reference precompute included),
 What to expect: reuse removes the reference forward from every step, and a forward is about a third of the policy's
 forward + backward, so training alone can be at most ~1.33x faster (less with TRL's default gradient checkpointing,
 which recomputes the policy's forward). Measured on 2 CPU cores with the demo world (2 epochs, 32 steps a run):
-training 1.21x, the whole sweep 1.07x, since sampling and scoring 1,024 evaluation samples per run cost more than
-the training. Reuse pays most where loading a large reference model per run is slow, or memory is short.
+training 1.21x and 1.32x in two runs, the whole sweep 1.11x, since sampling and scoring 1,024 evaluation samples per
+run cost more than the training. Reuse pays most where loading a large reference model per run is slow, or memory is short.
 """
 
 from __future__ import annotations
