@@ -1,0 +1,19 @@
+"""Errors for input a user can fix.
+
+Every error fdpo raises for a bad file, argument, setting or model derives from ``FDPOError``; its message is one
+paragraph that names the input (file, line, key or argument), the problem and the fix. The ``fdpo`` command prints
+that paragraph and exits with code 2 instead of showing a traceback; from Python, catch ``FDPOError`` (or the
+built-in type each class also derives from, e.g. ``ValueError``).
+"""
+
+from __future__ import annotations
+
+__all__ = ["FDPOError", "InputError"]
+
+
+class FDPOError(Exception):
+    """Base of the errors that report a problem the user can fix, in one paragraph."""
+
+
+class InputError(FDPOError, ValueError):
+    """A file, argument, setting or model given to fdpo is malformed or does not fit; the message says how to fix it."""
