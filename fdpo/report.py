@@ -417,8 +417,12 @@ class _Tradeoff:
     trained: list[int]  # plotted rows other than the SFT baseline
     baseline: list[int]  # the SFT row, if plotted
     front: list[int]  # the Pareto frontier of ``trained``, by increasing reward
-    x_ci: str
-    y_ci: str
+    x_bar: str  # the column of the error bars: <metric>_se, or <metric>_ci95 for an older summary.csv
+    y_bar: str
+    bar_text: str  # what the bars are, for the caption
+
+    def label(self, i: int) -> str:
+        return str(self.rows[i].get("label") or self.rows[i].get("divergence"))
 
 
 def _tradeoff(summary, diversity: str, reward: str) -> _Tradeoff:
@@ -438,9 +442,39 @@ def _tradeoff(summary, diversity: str, reward: str) -> _Tradeoff:
     trained = [i for i in plotted if rows[i].get("divergence") != _BASELINE]
     baseline = [i for i in plotted if rows[i].get("divergence") == _BASELINE]
     front = [trained[k] for k in pareto_front([points[i] for i in trained])]
-    return _Tradeoff(
-        rows, points, plotted, trained, baseline, front, _column(reward, "ci95"), _column(diversity, "ci95")
+    spread = _spread(rows)
+    seeds = sorted({int(rows[i]["n"]) for i in trained if _finite(rows[i].get("n"))})
+    seeds_text = "/".join(map(str, seeds)) if seeds else "the"
+    bar_text = (
+        f"mean over {seeds_text} seeds ± 1 standard error (seeds and evaluation prompts)"
+        if spread == "se"
+        else f"mean over {seeds_text} seeds ± 95% CI across seeds"
     )
+    return _Tradeoff(
+        rows,
+        points,
+        plotted,
+        trained,
+        baseline,
+        front,
+        _column(reward, spread),
+        _column(diversity, spread),
+        bar_text,
+    )
+
+
+#: One marker per configuration, in family order; the colour runs along the family too, so that both tell the
+#: configurations apart (the marker survives grey-scale printing and colour blindness).
+_MARKERS = ("o", "s", "D", "^", "v", "P", "X", "h", "<", ">", "p", "d", "8", "H")
+_PLOTLY_SYMBOLS = (
+    "circle", "square", "diamond", "triangle-up", "triangle-down", "cross", "x", "hexagon", "triangle-left",
+    "triangle-right", "pentagon", "diamond-wide", "octagon", "hexagon2",
+)  # fmt: skip
+
+
+def _bar(row: Mapping[str, Any], column: str) -> float | None:
+    value = row.get(column)
+    return float(value) if _finite(value) else None
 
 
 def plot_tradeoff(
@@ -451,10 +485,14 @@ def plot_tradeoff(
     reward: str = "reward_logit",
     title: str | None = None,
 ) -> Path:
-    """Writes a PNG of reward (x) against diversity (y), one labelled point per configuration.
+    """Writes a PNG of reward (x) against diversity (y), one point per configuration.
 
-    Error bars are the 95% CIs across seeds (none for a single seed); the dashed line joins the Pareto frontier of
-    the trained configurations (more reward and more diversity are both better); the SFT baseline is a star.
+    Every configuration has its own marker and colour (the colour runs along the grid's order, reverse KL to
+    forward KL in the paper's family), named in a legend beside the axes, so no label can hide a point. The thin,
+    light bars are ±1 standard error across seeds and evaluation prompts (± the 95% CI across seeds for a
+    summary.csv without standard errors), as the note under the title says. The dashed line joins the Pareto
+    frontier of the trained configurations (more reward and more diversity are both better); the SFT baseline is a
+    black star.
 
     Args:
         summary: rows of ``summarize`` or the path of a summary.csv.
@@ -462,100 +500,99 @@ def plot_tradeoff(
         diversity: ``"predictive_entropy"`` or ``"token_entropy"``.
         reward: ``"reward_logit"`` or ``"reward_prob"``.
     """
+    from fdpo._io import atomic_open
+
+    figure = _tradeoff_figure(_tradeoff(summary, diversity, reward), diversity, reward, title)
+    path = Path(path)
+    with atomic_open(path, "wb") as handle:
+        figure.savefig(handle, format="png")
+    return path
+
+
+def _tradeoff_figure(tradeoff: _Tradeoff, diversity: str, reward: str, title: str | None):
+    """The matplotlib ``Figure`` of ``plot_tradeoff`` (Agg canvas: no display, no global backend switch)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from fdpo._io import atomic_open
-
-    tradeoff = _tradeoff(summary, diversity, reward)
     rows, points, plotted = tradeoff.rows, tradeoff.points, tradeoff.plotted
     trained, baseline, front = tradeoff.trained, tradeoff.baseline, tradeoff.front
-    x_ci, y_ci = tradeoff.x_ci, tradeoff.y_ci
 
-    figure = Figure(figsize=(7.0, 5.5), dpi=120)
+    figure = Figure(figsize=(8.6, 5.4), dpi=130)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     cmap = _colormap(len(trained))
-    for rank, i in enumerate(trained):
-        row = rows[i]
-        xerr = row.get(x_ci) if _finite(row.get(x_ci)) else None
-        yerr = row.get(y_ci) if _finite(row.get(y_ci)) else None
-        axes.errorbar(
-            points[i][0],
-            points[i][1],
-            xerr=xerr,
-            yerr=yerr,
-            fmt="o",
-            color=cmap(rank),
-            ecolor=cmap(rank),
-            elinewidth=1,
-            capsize=3,
-            markersize=6,
-            zorder=3,
-        )
-        axes.annotate(
-            row.get("label") or str(row.get("divergence")),
-            points[i],
-            textcoords="offset points",
-            xytext=(6, 5 if rank % 2 == 0 else -13),
-            fontsize=9,
-            zorder=4,
-        )
     if front:
         axes.plot(
             [points[i][0] for i in front],
             [points[i][1] for i in front],
             linestyle="--",
-            color="0.35",
-            linewidth=1.2,
+            color="0.55",
+            linewidth=1.0,
             marker="o",
+            markersize=15,
             markerfacecolor="none",
-            markersize=11,
+            markeredgecolor="0.6",
+            markeredgewidth=1.0,
             label="Pareto frontier",
+            zorder=1,
+        )
+
+    def draw(i: int, color, label: str, marker: str, size: float, alpha: float, zorder: int) -> None:
+        axes.errorbar(
+            points[i][0],
+            points[i][1],
+            xerr=_bar(rows[i], tradeoff.x_bar),
+            yerr=_bar(rows[i], tradeoff.y_bar),
+            fmt="none",
+            ecolor=color,
+            elinewidth=0.9,
+            alpha=alpha,
+            capsize=0,
             zorder=2,
         )
-    for i in baseline:
         axes.plot(
             points[i][0],
             points[i][1],
-            marker="*",
-            markersize=15,
-            color="black",
+            marker=marker,
+            markersize=size,
+            markerfacecolor=color,
+            markeredgecolor="white",
+            markeredgewidth=0.7,
             linestyle="none",
-            label="SFT baseline",
-            zorder=5,
+            label=label,
+            zorder=zorder,
         )
-        axes.annotate(
-            "SFT", points[i], textcoords="offset points", xytext=(7, -12), fontsize=9, weight="bold"
-        )
+
+    for rank, i in enumerate(trained):
+        draw(i, cmap(rank), tradeoff.label(i), _MARKERS[rank % len(_MARKERS)], 9, 0.45, 3)
+    for i in baseline:
+        draw(i, "black", "SFT baseline", "*", 15, 0.35, 4)
     axes.set_xlabel(_AXIS_LABELS[reward])
     axes.set_ylabel(_AXIS_LABELS[diversity])
-    axes.set_title(title or "Reward–diversity trade-off (mean ± 95% CI across seeds)")
-    axes.grid(True, alpha=0.3)
+    axes.set_title(title or "Reward–diversity trade-off", fontsize=11, loc="left", pad=18)
+    axes.text(0.0, 1.015, tradeoff.bar_text, transform=axes.transAxes, fontsize=8, color="0.35", va="bottom")
+    axes.grid(True, alpha=0.25)
     clipped = False
-    for axis, means, cis in (
-        ("x", [points[i][0] for i in plotted], [rows[i].get(x_ci) for i in plotted]),
-        ("y", [points[i][1] for i in plotted], [rows[i].get(y_ci) for i in plotted]),
+    for axis, means, bars in (
+        ("x", [points[i][0] for i in plotted], [_bar(rows[i], tradeoff.x_bar) for i in plotted]),
+        ("y", [points[i][1] for i in plotted], [_bar(rows[i], tradeoff.y_bar) for i in plotted]),
     ):
-        low, high, cut = _axis_limits(means, cis)
+        low, high, cut = _axis_limits(means, bars)
         clipped |= cut
         (axes.set_xlim if axis == "x" else axes.set_ylim)(low, high)
     if clipped:
-        # With two or three seeds a t interval can be many times the spread of the means; the axes follow the
+        # An interval many times the spread of the means would squeeze the points together; the axes follow the
         # means so that the points stay readable, and say so.
         axes.annotate(
-            "some 95% CIs extend beyond the axes (few seeds)",
+            "some error bars extend beyond the axes",
             xy=(0.01, 0.01),
             xycoords="axes fraction",
-            fontsize=8,
+            fontsize=7.5,
             color="0.4",
         )
-    axes.legend(loc="best", fontsize=9)
+    axes.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=9, frameon=False, borderaxespad=0.0)
     figure.tight_layout()
-    path = Path(path)
-    with atomic_open(path, "wb") as handle:
-        figure.savefig(handle, format="png")
-    return path
+    return figure
 
 
 def plot_tradeoff_html(
@@ -567,7 +604,8 @@ def plot_tradeoff_html(
     title: str | None = None,
 ) -> Path:
     """Writes the plot of ``plot_tradeoff`` as a self-contained interactive HTML page (plotly.js embedded, so it
-    opens offline): hovering a point shows its configuration, every summary metric with its CI, and its run count.
+    opens offline): one legend entry, marker and colour per configuration (click one to hide it), and hovering a
+    point shows its configuration, every summary metric with its standard error, and its run count.
 
     Needs plotly: ``pip install "fdpo[html]"``. Arguments as for ``plot_tradeoff``.
     """
@@ -577,9 +615,11 @@ def plot_tradeoff_html(
         raise ImportError(
             'The interactive HTML plot needs plotly: pip install "fdpo[html]" (or pip install plotly).'
         ) from error
+    from matplotlib.colors import to_hex
 
     tradeoff = _tradeoff(summary, diversity, reward)
     rows, points = tradeoff.rows, tradeoff.points
+    spread = "se" if tradeoff.y_bar.endswith("_se") else "ci95"
 
     def hover(row: Mapping[str, Any]) -> str:
         lines = [f"<b>{row.get('label') or row.get('divergence')}</b>"]
@@ -587,55 +627,48 @@ def plot_tradeoff_html(
         for metric in SUMMARY_METRICS:
             mean = row.get(_column(metric, "mean"))
             if _finite(mean):
-                lines.append(f"{summary_name(metric)}: {_format(mean, row.get(_column(metric, 'ci95')))}")
+                lines.append(f"{summary_name(metric)}: {_format(mean, row.get(_column(metric, spread)))}")
         return "<br>".join(lines)
 
-    def scatter(indices: list[int], name: str, **style: Any):
+    def errors(i: int, column: str) -> dict[str, Any]:
+        value = _bar(rows[i], column)
+        return {"type": "data", "array": [value or 0.0], "visible": True, "thickness": 1, "width": 0}
+
+    def point(i: int, name: str, marker: dict[str, Any]):
         return go.Scatter(
-            x=[points[i][0] for i in indices],
-            y=[points[i][1] for i in indices],
-            error_x=_plotly_errors(rows, indices, tradeoff.x_ci),
-            error_y=_plotly_errors(rows, indices, tradeoff.y_ci),
-            mode="markers+text",
-            text=[rows[i].get("label") or str(rows[i].get("divergence")) for i in indices],
-            hovertext=[hover(rows[i]) for i in indices],
+            x=[points[i][0]],
+            y=[points[i][1]],
+            error_x={**errors(i, tradeoff.x_bar), "color": marker["color"]},
+            error_y={**errors(i, tradeoff.y_bar), "color": marker["color"]},
+            mode="markers",
+            marker={**marker, "line": {"color": "white", "width": 1}},
+            hovertext=[hover(rows[i])],
             hoverinfo="text",
             name=name,
-            **style,
         )
 
     figure = go.Figure()
-    if tradeoff.trained:
-        figure.add_trace(
-            scatter(
-                tradeoff.trained,
-                "configurations",
-                textposition="top right",
-                marker={"size": 10, "color": list(range(len(tradeoff.trained))), "colorscale": "Viridis"},
-            )
-        )
     if tradeoff.front:
         figure.add_trace(
             go.Scatter(
                 x=[points[i][0] for i in tradeoff.front],
                 y=[points[i][1] for i in tradeoff.front],
                 mode="lines",
-                line={"dash": "dash", "color": "gray"},
+                line={"dash": "dash", "color": "gray", "width": 1},
                 hoverinfo="skip",
                 name="Pareto frontier",
             )
         )
-    if tradeoff.baseline:
+    cmap = _colormap(len(tradeoff.trained))
+    for rank, i in enumerate(tradeoff.trained):
+        symbol = _PLOTLY_SYMBOLS[rank % len(_PLOTLY_SYMBOLS)]
         figure.add_trace(
-            scatter(
-                tradeoff.baseline,
-                "SFT baseline",
-                textposition="bottom right",
-                marker={"symbol": "star", "size": 16, "color": "black"},
-            )
+            point(i, tradeoff.label(i), {"symbol": symbol, "size": 12, "color": to_hex(cmap(rank))})
         )
+    for i in tradeoff.baseline:
+        figure.add_trace(point(i, "SFT baseline", {"symbol": "star", "size": 16, "color": "black"}))
     figure.update_layout(
-        title=title or "Reward–diversity trade-off (mean ± 95% CI across seeds)",
+        title=f"{title or 'Reward–diversity trade-off'}<br><sup>{tradeoff.bar_text}</sup>",
         xaxis_title=_AXIS_LABELS[reward],
         yaxis_title=_AXIS_LABELS[diversity],
         template="plotly_white",
@@ -643,20 +676,16 @@ def plot_tradeoff_html(
     return write_text(path, figure.to_html(include_plotlyjs=True, full_html=True))
 
 
-def _plotly_errors(rows: Sequence[Mapping[str, Any]], indices: Sequence[int], column: str) -> dict[str, Any]:
-    values = [rows[i].get(column) for i in indices]
-    return {"type": "data", "array": [value if _finite(value) else 0.0 for value in values], "visible": True}
-
-
-def _axis_limits(means: Sequence[float], cis: Sequence[Any]) -> tuple[float, float, bool]:
-    """Axis limits around ``means``: their range padded by 15%, widened to show each error bar up to one more range
-    on either side. Returns ``(low, high, clipped)``, ``clipped`` when an error bar reaches beyond the limits."""
+def _axis_limits(means: Sequence[float], bars: Sequence[Any]) -> tuple[float, float, bool]:
+    """Axis limits around ``means``: their range padded by 12%, widened to show each error bar up to half a range
+    more on either side. Returns ``(low, high, clipped)``, ``clipped`` when an error bar reaches beyond the
+    limits."""
     low, high = min(means), max(means)
     span = high - low or max(abs(high), 1.0) * 0.1
-    bar_low = min(m - (c if _finite(c) else 0.0) for m, c in zip(means, cis, strict=True))
-    bar_high = max(m + (c if _finite(c) else 0.0) for m, c in zip(means, cis, strict=True))
-    lower = max(min(low - 0.15 * span, bar_low - 0.05 * span), low - span)
-    upper = min(max(high + 0.15 * span, bar_high + 0.05 * span), high + span)
+    bar_low = min(m - (c if _finite(c) else 0.0) for m, c in zip(means, bars, strict=True))
+    bar_high = max(m + (c if _finite(c) else 0.0) for m, c in zip(means, bars, strict=True))
+    lower = max(min(low - 0.12 * span, bar_low - 0.04 * span), low - 0.5 * span)
+    upper = min(max(high + 0.12 * span, bar_high + 0.04 * span), high + 0.5 * span)
     return lower, upper, bar_low < lower or bar_high > upper
 
 
@@ -664,7 +693,7 @@ def _colormap(n: int):
     from matplotlib import colormaps
 
     cmap = colormaps["viridis"]
-    return lambda rank: cmap(0.05 + 0.85 * rank / max(n - 1, 1))
+    return lambda rank: cmap(0.9 * rank / max(n - 1, 1))
 
 
 def _format(mean: Any, ci: Any, digits: int = 3) -> str:

@@ -164,6 +164,51 @@ def test_plot_tradeoff_writes_png(tmp_path, diversity):
     assert not list(tmp_path.glob(".*tmp"))  # written atomically: no temporary file left
 
 
+def _figure(summary, diversity="predictive_entropy"):
+    from fdpo.report import _tradeoff, _tradeoff_figure
+
+    return _tradeoff_figure(_tradeoff(summary, diversity, "reward_logit"), diversity, "reward_logit", None)
+
+
+def test_plot_names_every_configuration_with_its_own_marker_and_colour():
+    """The legend lists each configuration (and the frontier and the baseline); no two configurations share a
+    marker or a colour; the bars are ±1 standard error, as the caption says."""
+    from matplotlib.colors import to_hex
+
+    summary = summarize(_results())
+    (axes,) = _figure(summary).axes
+    handles, labels = axes.get_legend_handles_labels()
+    assert labels == ["Pareto frontier", "RKL", "JS", "α=0.5", "FKL", "SFT baseline"]
+    configurations = handles[1:5]
+    assert len({h.get_marker() for h in configurations}) == 4
+    assert len({to_hex(h.get_markerfacecolor()) for h in configurations}) == 4
+    rkl = summary[1]
+    bars = [c for c in axes.collections if len(c.get_segments()) == 1]
+    vertical = [c.get_segments()[0] for c in bars if c.get_segments()[0][0][0] == c.get_segments()[0][1][0]]
+    (low, high) = next(seg[:, 1] for seg in vertical if seg[0][0] == pytest.approx(rkl["reward_logit_mean"]))
+    assert (low, high) == pytest.approx(
+        (
+            rkl["predictive_entropy_mean"] - rkl["predictive_entropy_se"],
+            rkl["predictive_entropy_mean"] + rkl["predictive_entropy_se"],
+        )
+    )
+    captions = [t.get_text() for t in axes.texts]
+    assert "mean over 3 seeds ± 1 standard error (seeds and evaluation prompts)" in captions
+    # an older summary.csv without standard errors: 95% intervals, and the caption says so
+    old = [{k: v for k, v in row.items() if "_se" not in k} for row in summary]
+    assert "mean over 3 seeds ± 95% CI across seeds" in [t.get_text() for t in _figure(old).axes[0].texts]
+
+
+def test_plot_rings_a_single_point_frontier():
+    """When one configuration dominates the others, the frontier is that point, drawn as a ring."""
+    rows = [dict(divergence=d, loss_type="sigmoid", beta=0.1, seed=0, reward_logit_mean=r, predictive_entropy=e)
+            for d, r, e in (("reverse_kl", 3.0, 2.0), ("forward_kl", 1.0, 1.0))]  # fmt: skip
+    (axes,) = _figure(summarize(rows)).axes
+    frontier = axes.get_lines()[0]
+    assert frontier.get_label() == "Pareto frontier" and list(frontier.get_xdata()) == [3.0]
+    assert frontier.get_marker() == "o" and frontier.get_markerfacecolor() == "none"
+
+
 def test_plot_tradeoff_rejects_bad_axes(tmp_path):
     summary = summarize(_results())
     with pytest.raises(ValueError, match="diversity='distinct_1'"):
@@ -186,9 +231,11 @@ def test_plot_tradeoff_html_is_self_contained_with_the_summary_on_hover(tmp_path
     )
     assert '<script src="http' not in page and len(page) > 1_000_000  # plotly.js embedded: opens offline
     rkl = next(row for row in summary if row["divergence"] == "reverse_kl")
-    hover = f"reward_logit: {rkl['reward_logit_mean']:.3f} ± {rkl['reward_logit_ci95']:.3f}"
+    hover = f"reward_logit: {rkl['reward_logit_mean']:.3f} ± {rkl['reward_logit_se']:.3f}"
     assert json.dumps(hover)[1:-1] in page  # as the page's JSON holds it
     assert "Pareto frontier" in page and "SFT baseline" in page
+    for label in ("RKL", "JS", "α=0.5", "FKL"):  # one legend entry per configuration
+        assert f'"name":{json.dumps(label)}' in page.replace('"name": ', '"name":')
     with pytest.raises(ValueError, match="diversity='distinct_1'"):
         plot_tradeoff_html(summary, tmp_path / "p.html", diversity="distinct_1")
 
