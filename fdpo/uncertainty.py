@@ -207,9 +207,9 @@ def ratio_jackknife(
 
 
 def _group_item_counts(prompt_index: np.ndarray, items: np.ndarray):
-    """For every distinct (prompt, item) pair: its prompt, its count and its item's total count; and the total
+    """``items``: one per row (shape (m,) or (m, k)). For every distinct (prompt, item) pair: its prompt, its count and its item's total count; and the total
     count of every item."""
-    _, item_codes = np.unique(items, return_inverse=True)
+    _, item_codes = np.unique(items, axis=0 if items.ndim > 1 else None, return_inverse=True)
     item_codes = item_codes.ravel()
     num_items = int(item_codes.max()) + 1
     keys, pair_counts = np.unique(prompt_index * num_items + item_codes, return_counts=True)
@@ -248,9 +248,20 @@ def token_entropy_jackknife(
     return math.log(total) - entropy_sum / total, without
 
 
-def _ngrams(text: str, n: int) -> list[tuple[str, ...]]:
-    words = text.split()
-    return list(zip(*(words[i:] for i in range(n)), strict=False))
+def _word_codes(completions: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every whitespace word of every text as an integer code, with the index of its text and its position there."""
+    vocabulary: dict[str, int] = {}
+    words = [text.split() for text in completions]
+    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    codes = np.fromiter(
+        (vocabulary.setdefault(word, len(vocabulary)) for text in words for word in text),
+        dtype=np.int64,
+        count=int(lengths.sum()),
+    )
+    text_index = np.repeat(np.arange(len(words)), lengths)
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1])) if len(words) else np.zeros(0, dtype=np.int64)
+    position = np.arange(codes.size) - np.repeat(starts, lengths)
+    return codes, text_index, lengths[text_index] - position  # words left in the text from each word on
 
 
 def distinct_n_jackknife(
@@ -263,14 +274,22 @@ def distinct_n_jackknife(
     prompt. Returns ``(distinct, distinct_without)``, the latter of shape (P,) (0 where no n-gram is left, as
     ``fdpo.metrics.distinct_n`` returns for no n-gram).
     """
-    grams = [_ngrams(text, n) for text in completions]
-    groups, flat = _flatten(grams, prompt_index)
-    if not flat:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}.")
+    codes, text_index, remaining = _word_codes(completions)
+    starts = np.flatnonzero(remaining >= n)  # an n-gram starts at every word with n − 1 more in its text
+    if starts.size == 0:
         return 0.0, np.zeros(num_prompts)
-    codes = {}
-    ids = np.fromiter((codes.setdefault(gram, len(codes)) for gram in flat), dtype=np.int64, count=len(flat))
-    group, pair_count, item_total, _ = _group_item_counts(groups, ids)
-    total, unique = float(ids.size), float(len(codes))
+    vocabulary = int(codes.max()) + 1
+    if n * math.log2(vocabulary) < 62:  # one int64 per n-gram: its words' codes as the digits of a number
+        grams = np.zeros(starts.size, dtype=np.int64)
+        for k in range(n):
+            grams = grams * vocabulary + codes[starts + k]
+    else:
+        grams = np.stack([codes[starts + k] for k in range(n)], axis=1)  # (number of n-grams, n)
+    groups = np.asarray(prompt_index, dtype=np.int64)[text_index[starts]]
+    group, pair_count, item_total, totals = _group_item_counts(groups, grams)
+    total, unique = float(starts.size), float(totals.size)
     kept_total = total - np.bincount(group, weights=pair_count, minlength=num_prompts)
     kept_unique = unique - np.bincount(group, weights=(pair_count == item_total), minlength=num_prompts)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -103,11 +103,26 @@ def test_distinct_n_jackknife_matches_recomputing_without_each_prompt(n):
     index = np.repeat(np.arange(10), 5)
     texts = _texts(rng, len(index))
     texts[7] = "unique words only here"  # n-grams found under one prompt only vanish when it is left out
+    texts[8] = "  the\tfilm \n was  "  # any whitespace splits words
     estimate, without = distinct_n_jackknife(index, texts, n, 10)
     assert estimate == pytest.approx(distinct_n(texts, n), rel=1e-12)
     for g in range(10):
         kept = [t for t, i in zip(texts, index, strict=True) if i != g]
         assert without[g] == pytest.approx(distinct_n(kept, n), rel=1e-12), g
+
+
+def test_distinct_n_jackknife_of_long_n_grams():
+    """n-grams too long to pack into one integer take another path: same answers."""
+    rng = np.random.default_rng(8)
+    index = np.repeat(np.arange(4), 3)
+    bases = [" ".join(rng.choice(["a", "b", "c"], size=23)) for _ in range(3)]
+    texts = [bases[k] for k in rng.integers(0, 3, size=index.size)]  # texts repeat across prompts
+    texts[0] = " ".join(texts[0].split()[:21])
+    estimate, without = distinct_n_jackknife(index, texts, 20, 4)
+    assert 0 < estimate < 1 and estimate == pytest.approx(distinct_n(texts, 20), rel=1e-12)
+    for g in range(4):
+        kept = [t for t, i in zip(texts, index, strict=True) if i != g]
+        assert without[g] == pytest.approx(distinct_n(kept, 20), rel=1e-12)
 
 
 def test_pooled_jackknife_edge_cases():
@@ -118,6 +133,8 @@ def test_pooled_jackknife_edge_cases():
     assert distinct_n_jackknife(np.array([0]), ["one"], 2, 1) == (0.0, pytest.approx([0.0]))
     with pytest.raises(ValueError, match="No tokens"):
         token_entropy_jackknife(np.array([0, 1]), [[], []], 2)
+    with pytest.raises(ValueError, match="n must be a positive integer, got 0"):
+        distinct_n_jackknife(np.array([0]), ["a b"], 0, 1)
 
 
 def test_a_constant_metric_has_standard_error_zero():
