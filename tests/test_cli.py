@@ -235,11 +235,9 @@ def test_demo_quick_end_to_end_and_the_example_resumes_it(tmp_path, capsys, monk
     assert len({row["seed"] for row in results if row["divergence"] != "sft"}) >= 2
     assert "| SFT |" in out and "| RKL |" in out
 
-    import fdpo.experiment as experiment
+    import fdpo.sweep.runner as runner
 
-    monkeypatch.setattr(
-        experiment, "train_policy", lambda *a, **k: pytest.fail("a finished run was retrained")
-    )
+    monkeypatch.setattr(runner, "train_policy", lambda *a, **k: pytest.fail("a finished run was retrained"))
     module = runpy.run_path(str(REPO / "examples" / "imdb_positive.py"))
     assert module["main"](["--demo", "--quick", "--output-dir", str(output), "--no-progress"]) == 0
     assert [row["run_id"] for row in read_csv(output / "results.csv")] == [row["run_id"] for row in results]

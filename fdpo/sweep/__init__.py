@@ -1,0 +1,49 @@
+"""Sweeps: a grid of f-DPO runs over one set of pairs, evaluated and reported, resumable after any interruption.
+
+``SweepConfig`` (``config``) describes a sweep, its sections (``settings``) validate themselves, ``yamlio`` reads
+YAML and dotted overrides, ``store`` keeps the runs on disk, ``worlds`` supplies models and prompts a config leaves
+unset, and ``run_sweep`` (``runner``) runs it. See docs/sweeps.md.
+"""
+
+from fdpo.sweep.config import RunSpec, SweepConfig, make_run_id
+from fdpo.sweep.errors import SweepConfigError, SweepError
+from fdpo.sweep.runner import SweepResources, evaluation_prompts, prepare_pairs, run_sweep
+from fdpo.sweep.settings import (
+    EvaluationSettings,
+    GridSettings,
+    PairSettings,
+    PromptSettings,
+    ReportSettings,
+    RewardSettings,
+)
+from fdpo.sweep.store import RESULT_COLUMNS, RunStore
+from fdpo.sweep.worlds import World, get_world, list_worlds, register_world
+from fdpo.sweep.yamlio import apply_overrides, deep_merge, load_yaml, parse_override
+
+__all__ = [
+    "RESULT_COLUMNS",
+    "EvaluationSettings",
+    "GridSettings",
+    "PairSettings",
+    "PromptSettings",
+    "ReportSettings",
+    "RewardSettings",
+    "RunSpec",
+    "RunStore",
+    "SweepConfig",
+    "SweepConfigError",
+    "SweepError",
+    "SweepResources",
+    "World",
+    "apply_overrides",
+    "deep_merge",
+    "evaluation_prompts",
+    "get_world",
+    "list_worlds",
+    "load_yaml",
+    "make_run_id",
+    "parse_override",
+    "prepare_pairs",
+    "register_world",
+    "run_sweep",
+]
