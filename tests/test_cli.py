@@ -269,3 +269,37 @@ def test_full_demo_shows_the_papers_trade_off(tmp_path, capsys):
     assert float(rkl["kl_to_ref_mean"]) > 2 * float(
         fkl["kl_to_ref_mean"]
     )  # forward KL stays nearer the SFT model
+
+
+def test_the_command_and_the_package_import_nothing_heavy():
+    """`import fdpo` and the CLI module load no torch/transformers/TRL (what keeps `fdpo --help` instant; timed in
+    benchmarks/bench_cli_startup.py); the lazy exports still resolve; `python -m fdpo` is the command."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, fdpo, fdpo.cli\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'trl', 'datasets') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+        "assert fdpo.FDPOTrainer.__name__ == 'FDPOTrainer' and fdpo.LOSS_TYPES == ('sigmoid', 'hinge', 'ipo')\n"
+        "assert all(getattr(fdpo, name) is not None for name in fdpo.__all__)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    result = subprocess.run([sys.executable, "-m", "fdpo", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("fdpo ")
+    import fdpo
+
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        fdpo.nope  # noqa: B018
+
+
+def test_demo_print_config_prints_a_sweep_config(capsys, tmp_path):
+    """`fdpo demo --print-config > my.yaml` gives a file `fdpo sweep` validates (and lists the demo's runs)."""
+    assert main(["demo", "--print-config"]) == 0
+    path = tmp_path / "my.yaml"
+    path.write_text(capsys.readouterr().out, encoding="utf-8")
+    assert main(["sweep", str(path), "--output-dir", str(tmp_path / "x"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "valid; 18 runs" in out and "forward_kl__sigmoid__beta0.1__seed2" in out
+    assert main(["demo", "--quick"]) == 2
+    assert "--output-dir" in capsys.readouterr().err
