@@ -353,12 +353,7 @@ def _cmd_pairs(args) -> int:
     from fdpo.sweep.settings import PairSettings, RewardSettings
 
     settings = PairSettings(
-        strategy=args.strategy,
-        high=args.high,
-        low=args.low,
-        margin=args.margin,
-        num_pairs=args.num_pairs,
-        seed=args.seed,
+        **{name: getattr(args, name) for name in ("strategy", "high", "low", "margin", "num_pairs", "seed")}
     )
     problems = settings.problems()
     if problems:

@@ -132,16 +132,20 @@ def evaluate_policy(
         # One policy pass gives both the predictive entropy and the policy log-probs of the KL estimate (what
         # fm.predictive_entropy and fm.kl_from_samples compute, without scoring the samples with the policy twice).
         needs_kl = "kl_to_ref" in wanted and reference is not None and reference is not policy
-        policy_stats = fm.completion_statistics(
-            policy,
-            tokenizer,
-            samples.queries,
-            samples.completions,
-            batch_size=settings.batch_size,
-            entropy="predictive_entropy" in wanted,
-            desc="Policy statistics",
-            show_progress=show_progress,
-        )
+
+        def statistics(model, desc: str, entropy: bool = False) -> dict[str, Any]:
+            return fm.completion_statistics(
+                model,
+                tokenizer,
+                samples.queries,
+                samples.completions,
+                batch_size=settings.batch_size,
+                entropy=entropy,
+                desc=desc,
+                show_progress=show_progress,
+            )
+
+        policy_stats = statistics(policy, "Policy statistics", entropy="predictive_entropy" in wanted)
         nonempty = policy_stats["num_tokens"] > 0
         per_sample.update(num_tokens=policy_stats["num_tokens"], policy_logp=policy_stats["logps"])
         if "predictive_entropy" in wanted:
@@ -152,15 +156,7 @@ def evaluate_policy(
             result["predictive_entropy"] = float(entropy[nonempty].mean()) if nonempty.any() else None
         if "kl_to_ref" in wanted:
             if needs_kl:
-                reference_logps = fm.completion_statistics(
-                    reference,
-                    tokenizer,
-                    samples.queries,
-                    samples.completions,
-                    batch_size=settings.batch_size,
-                    desc="Reference log-probs",
-                    show_progress=show_progress,
-                )["logps"]
+                reference_logps = statistics(reference, "Reference log-probs")["logps"]
                 per_sample["ref_logp"] = reference_logps
                 result["kl_to_ref"] = float((policy_stats["logps"] - reference_logps).mean())
             else:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fdpo._io import read_csv, write_csv, write_text
-from fdpo.evaluation import DIVERSITY_MEASURES, REWARD_MEASURES
+from fdpo.evaluation import DIVERSITY_MEASURES, METRIC_COLUMNS, REWARD_MEASURES
 
 __all__ = [
     "BASELINE",
@@ -35,17 +35,7 @@ __all__ = [
 ]
 
 #: Metrics of results.csv that summary.csv aggregates across seeds.
-SUMMARY_METRICS = (
-    "reward_logit_mean",
-    "reward_prob_mean",
-    "token_entropy",
-    "predictive_entropy",
-    "distinct_1",
-    "distinct_2",
-    "kl_to_ref",
-    "self_bleu",
-    "train_seconds",
-)
+SUMMARY_METRICS = (*METRIC_COLUMNS, "self_bleu", "train_seconds")
 _GROUP_KEYS = ("divergence", "loss_type", "beta")
 #: Divergence label of the baseline row: the SFT model evaluated as it is.
 BASELINE = "sft"

@@ -8,7 +8,6 @@ import runpy
 from pathlib import Path
 
 import pytest
-import transformers
 
 from fdpo._io import read_csv, read_json, read_jsonl, write_csv, write_json
 from fdpo.cli import build_parser, main
@@ -20,15 +19,6 @@ SUBCOMMANDS = ("generate", "pairs", "train", "evaluate", "sweep", "report", "dem
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
     (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     return dict(action.choices)
-
-
-@pytest.fixture
-def no_model_loading(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("a model or tokenizer was loaded")
-
-    for name in ("AutoModelForCausalLM", "AutoModelForSequenceClassification", "AutoTokenizer"):
-        monkeypatch.setattr(getattr(transformers, name), "from_pretrained", refuse)
 
 
 def test_every_subcommand_exists_and_every_option_has_help():

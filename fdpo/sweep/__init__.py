@@ -21,29 +21,34 @@ from fdpo.sweep.worlds import World, get_world, list_worlds, register_world
 from fdpo.sweep.yamlio import apply_overrides, deep_merge, load_yaml, parse_override
 
 __all__ = [
-    "RESULT_COLUMNS",
-    "EvaluationSettings",
-    "GridSettings",
-    "PairSettings",
-    "PromptSettings",
-    "ReportSettings",
-    "RewardSettings",
-    "RunSpec",
-    "RunStore",
+    # config, errors
     "SweepConfig",
+    "RunSpec",
+    "make_run_id",
     "SweepConfigError",
     "SweepError",
-    "SweepResources",
-    "World",
+    # the sections of a config
+    "PromptSettings",
+    "RewardSettings",
+    "PairSettings",
+    "GridSettings",
+    "EvaluationSettings",
+    "ReportSettings",
+    # YAML and overrides
+    "load_yaml",
+    "parse_override",
     "apply_overrides",
     "deep_merge",
-    "evaluation_prompts",
+    # worlds
+    "World",
+    "register_world",
     "get_world",
     "list_worlds",
-    "load_yaml",
-    "make_run_id",
-    "parse_override",
-    "prepare_pairs",
-    "register_world",
+    # the run store and the runner
+    "RESULT_COLUMNS",
+    "RunStore",
     "run_sweep",
+    "SweepResources",
+    "prepare_pairs",
+    "evaluation_prompts",
 ]

@@ -15,14 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from fdpo.sweep import settings as sections
 from fdpo.sweep.errors import SweepConfigError, SweepError
 from fdpo.sweep.settings import (
-    EvaluationSettings,
-    GridSettings,
-    PairSettings,
-    PromptSettings,
-    ReportSettings,
-    RewardSettings,
     format_problems,
     generation_problems,
     model_reference_problems,
@@ -40,12 +35,12 @@ __all__ = [
 ]
 
 _SECTIONS: dict[str, type] = {
-    "prompts": PromptSettings,
-    "reward": RewardSettings,
-    "pairs": PairSettings,
-    "grid": GridSettings,
-    "evaluation": EvaluationSettings,
-    "report": ReportSettings,
+    "prompts": sections.PromptSettings,
+    "reward": sections.RewardSettings,
+    "pairs": sections.PairSettings,
+    "grid": sections.GridSettings,
+    "evaluation": sections.EvaluationSettings,
+    "report": sections.ReportSettings,
 }
 # FDPOConfig fields the grid sets for each run; a value under `training:` would be ambiguous.
 _GRID_OWNED_TRAINING_KEYS = {
@@ -83,19 +78,19 @@ class SweepConfig:
     device: str | None = field(
         default=None, metadata={"help": "cuda, cpu, ... (default: cuda when available)."}
     )
-    prompts: PromptSettings = field(default_factory=PromptSettings)
+    prompts: sections.PromptSettings = field(default_factory=sections.PromptSettings)
     generation: dict[str, Any] = field(
         default_factory=dict,
         metadata={"help": "generate() settings (top_k, max_new_tokens, ...) for sampling."},
     )
-    reward: RewardSettings = field(default_factory=RewardSettings)
-    pairs: PairSettings = field(default_factory=PairSettings)
+    reward: sections.RewardSettings = field(default_factory=sections.RewardSettings)
+    pairs: sections.PairSettings = field(default_factory=sections.PairSettings)
     training: dict[str, Any] = field(
         default_factory=dict, metadata={"help": "FDPOConfig (TRL DPOConfig) arguments shared by every run."}
     )
-    grid: GridSettings = field(default_factory=GridSettings)
-    evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
-    report: ReportSettings = field(default_factory=ReportSettings)
+    grid: sections.GridSettings = field(default_factory=sections.GridSettings)
+    evaluation: sections.EvaluationSettings = field(default_factory=sections.EvaluationSettings)
+    report: sections.ReportSettings = field(default_factory=sections.ReportSettings)
     reuse_reference_log_probs: bool = field(
         default=True, metadata={"help": "Compute the reference log-probs of the pairs once and reuse them."}
     )

@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import transformers
 
 from fdpo.sweep import RunSpec, SweepConfig, SweepConfigError, make_run_id, run_sweep
 from fdpo.sweep.yamlio import load_yaml
@@ -24,17 +23,6 @@ VALID_HUB_CONFIG = {
 def _write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
-
-
-@pytest.fixture
-def no_model_loading(monkeypatch):
-    """Every from_pretrained raises: a test using this proves that nothing was loaded."""
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("a model or tokenizer was loaded")
-
-    for name in ("AutoModelForCausalLM", "AutoModelForSequenceClassification", "AutoTokenizer"):
-        monkeypatch.setattr(getattr(transformers, name), "from_pretrained", refuse)
 
 
 def test_from_yaml_reads_floats_in_exponent_form_and_applies_overrides(tmp_path):
