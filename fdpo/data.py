@@ -17,10 +17,12 @@ from pathlib import Path
 import numpy as np
 from datasets import Dataset, DatasetDict, load_from_disk
 
-__all__ = ["COLUMNS", "STRATEGIES", "build_pairs", "load_pairs", "save_pairs"]
+__all__ = ["COLUMNS", "REFERENCE_COLUMNS", "STRATEGIES", "build_pairs", "load_pairs", "save_pairs"]
 
 STRATEGIES = ("threshold", "best_vs_worst", "margin")
 COLUMNS = ("prompt", "chosen", "rejected", "chosen_reward", "rejected_reward")
+#: Reference log-probs of a pair's completions, summed over their tokens, as TRL's precompute names them.
+REFERENCE_COLUMNS = ("ref_chosen_logps", "ref_rejected_logps")
 
 
 def _check_inputs(prompts, completions, rewards) -> tuple[list[str], list[str], np.ndarray]:
