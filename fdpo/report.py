@@ -41,7 +41,7 @@ __all__ = [
     "Verdict",
     "summarize_sweep",
     "sweep_replicates",
-    "sweep_verdict",
+    "read_verdict",
     "verdict",
     "verdict_lines",
 ]
@@ -861,10 +861,17 @@ def verdict_lines(verdicts: Sequence[Verdict]) -> list[str]:
     return lines
 
 
-def sweep_verdict(root: str | os.PathLike) -> list[str]:
-    """``verdict_lines`` of a sweep directory (its results.csv and generations), as ``fdpo report`` prints them."""
-    rows, _, replicates, _ = summarize_sweep(root)
-    return verdict_lines(verdict(rows, replicates))
+_VERDICT_HEADING = "## Verdict"
+
+
+def read_verdict(output_dir: str | os.PathLike) -> list[str]:
+    """The verdict lines ``write_report`` wrote into ``output_dir``/report.md (none if it has no Verdict section):
+    what ``fdpo sweep`` and ``fdpo demo`` print after the table, without recomputing them."""
+    path = Path(output_dir) / "report.md"
+    if not path.is_file():
+        return []
+    _, found, after = path.read_text(encoding="utf-8").partition(f"\n{_VERDICT_HEADING}\n\n")
+    return after.split("\n\n", 1)[0].splitlines() if found else []
 
 
 def write_report(
@@ -911,7 +918,7 @@ def write_report(
         )
     else:
         legend = "Mean ± half-width of the 95% confidence interval across seeds (Student t); `n` runs per configuration."
-    text = f"# {title or 'Sweep report'}\n\n{legend}\n\n{markdown_table(summary)}\n## Verdict\n\n"
+    text = f"# {title or 'Sweep report'}\n\n{legend}\n\n{markdown_table(summary)}\n{_VERDICT_HEADING}\n\n"
     text += "\n".join(lines) + "\n"
     if notes:
         text += "\n**Notes on the standard errors**\n\n" + "\n".join(f"- {note}" for note in notes) + "\n"

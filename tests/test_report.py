@@ -22,6 +22,7 @@ from fdpo.report import (
     pareto_front,
     plot_tradeoff,
     plot_tradeoff_html,
+    read_verdict,
     summarize,
     sweep_replicates,
     verdict,
@@ -524,6 +525,7 @@ def test_write_report_has_the_verdict_and_standard_errors(tmp_path, tiny_model_d
     paths = write_report(tmp_path, title="synthetic")
     report = (tmp_path / "report.md").read_text()
     assert "## Verdict" in report and "\n".join(paths["verdict"]) in report
+    assert read_verdict(tmp_path) == paths["verdict"]  # what fdpo sweep / fdpo demo print
     assert paths["verdict"][1].startswith("- reward falls: ")
     assert (
         "one standard error that counts both the seed-to-seed variation and the choice of evaluation prompts"
