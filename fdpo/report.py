@@ -1,11 +1,13 @@
-"""Tables and the reward-vs-diversity plot of a sweep.
+"""Tables, the verdict and the reward-vs-diversity plot of a sweep.
 
 ``summarize`` turns results rows (one per run) into one row per configuration (divergence × loss_type × β) with
-mean, standard deviation and the half-width of a 95% Student-t confidence interval across seeds. ``plot_tradeoff``
-draws reward against diversity with those intervals as error bars, the Pareto frontier of the trained
-configurations and the SFT baseline (``plot_tradeoff_html``: the same plot, interactive, with plotly);
-``markdown_table`` prints the summary; ``write_report`` writes them for a sweep directory. Only matplotlib's Agg
-canvas is used (no display, no global backend switch).
+the mean over seeds, the standard deviation, the half-width of a 95% Student-t interval across seeds, and the
+standard error across seeds and evaluation prompts (``fdpo.uncertainty``; ``sweep_replicates`` reads the runs'
+saved generations for the prompt part). ``verdict`` judges the paper's claims along reverse KL → forward KL.
+``plot_tradeoff`` draws reward against diversity, one marker and colour per configuration with ±1 standard error
+bars, the Pareto frontier of the trained configurations and the SFT baseline (``plot_tradeoff_html``: the same
+plot, interactive, with plotly); ``markdown_table`` prints the summary; ``write_report`` writes all of them for a
+sweep directory. Only matplotlib's Agg canvas is used (no display, no global backend switch).
 """
 
 from __future__ import annotations
