@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["check_strings"]
+import numbers
+
+__all__ = ["check_strings", "real_number"]
 
 
 def check_strings(name: str, values) -> list[str]:
@@ -21,3 +23,14 @@ def check_strings(name: str, values) -> list[str]:
             f"{name} must be strings; positions {bad[:10]} are not (first: {type(values[bad[0]]).__name__})."
         )
     return values
+
+
+def real_number(value) -> float | None:
+    """``value`` as a Python float if it is a real number (Python or numpy scalar, not a bool), else ``None``.
+
+    Accepts ``np.float32(0.1)`` and the like, which ``isinstance(value, float)`` refuses; the float keeps the
+    scalar's exact value (``float(np.float32(0.1))`` is 0.10000000149011612).
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    return float(value)
