@@ -242,3 +242,18 @@ def test_explicit_bf16_true_without_bf16_hardware_says_what_to_do(tmp_path, monk
         FDPOConfig(output_dir=str(tmp_path), bf16=True)
     # use_cpu=True asks for bf16 on the CPU, which TrainingArguments allows
     assert FDPOConfig(output_dir=str(tmp_path), bf16=True, use_cpu=True).bf16 is True
+
+
+def test_numpy_scalars_are_accepted_as_alpha_and_beta(tmp_path):
+    import numpy as np
+
+    config = _config(tmp_path, divergence="alpha", alpha=np.float32(0.25), beta=np.float32(0.5))
+    assert config.alpha == 0.25 and config.beta == 0.5
+    assert type(config.alpha) is float and type(config.beta) is float  # to_json_string needs plain floats
+    json.loads(config.to_json_string())
+
+
+@pytest.mark.parametrize("spec", ["alpha:0.3,0.7", "alpha:alpha=0.2,alpha=0.4", "alpha:"])
+def test_ambiguous_specs_are_refused_by_the_config(tmp_path, spec):
+    with pytest.raises(InputError, match=re.escape(repr(spec))):
+        _config(tmp_path, divergence=spec)
