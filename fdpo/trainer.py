@@ -16,6 +16,7 @@ TRL logs β·log u whatever its ``f_divergence_type``.
 
 from __future__ import annotations
 
+import inspect
 import textwrap
 import warnings
 
@@ -23,6 +24,7 @@ import torch
 from trl import DPOTrainer
 from trl.trainer.utils import get_config_model_id
 
+from fdpo._validation import check_preference_dataset
 from fdpo.config import FDPOConfig
 from fdpo.data import REFERENCE_COLUMNS
 from fdpo.divergences import FDivergence
@@ -85,9 +87,26 @@ class FDPOTrainer(DPOTrainer):
             )
         # The config may have been changed since it was built: check it again before anything is loaded.
         args.validate()
+        self._check_datasets(model, ref_model, args, *trainer_args, **trainer_kwargs)
         self.divergence: FDivergence = args.get_divergence()
         self.loss_type: str = args.loss_type[0]
         super().__init__(model, ref_model, args, *trainer_args, **trainer_kwargs)
+
+    @staticmethod
+    def _check_datasets(*dpo_trainer_args, **dpo_trainer_kwargs) -> None:
+        """Checks ``train_dataset`` and ``eval_dataset`` before the model is loaded or anything tokenized.
+
+        ``InputError`` for an empty dataset, missing ``chosen``/``rejected`` columns or a value that is not a string
+        or a list of messages; a warning for pairs with chosen == rejected (see
+        ``fdpo._validation.check_preference_dataset``).
+        """
+        try:
+            bound = inspect.signature(DPOTrainer.__init__).bind(None, *dpo_trainer_args, **dpo_trainer_kwargs)
+        except TypeError:
+            return  # DPOTrainer.__init__ reports wrong arguments itself
+        for name in ("train_dataset", "eval_dataset"):
+            if bound.arguments.get(name) is not None:
+                check_preference_dataset(bound.arguments[name], name)
 
     def dpo_loss(
         self,

@@ -1,0 +1,111 @@
+"""Tests for FDPOTrainer's input checks and its model card (fdpo/trainer.py, fdpo/_validation.py)."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+from _common import training_settings
+from datasets import Dataset, IterableDataset
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from fdpo.config import FDPOConfig
+from fdpo.errors import InputError
+from fdpo.trainer import FDPOTrainer
+
+# A model path that does not exist: a check that fires before the model is loaded never gets to it.
+NO_MODEL = "no/such-model-folder"
+
+
+def _config(tmp_path, **overrides) -> FDPOConfig:
+    return FDPOConfig(**training_settings(str(tmp_path / "run"), **overrides))
+
+
+def _pairs(**columns) -> Dataset:
+    base = {
+        "prompt": ["This movie was", "The cast is"],
+        "chosen": [" great.", " superb."],
+        "rejected": [" terrible.", " awful."],
+    }
+    base.update(columns)
+    return Dataset.from_dict({key: value for key, value in base.items() if value is not None})
+
+
+@pytest.mark.parametrize("missing", ["rejected", "chosen"])
+def test_a_dataset_without_a_completion_column_names_the_expected_formats(tmp_path, missing):
+    dataset = _pairs(**{missing: None})
+    with pytest.raises(InputError, match=f"train_dataset has no '{missing}' column") as error:
+        FDPOTrainer(model=NO_MODEL, args=_config(tmp_path), train_dataset=dataset)
+    message = str(error.value)
+    assert "'prompt', 'chosen', 'rejected'" in message and "implicit prompt" in message
+    assert str(dataset.column_names) in message
+
+
+def test_samples_instead_of_pairs_are_refused_in_the_eval_dataset_too(tmp_path):
+    samples = Dataset.from_dict({"prompt": ["a"], "completion": ["b"], "reward": [0.5]})
+    with pytest.raises(InputError, match=r"eval_dataset\['held_out'\] has no 'chosen' or 'rejected' column"):
+        FDPOTrainer(
+            model=NO_MODEL, args=_config(tmp_path), train_dataset=_pairs(), eval_dataset={"held_out": samples}
+        )
+
+
+def test_an_empty_dataset_is_refused(tmp_path):
+    empty = _pairs().select([])
+    with pytest.raises(InputError, match=r"train_dataset is empty \(0 rows"):
+        FDPOTrainer(model=NO_MODEL, args=_config(tmp_path), train_dataset=empty)
+    stream = IterableDataset.from_generator(lambda: iter(()))
+    with pytest.raises(InputError, match="train_dataset is empty: it yields no preference pairs"):
+        FDPOTrainer(model=NO_MODEL, args=_config(tmp_path), train_dataset=stream)
+
+
+@pytest.mark.parametrize(
+    "column,values,words",
+    [
+        ("rejected", [" fine.", None], "row 1: 'rejected' is null"),
+        ("chosen", [3, 4], "row 0: 'chosen' is of type int"),
+        ("prompt", [["not", "messages"], ["x"]], "row 0: 'prompt' is of type list"),
+    ],
+)
+def test_values_that_are_not_text_or_messages_name_the_row(tmp_path, column, values, words):
+    with pytest.raises(InputError, match=words):
+        FDPOTrainer(model=NO_MODEL, args=_config(tmp_path), train_dataset=_pairs(**{column: values}))
+
+
+def _trainer(model_dir, tmp_path, dataset, **settings):
+    return FDPOTrainer(
+        model=AutoModelForCausalLM.from_pretrained(model_dir),
+        ref_model=AutoModelForCausalLM.from_pretrained(model_dir),
+        args=_config(tmp_path, **settings),
+        train_dataset=dataset,
+        processing_class=AutoTokenizer.from_pretrained(model_dir),
+    )
+
+
+def test_identical_pairs_are_warned_about(tiny_model_dir, tmp_path):
+    same = _pairs(rejected=[" great.", " superb."])
+    with pytest.warns(UserWarning, match="every pair has chosen == rejected"):
+        _trainer(tiny_model_dir, tmp_path, same)
+    partly = _pairs(rejected=[" great.", " awful."])
+    with pytest.warns(UserWarning, match="1 of 2 pairs have chosen == rejected"):
+        _trainer(tiny_model_dir, tmp_path, partly)
+
+
+def test_implicit_prompt_and_conversational_datasets_pass_without_warnings(tiny_model_dir, tmp_path):
+    implicit = Dataset.from_dict(
+        {
+            "chosen": ["This movie was great.", "The cast is superb."],
+            "rejected": ["This movie was bad.", "The cast is awful."],
+        }
+    )
+    conversational = Dataset.from_dict(
+        {
+            "prompt": [[{"role": "user", "content": "Review?"}]],
+            "chosen": [[{"role": "assistant", "content": "Great."}]],
+            "rejected": [[{"role": "assistant", "content": "Bad."}]],
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*chosen == rejected.*")
+        warnings.filterwarnings("error", message=".*empty chosen or rejected.*")
+        FDPOTrainer._check_datasets(None, None, None, None, implicit, conversational)
+        _trainer(tiny_model_dir, tmp_path, implicit)
