@@ -142,6 +142,23 @@ class FDPOConfig(DPOConfig):
         """The ``FDivergence`` this config trains with (a fresh instance from ``divergence``)."""
         return get_divergence(self.divergence)
 
+    def trl_equivalent(self) -> dict[str, object] | None:
+        """The ``DPOConfig`` settings with which TRL's own f-divergence computes the same f′, or ``None`` if it has none.
+
+        ``{"f_divergence_type": ..., "f_alpha_divergence_coef": ...}``; for ``alpha:0.3``, TRL's coefficient is 0.7
+        (1 − α). The objectives agree where |f′| ≤ 1e4; beyond, fdpo extends f′ linearly where TRL's forward KL
+        overflows and its α-divergence clamps (zero gradient). ``chi_squared_kl`` and registered divergences of your
+        own have no TRL counterpart.
+        """
+        divergence = self.get_divergence()
+        if divergence.name == "reverse_kl":
+            return {"f_divergence_type": "reverse_kl", "f_alpha_divergence_coef": 0.5}
+        for trl_name, ours in _TRL_F_DIVERGENCES.items():
+            if ours == divergence.name:
+                coefficient = 1.0 - divergence.params["alpha"] if ours == "alpha" else 0.5
+                return {"f_divergence_type": trl_name, "f_alpha_divergence_coef": coefficient}
+        return None
+
     def validate(self) -> None:
         """Checks the f-DPO fields and refuses the TRL settings the f-DPO loss cannot honour.
 

@@ -17,13 +17,16 @@ TRL logs β·log u whatever its ``f_divergence_type``.
 from __future__ import annotations
 
 import inspect
+import os
 import textwrap
 import warnings
+from pathlib import Path
 
 import torch
 from trl import DPOTrainer
 from trl.trainer.utils import get_config_model_id
 
+from fdpo._io import write_text
 from fdpo._validation import check_preference_dataset
 from fdpo.config import FDPOConfig
 from fdpo.data import REFERENCE_COLUMNS
@@ -107,6 +110,42 @@ class FDPOTrainer(DPOTrainer):
         for name in ("train_dataset", "eval_dataset"):
             if bound.arguments.get(name) is not None:
                 check_preference_dataset(bound.arguments[name], name)
+
+    def create_model_card(
+        self,
+        model_name: str | None = None,
+        dataset_name: str | None = None,
+        tags: str | list[str] | None = None,
+    ):
+        """TRL's model card (``README.md`` in ``args.output_dir``), plus the f-DPO settings it was trained with.
+
+        The settings go into the card's metadata (key ``fdpo``: divergence spec, α, TRL's equivalent settings, β,
+        loss type) and into an "f-DPO settings" section of its text; the divergence is also a tag. Called by
+        ``save_model``, by checkpoint saves and by ``push_to_hub``.
+        """
+        tags = [tags] if isinstance(tags, str) else list(tags or [])
+        tags.append(f"f-divergence:{self.divergence.name}")
+        super().create_model_card(model_name=model_name, dataset_name=dataset_name, tags=tags)
+        if self.is_world_process_zero():
+            _add_fdpo_settings(os.path.join(self.args.output_dir, "README.md"), self.args)
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        """Saves the model (or the PEFT adapter) as ``Trainer.save_model`` does, with a model card next to it.
+
+        TRL writes its card only with checkpoints and on ``push_to_hub``; here a call from user code also writes one
+        (``README.md``, see ``create_model_card``) into ``output_dir``.
+        """
+        super().save_model(output_dir, _internal_call=_internal_call)
+        if _internal_call or not self.is_world_process_zero():
+            return
+        output_dir = output_dir or self.args.output_dir
+        model_name = (
+            Path(output_dir).name if self.args.hub_model_id is None else self.args.hub_model_id.split("/")[-1]
+        )
+        self.create_model_card(model_name=model_name)
+        card = Path(self.args.output_dir) / "README.md"
+        if card.is_file() and Path(output_dir).resolve() != card.parent.resolve():
+            write_text(Path(output_dir) / "README.md", card.read_text(encoding="utf-8"))
 
     def dpo_loss(
         self,
@@ -327,3 +366,44 @@ class FDPOTrainer(DPOTrainer):
         metrics["rewards/margins"].append(margin)
         metrics["logps/chosen"].append(logp_chosen)
         metrics["logps/rejected"].append(logp_rejected)
+
+
+def _add_fdpo_settings(card_path: str, args: FDPOConfig) -> None:
+    """Adds the f-DPO settings to the model card TRL wrote at ``card_path``: metadata and a section of text."""
+    from huggingface_hub import ModelCard
+
+    divergence = args.get_divergence()
+    trl = args.trl_equivalent()
+    settings = {
+        "divergence": args.divergence,
+        "alpha": args.alpha,
+        "beta": args.beta,
+        "loss_type": args.loss_type[0],
+    }
+    if trl is not None:
+        settings["trl_f_divergence_type"] = trl["f_divergence_type"]
+        settings["trl_f_alpha_divergence_coef"] = trl["f_alpha_divergence_coef"]
+    card = ModelCard.load(card_path)
+    card.data.fdpo = settings
+    rows = [("divergence", f"`{args.divergence}` ({type(divergence).__name__})")]
+    if args.alpha is not None:
+        rows.append(("α (paper convention: α → 0 is reverse KL, α → 1 forward KL)", f"{args.alpha:g}"))
+    if trl is None:
+        rows.append(("TRL equivalent", "none: TRL's DPOTrainer has no such f-divergence"))
+    else:
+        coefficient = (
+            f", `f_alpha_divergence_coef={trl['f_alpha_divergence_coef']:g}` (= 1 − α)"
+            if trl["f_divergence_type"] == "alpha_divergence"
+            else ""
+        )
+        rows.append(("TRL equivalent", f'`f_divergence_type="{trl["f_divergence_type"]}"`{coefficient}'))
+    rows += [("β", f"{args.beta:g}"), ("loss type", args.loss_type[0])]
+    section = (
+        "### f-DPO settings\n\n"
+        "Trained with f-DPO (preference optimization under an f-divergence constraint) by fdpo's FDPOTrainer:\n\n"
+        "| setting | value |\n|---|---|\n" + "".join(f"| {name} | {value} |\n" for name, value in rows) + "\n"
+    )
+    text = card.text
+    anchor = text.find("### Framework versions")
+    text = text + "\n" + section if anchor < 0 else text[:anchor] + section + text[anchor:]
+    ModelCard(f"---\n{card.data.to_yaml()}\n---\n{text}").save(card_path)

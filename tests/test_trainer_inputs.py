@@ -109,3 +109,69 @@ def test_implicit_prompt_and_conversational_datasets_pass_without_warnings(tiny_
         warnings.filterwarnings("error", message=".*empty chosen or rejected.*")
         FDPOTrainer._check_datasets(None, None, None, None, implicit, conversational)
         _trainer(tiny_model_dir, tmp_path, implicit)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Model card
+
+
+def _card(folder) -> tuple[dict, str]:
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(folder / "README.md")
+    return card.data.to_dict(), card.text
+
+
+@pytest.mark.parametrize(
+    "divergence,beta,loss_type,trl_type,trl_coef,row",
+    [
+        ("alpha:0.3", 0.01, "sigmoid", "alpha_divergence", 0.7, "| α (paper convention"),
+        ("jensen_shannon", 0.1, "hinge", "js_divergence", 0.5, '`f_divergence_type="js_divergence"`'),
+        ("chi_squared_kl", 0.2, "ipo", None, None, "TRL's DPOTrainer has no such f-divergence"),
+    ],
+)
+def test_save_model_writes_a_card_with_the_f_dpo_settings(
+    tiny_model_dir, tmp_path, divergence, beta, loss_type, trl_type, trl_coef, row
+):
+    trainer = _trainer(
+        tiny_model_dir, tmp_path, _pairs(), divergence=divergence, beta=beta, loss_type=loss_type
+    )
+    saved = tmp_path / "final"
+    trainer.save_model(str(saved))
+    assert (saved / "model.safetensors").is_file()
+    metadata, text = _card(saved)
+    settings = metadata["fdpo"]
+    assert (
+        settings["divergence"] == divergence
+        and settings["beta"] == beta
+        and settings["loss_type"] == loss_type
+    )
+    assert settings["alpha"] == (0.3 if divergence == "alpha:0.3" else None)
+    assert settings.get("trl_f_divergence_type") == trl_type
+    if trl_coef is not None:
+        assert settings["trl_f_alpha_divergence_coef"] == pytest.approx(trl_coef)
+    assert f"f-divergence:{divergence.split(':')[0]}" in metadata["tags"] and "f-dpo" in metadata["tags"]
+    assert "### f-DPO settings" in text and f"`{divergence}`" in text and row in text
+    assert f"| β | {beta:g} |" in text and f"| loss type | {loss_type} |" in text
+    assert text.index("### f-DPO settings") < text.index("### Framework versions")  # inside TRL's card
+    if divergence == "alpha:0.3":
+        assert "`f_alpha_divergence_coef=0.7` (= 1 − α)" in text
+    assert (tmp_path / "run" / "README.md").read_text() == (saved / "README.md").read_text()
+
+
+def test_save_model_writes_the_card_for_a_lora_adapter(tiny_model_dir, tmp_path):
+    peft = pytest.importorskip("peft")
+    trainer = FDPOTrainer(
+        model=AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+        args=_config(tmp_path, divergence="alpha", alpha=0.5, beta=0.05),
+        train_dataset=_pairs(),
+        processing_class=AutoTokenizer.from_pretrained(tiny_model_dir),
+        peft_config=peft.LoraConfig(r=4, lora_alpha=8, target_modules=["c_attn"], lora_dropout=0.0),
+    )
+    trainer.save_model()  # default: args.output_dir
+    saved = tmp_path / "run"
+    assert (saved / "adapter_model.safetensors").is_file()
+    metadata, text = _card(saved)
+    assert metadata["fdpo"]["divergence"] == "alpha:0.5" and metadata["fdpo"]["beta"] == 0.05
+    assert metadata["fdpo"]["trl_f_alpha_divergence_coef"] == pytest.approx(0.5)
+    assert "### f-DPO settings" in text and "| α (paper convention" in text
