@@ -23,17 +23,41 @@ import warnings
 from pathlib import Path
 
 import torch
+import trl
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 from trl import DPOTrainer
-from trl.trainer.utils import get_config_model_id
 
 from fdpo._io import write_text
 from fdpo._validation import check_preference_dataset
 from fdpo.config import FDPOConfig
 from fdpo.data import REFERENCE_COLUMNS
 from fdpo.divergences import FDivergence
+from fdpo.errors import FDPOError
 from fdpo.losses import fdpo_loss
 
-__all__ = ["FDPOTrainer"]
+#: The TRL releases whose private ``DPOTrainer._compute_loss`` FDPOTrainer replaces (as pinned in pyproject.toml).
+TRL_REQUIREMENT = ">=1.16,<1.17"
+
+
+class IncompatibleTRLError(FDPOError, ImportError):
+    """The installed TRL is not one whose private DPO internals FDPOTrainer was written against."""
+
+
+def _check_trl_version(installed: str) -> None:
+    if not SpecifierSet(TRL_REQUIREMENT).contains(Version(installed), prereleases=True):
+        raise IncompatibleTRLError(
+            f"fdpo needs TRL {TRL_REQUIREMENT}, but TRL {installed} is installed. FDPOTrainer computes the f-DPO loss "
+            "by replacing DPOTrainer._compute_loss, a private method of TRL 1.16 (TRL has no public hook for the DPO "
+            "loss), and a private method may change in any release, so another TRL version is refused rather than "
+            f'trained with silently. Install a matching one: pip install "trl{TRL_REQUIREMENT}".'
+        )
+
+
+# Before anything of TRL's but its public DPOTrainer is touched (get_config_model_id is imported where it is used).
+_check_trl_version(trl.__version__)
+
+__all__ = ["TRL_REQUIREMENT", "FDPOTrainer", "IncompatibleTRLError"]
 
 # Collated batch entries that are not model inputs.
 _NON_MODEL_KEYS = frozenset({"completion_mask", *REFERENCE_COLUMNS})
@@ -80,6 +104,8 @@ class FDPOTrainer(DPOTrainer):
         self, model, ref_model=None, args: FDPOConfig | None = None, *trainer_args, **trainer_kwargs
     ):
         if args is None:
+            from trl.trainer.utils import get_config_model_id
+
             model_name = model if isinstance(model, str) else get_config_model_id(model.config)
             args = FDPOConfig(f"{model_name.split('/')[-1]}-FDPO")
         elif not isinstance(args, FDPOConfig):

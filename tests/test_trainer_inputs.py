@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import pytest
 from _common import training_settings
 from datasets import Dataset, IterableDataset
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from fdpo.config import FDPOConfig
-from fdpo.errors import InputError
+from fdpo.errors import FDPOError, InputError
 from fdpo.trainer import FDPOTrainer
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 # A model path that does not exist: a check that fires before the model is loaded never gets to it.
 NO_MODEL = "no/such-model-folder"
 
@@ -175,3 +183,47 @@ def test_save_model_writes_the_card_for_a_lora_adapter(tiny_model_dir, tmp_path)
     assert metadata["fdpo"]["divergence"] == "alpha:0.5" and metadata["fdpo"]["beta"] == 0.05
     assert metadata["fdpo"]["trl_f_alpha_divergence_coef"] == pytest.approx(0.5)
     assert "### f-DPO settings" in text and "| α (paper convention" in text
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The TRL pin
+
+
+@pytest.mark.parametrize("installed", ["1.15.2", "1.17.0", "1.17.0rc1", "2.0.0"])
+def test_another_trl_is_refused_with_the_reason_for_the_pin(installed):
+    from fdpo.trainer import IncompatibleTRLError, _check_trl_version
+
+    with pytest.raises(IncompatibleTRLError, match=rf"TRL {re.escape(installed)} is installed") as error:
+        _check_trl_version(installed)
+    assert "DPOTrainer._compute_loss, a private method of TRL 1.16" in str(error.value)
+    assert 'pip install "trl>=1.16,<1.17"' in str(error.value)
+    assert isinstance(error.value, ImportError) and isinstance(error.value, FDPOError)
+
+
+@pytest.mark.parametrize("installed", ["1.16.0", "1.16.3", "1.16.1.post1"])
+def test_the_pinned_trl_releases_are_accepted(installed):
+    from fdpo.trainer import _check_trl_version
+
+    _check_trl_version(installed)
+
+
+def test_importing_the_trainer_under_another_trl_fails_with_the_reason():
+    script = "import trl; trl.__version__ = '1.17.0'; import fdpo.trainer"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "IncompatibleTRLError: fdpo needs TRL >=1.16,<1.17, but TRL 1.17.0 is installed" in result.stderr
+
+
+def test_package_metadata_pins_trl_as_the_trainer_does_and_nothing_pins_torch_above():
+    tomllib = pytest.importorskip("tomllib")
+    from fdpo.trainer import TRL_REQUIREMENT
+
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    requirements = {Requirement(text).name: Requirement(text) for text in project["dependencies"]}
+    assert str(requirements["trl"].specifier) == str(SpecifierSet(TRL_REQUIREMENT))
+    assert str(requirements["torch"].specifier) == ">=2.4"
+    assert project["license"] == "Apache-2.0" and project["license-files"] == ["LICENSE"]
+    assert "Apache License" in (REPO_ROOT / "LICENSE").read_text(encoding="utf-8")[:200]
+    assert set(project["urls"]) == {"Homepage", "Documentation", "Issues"}
+    assert all(url.startswith("https://github.com/fdpo-project/fdpo") for url in project["urls"].values())
