@@ -110,7 +110,10 @@ def atomic_open(
         _ACTIVE_TEMPS.add(os.path.abspath(temporary))
     try:
         if hasattr(os, "fchmod"):
-            os.fchmod(descriptor, file_mode)
+            with contextlib.suppress(
+                OSError
+            ):  # some network and FUSE file systems refuse chmod: keep mkstemp's
+                os.fchmod(descriptor, file_mode)
         kwargs = {} if "b" in mode else {"encoding": encoding, "newline": ""}
         with os.fdopen(descriptor, mode, **kwargs) as handle:
             yield handle
