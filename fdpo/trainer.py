@@ -66,24 +66,23 @@ _NON_MODEL_KEYS = frozenset({"completion_mask", *REFERENCE_COLUMNS})
 class FDPOTrainer(DPOTrainer):
     """Direct preference optimization under an f-divergence constraint (f-DPO, Wang et al., ICLR 2024).
 
-        Takes the same arguments as ``trl.DPOTrainer``; ``args`` must be an ``FDPOConfig``, whose ``divergence`` picks
-        f. The loss of a batch is ``self.dpo_loss(...)`` averaged over the pairs; override ``dpo_loss`` to change it
-        (it sees the summed log-probs of each completion under the policy and the reference).
+    Takes the same arguments as ``trl.DPOTrainer``; ``args`` must be an ``FDPOConfig``, whose ``divergence`` picks
+    f. The loss of a batch is ``self.dpo_loss(...)`` averaged over the pairs; override ``dpo_loss`` to change it
+    (it sees the summed log-probs of each completion under the policy and the reference).
 
-        Attributes:
-            divergence: the ``FDivergence`` resolved from ``args.divergence``; ``dpo_loss`` applies its f′.
-            loss_type: ``"sigmoid"``, ``"hinge"`` or ``"ipo"``, from ``args.loss_type``.
+    Attributes:
+        divergence: the ``FDivergence`` resolved from ``args.divergence``; ``dpo_loss`` applies its f′.
+        loss_type: ``"sigmoid"``, ``"hinge"`` or ``"ipo"``, from ``args.loss_type``.
 
-        Example:
+    Example:
 
-        ```python
-        >>> from fdpo.config import FDPOConfig
-    from fdpo.data import REFERENCE_COLUMNS
-        >>> from fdpo.trainer import FDPOTrainer
-        >>> args = FDPOConfig("out", divergence="alpha", alpha=0.3, beta=0.01)
-        >>> trainer = FDPOTrainer(model="path/to/sft-model", args=args, train_dataset=pairs)  # prompt/chosen/rejected
-        >>> trainer.train()
-        ```
+    ```python
+    >>> from fdpo.config import FDPOConfig
+    >>> from fdpo.trainer import FDPOTrainer
+    >>> args = FDPOConfig("out", divergence="alpha", alpha=0.3, beta=0.01)
+    >>> trainer = FDPOTrainer(model="path/to/sft-model", args=args, train_dataset=pairs)  # prompt/chosen/rejected
+    >>> trainer.train()
+    ```
     """
 
     _tag_names = ["trl", "dpo", "f-dpo"]
