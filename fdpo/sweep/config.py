@@ -8,18 +8,26 @@ models, prompts, template and generation settings it leaves unset from that worl
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
+import math
 import os
 import re
+import types
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from fdpo.sweep import settings as sections
 from fdpo.sweep.errors import SweepConfigError, SweepError
 from fdpo.sweep.settings import (
+    device_problems,
     format_problems,
     generation_problems,
+    hub_problems,
+    in_hub_cache,
     model_reference_problems,
     unknown_key_problem,
 )
@@ -188,22 +196,80 @@ class SweepConfig:
 
     # -- validation -----------------------------------------------------------------------------------------------
 
-    def validate(self, *, source: str = "config", check_models: bool = True) -> None:
-        """Checks everything that does not need a model loaded: fails in seconds, before any download or load.
+    def validate(
+        self, *, source: str = "config", check_models: bool = True, names: Mapping[str, str] | None = None
+    ) -> None:
+        """Checks everything that needs neither a model, nor a file read, nor the network: fails in milliseconds.
 
-        Checks: model paths (an existing local directory with a config.json, or a hub id ``org/name``; offline, the
-        hub id must be in the local cache), the world, prompts, template, pair strategy, the grid (known divergences
-        and loss types, β > 0, ``beta_per_divergence`` keys matching a divergence, no duplicates, at least one run),
-        training arguments (known ``FDPOConfig`` fields, none the grid sets, and an ``FDPOConfig`` per grid cell
-        builds), generation keys, evaluation metrics and report axes (each section's ``problems()``).
+        Checks: model references (an existing local folder with a config.json, or a valid hub id such as ``gpt2`` or
+        ``org/name``; offline, the hub id must be in the local cache), the world, name, device, prompts, template,
+        pair strategy, the grid (known divergences and loss types, β > 0, seeds numpy accepts, ``beta_per_divergence``
+        keys matching a divergence, no duplicates, at least one run, no two cells with one run id), training
+        arguments (known ``FDPOConfig`` fields of the right type and range, none the grid sets, and the
+        ``FDPOConfig`` of every grid cell builds), generation keys, evaluation metrics and report axes.
+        ``check()`` adds the checks that read files or ask the hub.
 
         Args:
-            check_models: also check that ``sft_model`` and ``reward_model`` exist (turn off to check a config
-                meant for another machine).
+            check_models: also check ``sft_model`` and ``reward_model`` (turn off to check a config meant for another
+                machine).
+            names: what the user wrote for config keys, e.g. ``{"grid.betas": "--beta"}`` (see
+                ``fdpo.sweep.settings.rename_keys``), so that messages name the option the user knows.
 
         Raises:
             SweepConfigError: listing every problem, each with the bad value, what was expected and the fix.
         """
+        problems = self.problems(check_models=check_models)
+        if problems:
+            raise SweepConfigError(format_problems(source, problems, names))
+
+    def check(
+        self,
+        *,
+        source: str = "config",
+        check_models: bool = True,
+        names: Mapping[str, str] | None = None,
+        hub_timeout: float = 10.0,
+    ) -> None:
+        """Every check a sweep makes before its first heavy stage: what ``fdpo sweep --dry-run`` runs, and what
+        ``run_sweep`` runs before it creates anything in the output folder.
+
+        ``validate()``, then (when it passes) the checks that read files or ask the hub, still without loading a
+        model: the prompt files are read (UTF-8, at least one prompt); a hub model that is not in the local cache
+        is looked up once, with ``hub_timeout`` seconds and no retries (missing, private, gated, or no answer: the
+        message says what to do); and when ``sft_model`` is a local folder or cached, its tokenizer measures the
+        longest prompt, which must leave room for a completion within ``training.max_length``. A config with a
+        world (``demo: quick``) whose models the world supplies gets these checks when ``run_sweep`` has resolved it.
+
+        Raises:
+            SweepConfigError: listing every problem found (file, key and fix).
+        """
+        problems = self.problems(check_models=check_models)
+        if not problems and check_models:
+            for name in ("sft_model", "reward_model"):
+                if getattr(self, name):
+                    problems += hub_problems(name, getattr(self, name), timeout=hub_timeout)
+        if not problems:
+            prompts, problems = self._prompt_texts()
+            if not problems and check_models and self.sft_model:
+                problems += self._max_length_problems(prompts)
+        if problems:
+            raise SweepConfigError(format_problems(source, problems, names))
+
+    def check_training(self, *, source: str = "config", names: Mapping[str, str] | None = None) -> None:
+        """The checks of the grid, ``training`` and ``device`` alone (as ``validate`` makes them): for a caller that
+        trains one cell without the rest of a sweep (``fdpo train``); ``names`` as in ``validate``.
+
+        Raises:
+            SweepConfigError: listing every problem found.
+        """
+        problems = device_problems(self.device)
+        grid_problems = self.grid.problems()
+        problems += grid_problems + self.training_problems(check_cells=not grid_problems)
+        if problems:
+            raise SweepConfigError(format_problems(source, problems, names))
+
+    def problems(self, *, check_models: bool = True) -> list[str]:
+        """What ``validate`` finds wrong, as a list of messages (empty: valid)."""
         problems: list[str] = []
         if self.world is not None:
             problems += world_problems(self.world)
@@ -212,6 +278,12 @@ class SweepConfig:
             for name in ("sft_model", "reward_model"):
                 if not (self.world and not getattr(self, name)):
                     problems += model_reference_problems(name, getattr(self, name))
+        if not isinstance(self.name, str) or not self.name.isprintable():
+            problems.append(
+                f"name={self.name!r} must be one line of text (it heads the report): remove line breaks, tabs and "
+                "other control characters."
+            )
+        problems += device_problems(self.device)
         problems += self.prompts.problems(required=not self.world)
         problems += generation_problems("generation", self.generation)
         problems += self.pairs.problems()
@@ -221,19 +293,20 @@ class SweepConfig:
         problems += self.evaluation.problems()
         problems += self.training_problems(check_cells=not grid_problems)
         problems += self.report.problems()
-        if problems:
-            raise SweepConfigError(format_problems(source, problems))
+        return problems
 
     def training_problems(self, *, check_cells: bool = True) -> list[str]:
-        """Problems of ``training``: unknown ``FDPOConfig`` fields, fields the grid sets, and (with ``check_cells``)
-        the first grid cell whose ``FDPOConfig`` does not build."""
+        """Problems of ``training``: unknown ``FDPOConfig`` fields, fields the grid sets, values of the wrong type
+        or range, and (with ``check_cells``, for a valid grid) run ids that collide and grid cells whose
+        ``FDPOConfig`` does not build."""
         from fdpo.config import FDPOConfig
 
         if not isinstance(self.training, Mapping):
             return [f"training must be a mapping of FDPOConfig arguments, got {self.training!r}."]
         problems = []
         known = {f.name: f for f in dataclasses.fields(FDPOConfig) if f.init}
-        for key in self.training:
+        hints = typing.get_type_hints(FDPOConfig)
+        for key, value in self.training.items():
             if key in _GRID_OWNED_TRAINING_KEYS:
                 problems.append(
                     f"training.{key} is set per run by the sweep: {_GRID_OWNED_TRAINING_KEYS[key]}."
@@ -242,33 +315,148 @@ class SweepConfig:
                 problems.append(
                     unknown_key_problem(str(key), known, "FDPOConfig argument", prefix="training.")
                 )
+            elif _matches(value, hints[key]) is False:
+                default = known[key].default
+                example = default if default is not None and _matches(default, hints[key]) else None
+                problems.append(
+                    f"training.{key}={value!r} must be {_describe(hints[key])} (FDPOConfig.{key}); write e.g. "
+                    f"{key}: {_example(hints[key]) if example is None else json.dumps(example)}."
+                )
+        if problems:
+            return problems
+        problems += _training_range_problems(self.training)
         if problems or not check_cells:
             return problems
-        # Build the FDPOConfig of every distinct (divergence, loss_type, beta): refused settings, bad α, bad β and
-        # TRL's own checks fail here, before a model is loaded (each build takes about a millisecond).
-        cells = {(run.divergence, run.loss_type, run.beta): run for run in self.runs()}
-        for run in cells.values():
+        problems += self.run_id_problems()
+        # Build the FDPOConfig of every grid cell: refused settings, bad α or β and TRL's own checks fail here, before
+        # a model is loaded (a build takes well under a millisecond).
+        failures: dict[str, list[str]] = {}
+        for run in self.runs():
             try:
                 self.fdpo_config(run, output_dir=os.devnull)
-            except (ValueError, TypeError) as error:
-                problems.append(f"training arguments for {run.run_id}: {error}")
-                break
+            except Exception as error:  # noqa: BLE001 -- any failure to build is the cell's problem, reported here
+                failures.setdefault(f"{type(error).__name__}: {error}", []).append(run.run_id)
+        for message, run_ids in failures.items():
+            others = f" (and {len(run_ids) - 1} more cells)" if len(run_ids) > 1 else ""
+            problems.append(
+                f"training arguments for {run_ids[0]}{others} do not build an FDPOConfig: {message}"
+            )
         return problems
+
+    def run_id_problems(self) -> list[str]:
+        """Two grid cells that would share a run folder (and so one result), each pair named once."""
+        seen: dict[str, RunSpec] = {}
+        problems: dict[tuple, str] = {}
+        for run in self.runs():
+            other = seen.setdefault(run.run_id, run)
+            if other is run:
+                continue
+            if (other.divergence, other.loss_type) == (
+                run.divergence,
+                run.loss_type,
+            ) and other.beta != run.beta:
+                source = self._betas_for(run.divergence)[0]
+                problems[(run.divergence, other.beta, run.beta)] = (
+                    f"{source} has β={other.beta!r} and β={run.beta!r} for {run.divergence}, which share the run id "
+                    f"{run.run_id!r} (a run id keeps 6 significant digits of β), so the second would never be "
+                    "trained. Make the values differ within 6 significant digits, or drop one."
+                )
+            elif other == run:
+                source = self._betas_for(run.divergence)[0]
+                problems[(run.divergence, run.beta)] = (
+                    f"{source} lists β={run.beta!r} twice for {run.divergence}: run {run.run_id!r} would be "
+                    "counted twice. List each β once."
+                )
+            else:
+                problems[(other, run)] = (
+                    f"grid cells {other} and {run} share the run id {run.run_id!r}, so one would never be trained. "
+                    "Change one of them."
+                )
+        return list(problems.values())
+
+    def _prompt_texts(self) -> tuple[list[str], list[str]]:
+        """The training prompts (``prompts.texts`` and ``prompts.file``) and the problems met reading them."""
+        from fdpo.stages import load_prompts
+
+        problems = []
+        try:
+            prompts = load_prompts(self.prompts.texts, self.prompts.file)
+        except (OSError, UnicodeDecodeError) as error:
+            return [], [f"prompts.file={self.prompts.file!r} cannot be read as UTF-8 text ({error})."]
+        if not prompts and not self.world:
+            problems.append(
+                f"No prompts: prompts.file={self.prompts.file!r} holds only blank lines and prompts.texts is empty. "
+                "Write one prompt per line."
+            )
+        if self.evaluation.prompts_file is not None:
+            try:
+                if not load_prompts(None, self.evaluation.prompts_file):
+                    problems.append(
+                        f"evaluation.prompts_file={self.evaluation.prompts_file!r} holds only blank lines. Write one "
+                        "prompt per line, or remove the key to evaluate on the training prompts."
+                    )
+            except (OSError, UnicodeDecodeError) as error:
+                problems.append(
+                    f"evaluation.prompts_file={self.evaluation.prompts_file!r} cannot be read as UTF-8 text ({error})."
+                )
+        return prompts, problems
+
+    def _max_length_problems(self, prompts: Sequence[str]) -> list[str]:
+        """``training.max_length`` against the longest prompt, measured by the SFT model's tokenizer (when it is a
+        local folder or in the cache: no download for a check)."""
+        from fdpo.sweep.settings import hub_offline
+
+        runs = self.runs()
+        max_length = self.fdpo_config(runs[0], output_dir=os.devnull).max_length if runs else None
+        path = Path(self.sft_model).expanduser()
+        if max_length is None or not prompts or not (path.is_dir() or in_hub_cache(self.sft_model)):
+            return []
+        from transformers import AutoTokenizer
+
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(
+                self.sft_model, local_files_only=bool(hub_offline()) or None
+            )
+        except (OSError, ValueError, TypeError, KeyError, RuntimeError) as error:
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            return [f"sft_model={self.sft_model!r}: its tokenizer does not load ({first_line})."]
+        queries = [self.prompts.template.format(prompt=prompt) for prompt in prompts]
+        lengths = [len(tokenizer(query)["input_ids"]) for query in queries]
+        longest = max(range(len(queries)), key=lengths.__getitem__)
+        if lengths[longest] < max_length:
+            return []
+        new_tokens = (self.generation or {}).get("max_new_tokens")
+        whole = ""
+        if isinstance(new_tokens, int):
+            whole = (
+                f"; {lengths[longest] + new_tokens} keeps whole completions of max_new_tokens={new_tokens}"
+            )
+        return [
+            f"training.max_length={max_length} is too short: the longest prompt ({queries[longest][:60]!r}) is "
+            f"{lengths[longest]} tokens, and a pair whose prompt fills max_length is dropped by the trainer (no "
+            f"completion token would be left). Use at least {lengths[longest] + 1}"
+            f"{whole}, or leave max_length unset."
+        ]
 
     # -- the grid -------------------------------------------------------------------------------------------------
 
     def betas_for(self, divergence: str) -> list[float]:
         """β values for a divergence spec: ``beta_per_divergence[spec]``, else ``[name]``, else ``grid.betas``."""
+        return self._betas_for(divergence)[1]
+
+    def _betas_for(self, divergence: str) -> tuple[str, list[float]]:
+        """``betas_for`` and the key the values come from (``grid.beta_per_divergence['alpha']``, ``grid.betas``)."""
         spec = _canonical_spec(divergence)
         name = spec.partition(":")[0]
         # A key with parameters ("alpha:0.30") is canonicalized; a bare name ("alpha") stays a name, even when the
         # registry would resolve it to a default spec, so that it covers every α.
-        table = {_beta_key(str(key)): value for key, value in self.grid.beta_per_divergence.items()}
+        table = {_beta_key(str(key)): (key, value) for key, value in self.grid.beta_per_divergence.items()}
         for key in (spec, name):
             if key in table:
-                value = table[key]
-                return [float(v) for v in (value if isinstance(value, list) else [value])]
-        return [float(v) for v in self.grid.betas]
+                original, value = table[key]
+                values = value if isinstance(value, list) else [value]
+                return f"grid.beta_per_divergence[{original!r}]", [float(v) for v in values]
+        return "grid.betas", [float(v) for v in self.grid.betas]
 
     def runs(self) -> list[RunSpec]:
         """The grid's runs in order: divergence, then loss type, then β, then seed."""
@@ -389,3 +577,113 @@ def _canonical_spec(divergence: str) -> str:
 
 def _beta_key(key: str) -> str:
     return _canonical_spec(key) if ":" in key else key
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Training arguments: types and ranges
+
+
+def _matches(value: Any, hint: Any) -> bool | None:
+    """Whether ``value`` fits the type hint of an ``FDPOConfig`` field: True, False, or None (cannot tell)."""
+    from fdpo._validation import real_number
+
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        answers = [_matches(value, member) for member in typing.get_args(hint)]
+        return True if True in answers else (None if None in answers else False)
+    if origin is Literal:
+        return value in typing.get_args(hint)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        number = real_number(value)
+        return number is not None and not math.isnan(number)
+    if hint is str:
+        return isinstance(value, str)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return isinstance(value, hint) or value in {member.value for member in hint}
+    if origin is list or hint is list:
+        return isinstance(value, list)
+    if origin is dict or hint is dict:
+        return isinstance(value, Mapping)
+    if isinstance(hint, type):
+        return True if isinstance(value, hint) else None
+    return None
+
+
+_TYPE_WORDS = {
+    bool: "true or false",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    type(None): "null",
+}
+_TYPE_EXAMPLES = {bool: "true", int: "8", float: "1.0e-5", str: "text"}
+
+
+def _members(hint: Any) -> list[Any]:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return [m for member in typing.get_args(hint) for m in _members(member)]
+    return [hint]
+
+
+def _describe(hint: Any) -> str:
+    words = []
+    for member in _members(hint):
+        if member in _TYPE_WORDS:
+            words.append(_TYPE_WORDS[member])
+        elif isinstance(member, type) and issubclass(member, enum.Enum):
+            words.append("one of " + ", ".join(str(m.value) for m in member))
+        elif typing.get_origin(member) is Literal:
+            words.append("one of " + ", ".join(map(repr, typing.get_args(member))))
+        elif member is list or typing.get_origin(member) is list:
+            words.append("a list")
+        elif member is dict or typing.get_origin(member) is dict:
+            words.append("a mapping")
+        else:
+            words.append(getattr(member, "__name__", str(member)))
+    return " or ".join(dict.fromkeys(words))
+
+
+def _example(hint: Any) -> str:
+    for member in _members(hint):
+        if member in _TYPE_EXAMPLES:
+            return _TYPE_EXAMPLES[member]
+        if isinstance(member, type) and issubclass(member, enum.Enum):
+            return str(next(iter(member)).value)
+    return "..."
+
+
+def _training_range_problems(training: Mapping[str, Any]) -> list[str]:
+    """Values of the right type that would make every run fail late or train nothing (typed values only)."""
+    from fdpo.config import FDPOConfig
+
+    defaults = {f.name: f.default for f in dataclasses.fields(FDPOConfig) if f.init}
+    value = {key: training.get(key, defaults.get(key)) for key in defaults}
+    problems = []
+    learning_rate = value["learning_rate"]
+    if learning_rate is not None and not (learning_rate > 0 and math.isfinite(learning_rate)):
+        problems.append(
+            f"training.learning_rate={learning_rate!r} must be a finite number > 0 (e.g. 1.0e-5): with 0 or less "
+            "every trained policy would stay the SFT model or move away from the preferences."
+        )
+    max_steps, epochs = value["max_steps"], value["num_train_epochs"]
+    if not (max_steps > 0) and not (epochs > 0 and math.isfinite(epochs)):
+        problems.append(
+            f"training.num_train_epochs={epochs!r} trains no step (training.max_steps is {max_steps}, i.e. unset), so "
+            "every trained policy would equal the SFT model. Give num_train_epochs > 0 (e.g. 1), or max_steps > 0."
+        )
+    for key in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
+        if key in value and value[key] is not None and value[key] < 1:
+            problems.append(f"training.{key}={value[key]!r} must be a positive integer (e.g. 8).")
+    max_length = value.get("max_length")
+    if max_length is not None and max_length < 2:
+        problems.append(
+            f"training.max_length={max_length!r} leaves no room for a prompt and a completion: give at least the "
+            "longest prompt's tokens + 1, or leave it unset."
+        )
+    return problems

@@ -101,7 +101,8 @@ def run_sweep(
     """Runs (or resumes) a sweep and returns its result rows, the SFT baseline first.
 
     Args:
-        config: the sweep; validated again here, before any model is loaded.
+        config: the sweep; ``config.check()`` runs first (and again on the config its world resolves to), before
+            anything is loaded or created.
         output_dir: where everything is written (see the module docstring for the layout).
         show_progress: tqdm bars for sampling, evaluation and the runs.
         write_report_files: also write tradeoff.png and report.md at the end.
@@ -112,9 +113,17 @@ def run_sweep(
     """
     from tqdm.auto import tqdm
 
-    config.validate()
-    config = config.resolved(show_progress=show_progress)
+    # Every check before anything is created: a refused config leaves no folder behind.
+    config.check()
+    resolved = config.resolved(show_progress=show_progress)
+    if resolved is not config:
+        resolved.check(source=f"{config.world} (as resolved)")  # the world's models and prompts
+    config = resolved
     root = Path(output_dir)
+    if root.exists() and not root.is_dir():
+        raise SweepError(
+            f"The output folder {str(root)!r} is a file. Give the path of a folder (new or existing)."
+        )
     root.mkdir(parents=True, exist_ok=True)
     with sweep_lock(root):
         check_same_sweep(root, config, restart)

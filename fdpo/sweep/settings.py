@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from fdpo._validation import real_number
 from fdpo.data import STRATEGIES
 from fdpo.evaluation import DEFAULT_METRICS, METRIC_NAMES, DiversityMeasure, MetricName, RewardMeasure
 from fdpo.losses import LOSS_TYPES
@@ -34,19 +35,26 @@ __all__ = [
     "RewardSettings",
     "beta_problems",
     "choice_problems",
+    "device_problems",
     "format_problems",
     "generation_problems",
+    "hub_offline",
+    "hub_problems",
+    "in_hub_cache",
     "is_number",
     "model_reference_problems",
     "positive_int_problems",
+    "rename_keys",
+    "seed_problems",
     "unknown_key_problem",
 ]
 
 PairStrategy = Literal[STRATEGIES]
 LossType = Literal[LOSS_TYPES]
 
-# Hub ids: "org/name" (the form every current hub model has; bare names such as "gpt2" moved under an org).
-_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9_.-]*[A-Za-z0-9_]$")
+#: Seeds every library a run seeds accepts: numpy's ``np.random.seed`` (called by ``transformers.set_seed``) takes
+#: 0 to 2**32 - 1.
+MAX_SEED = 2**32 - 1
 
 
 @dataclass
@@ -117,6 +125,7 @@ class PairSettings:
         problems = choice_problems(self, "pairs")
         problems += positive_int_problems("pairs.samples_per_prompt", self.samples_per_prompt)
         problems += positive_int_problems("pairs.batch_size", self.batch_size)
+        problems += seed_problems("pairs.seed", [self.seed])
         if self.num_pairs is not None:
             problems += positive_int_problems("pairs.num_pairs", self.num_pairs)
         if self.strategy == "threshold" and is_number(self.high) and is_number(self.low):
@@ -188,9 +197,7 @@ class GridSettings:
             problems.append(f"grid.loss_types={self.loss_types!r} has duplicates.")
         if lists["betas"]:
             problems += beta_problems("grid.betas", lists["betas"])
-        for seed in lists["seeds"]:
-            if isinstance(seed, bool) or not isinstance(seed, int):
-                problems.append(f"grid.seeds must be integers, got {seed!r}.")
+        problems += seed_problems("grid.seeds", lists["seeds"])
         if len(set(map(repr, lists["seeds"]))) != len(lists["seeds"]):
             problems.append(f"grid.seeds={self.seeds!r} has duplicates.")
         if not isinstance(self.beta_per_divergence, Mapping):
@@ -203,15 +210,15 @@ class GridSettings:
         registered = set(list_divergences())
         for key, value in self.beta_per_divergence.items():
             name, _, arguments = str(key).partition(":")
-            valid = name in registered
+            valid, reason = name in registered, ""
             if valid and arguments:
                 try:
                     get_divergence(str(key))
-                except (ValueError, TypeError, KeyError):
-                    valid = False
+                except (ValueError, TypeError, KeyError) as error:
+                    valid, reason = False, f" ({error})"
             if not valid:
                 problems.append(
-                    f"grid.beta_per_divergence has key {key!r}, which is not a divergence name or spec "
+                    f"grid.beta_per_divergence has key {key!r}, which is not a divergence name or spec{reason} "
                     f"(registered: {', '.join(sorted(registered))}; grid.divergences: {', '.join(dict.fromkeys(specs))})."
                 )
             problems += beta_problems(
@@ -262,9 +269,14 @@ class EvaluationSettings:
         if not isinstance(self.metrics, list):
             problems.append(f"evaluation.metrics must be a list, got {self.metrics!r}.")
         problems += choice_problems(self, "evaluation")
-        if self.prompts is not None and (not isinstance(self.prompts, list) or not self.prompts):
+        if self.prompts is not None and (
+            not isinstance(self.prompts, list)
+            or not self.prompts
+            or not all(isinstance(prompt, str) for prompt in self.prompts)
+        ):
             problems.append(
-                f"evaluation.prompts must be a non-empty list of strings or null, got {self.prompts!r}."
+                f"evaluation.prompts must be a non-empty list of strings or null, got {self.prompts!r}; quote "
+                "prompts that YAML would read as numbers or booleans (e.g. ['1', 'yes'])."
             )
         problems += positive_int_problems("evaluation.samples_per_prompt", self.samples_per_prompt)
         problems += positive_int_problems("evaluation.batch_size", self.batch_size)
@@ -332,13 +344,29 @@ def choice_problems(settings: Any, section: str) -> list[str]:
 
 
 def is_number(value: Any) -> bool:
-    """A finite int or float (not a bool)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite real number: an int or float, or a numpy scalar such as ``np.float32(0.1)`` (not a bool)."""
+    number = real_number(value)
+    return number is not None and math.isfinite(number)
 
 
 def positive_int_problems(name: str, value: Any) -> list[str]:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         return [f"{name} must be a positive integer, got {value!r}."]
+    return []
+
+
+def seed_problems(name: str, values: Sequence[Any]) -> list[str]:
+    """Problems of seeds: each an integer from 0 to ``MAX_SEED`` (what numpy, torch and ``transformers.set_seed``
+    all accept)."""
+    bad = [seed for seed in values if isinstance(seed, bool) or not isinstance(seed, int)]
+    if bad:
+        return [f"{name} must be integers, got {', '.join(map(repr, bad))}."]
+    out_of_range = [seed for seed in values if not 0 <= seed <= MAX_SEED]
+    if out_of_range:
+        return [
+            f"{name} has {', '.join(map(repr, out_of_range))}; a seed must be an integer from 0 to {MAX_SEED} (the "
+            "range numpy's random seed, which transformers.set_seed calls, accepts)."
+        ]
     return []
 
 
@@ -384,45 +412,134 @@ def generation_problems(name: str, settings: Any) -> list[str]:
 
 
 def model_reference_problems(name: str, value: Any) -> list[str]:
-    """Problems of a model given as a local directory or a hub id ``org/name`` (checked in the cache offline)."""
-    example = "lvwerra/distilbert-imdb" if "reward" in name else "lvwerra/gpt2-imdb"
+    """Problems of a model given as a local folder or a hub id (``gpt2``, ``org/name``), found without loading it.
+
+    A value naming an existing path must be a folder with a config.json. Any other value must be a hub id by the
+    hub's own rules (``huggingface_hub.utils.validate_repo_id``: ``name`` or ``namespace/name``, letters, digits,
+    ``-``, ``_`` and ``.``, no ``--`` or ``..``, at most 96 characters); one that looks like a path (``./x``, ``/x``,
+    ``~/x``, two or more ``/``) names a missing folder. With the hub offline (``HF_HUB_OFFLINE``), a hub id must be in
+    the local cache. Whether an online hub has the id is ``hub_problems``'s question (it needs the network).
+    """
+    example = "lvwerra/distilbert-imdb" if "reward" in name else "gpt2 or lvwerra/gpt2-imdb"
     if not value or not isinstance(value, str):
         return [
-            f"{name} is not set: give a local directory saved with save_pretrained or a hub id org/name "
-            f"(e.g. {example})."
+            f"{name} is not set: give a local folder saved with save_pretrained or a hub id (e.g. {example})."
         ]
     path = Path(value).expanduser()
     if path.exists():
         if not path.is_dir() or not (path / "config.json").is_file():
-            return [f"{name}={value!r} exists but is not a model directory (no config.json in it)."]
-        return []
-    # A path-like value (./x, /x, ~/x, a\\b, a/b/c) names a local directory; only org/name can be a hub id.
-    looks_local = value.startswith((".", "/", "~")) or "\\" in value or value.count("/") != 1
-    if looks_local or not _HUB_ID.match(value):
-        return [
-            f"{name}={value!r} does not exist as a local path and is not a hub id of the form org/name. Check the "
-            f"path (relative paths are taken from the current directory) or give a hub id such as {example}."
-        ]
-    if _hub_offline():
-        try:
-            from huggingface_hub import try_to_load_from_cache
-
-            cached = try_to_load_from_cache(value, "config.json")
-        except Exception:  # noqa: BLE001 -- any failure to look means: not usable offline
-            cached = None
-        if not isinstance(cached, str):
             return [
-                f"{name}={value!r} is a hub id, but the hub is offline (HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE) and it "
-                "is not in the local cache. Download it on a connected machine, or give a local directory."
+                f"{name}={value!r} exists but is not a model folder (no config.json in it). Give the folder that "
+                "save_pretrained wrote, or a hub id."
             ]
+        return []
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    looks_local = value.startswith((".", "/", "~")) or "\\" in value or value.count("/") > 1
+    try:
+        validate_repo_id(value)
+    except HFValidationError as error:
+        if looks_local:
+            return [
+                f"{name}={value!r} does not exist as a local folder. Check the path (relative paths start from the "
+                f"current directory), or give a hub id such as {example}."
+            ]
+        return [
+            f"{name}={value!r} is neither an existing local folder nor a valid hub id ({error}). Check the spelling, "
+            f"give a hub id such as {example}, or the path of a local folder."
+        ]
+    if hub_offline() and not in_hub_cache(value):
+        return [
+            f"{name}={value!r} is not a local folder, and the hub is offline ({hub_offline()}=1) with no copy of "
+            f"{value!r} in the local cache. Check the id for typos, pass a local folder saved with save_pretrained, "
+            f"or unset {hub_offline()} on a connected machine so that the model is downloaded."
+        ]
     return []
 
 
-def _hub_offline() -> bool:
-    return any(
-        os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
-        for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    )
+def hub_problems(name: str, value: Any, *, timeout: float = 10.0) -> list[str]:
+    """Whether the hub has the model ``value``, asked once with a ``timeout`` (seconds), without retries.
+
+    Nothing is asked (and nothing is found wrong) for a local folder, a model in the local cache, a value
+    ``model_reference_problems`` refuses, or an offline hub. Otherwise a missing, private or gated model and a hub
+    that does not answer are problems, each saying what to do, so a sweep fails in seconds instead of after the
+    retries of a model download.
+    """
+    if not isinstance(value, str) or not value or Path(value).expanduser().exists() or hub_offline():
+        return []
+    if model_reference_problems(name, value) or in_hub_cache(value):
+        return []
+    from huggingface_hub import HfApi, constants
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    try:
+        HfApi().model_info(value, timeout=timeout)
+    except GatedRepoError:
+        return [
+            f"{name}={value!r} is a gated model: accept its conditions on its hub page, log in (hf auth login), or "
+            "pass a local folder."
+        ]
+    except RepositoryNotFoundError:
+        return [
+            f"{name}={value!r}: the hub has no model of that id (or it is private: log in with hf auth login). Check "
+            "the id for typos, or pass a local folder saved with save_pretrained."
+        ]
+    except Exception as error:  # noqa: BLE001 -- any failure to reach the hub (DNS, refused, timeout, proxy, 5xx)
+        return [
+            f"{name}={value!r} is not in the local cache and the hub ({constants.ENDPOINT}) could not be reached "
+            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else 'no details'}; the check waits "
+            f"at most {timeout:g} s). "
+            "Check the network (or HF_ENDPOINT), check the id, pass a local folder, or, if the model is cached "
+            "under another name or revision, set HF_HUB_OFFLINE=1."
+        ]
+    return []
+
+
+def in_hub_cache(repo_id: str) -> bool:
+    """Whether the hub model ``repo_id`` has a config.json in the local cache."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except Exception:  # noqa: BLE001 -- any failure to look means: not usable from the cache
+        return False
+
+
+def hub_offline() -> str | None:
+    """The variable that makes the hub offline (``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE``), or None."""
+    for variable in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        if os.environ.get(variable, "").strip().lower() in ("1", "true", "yes", "on"):
+            return variable
+    return None
+
+
+def device_problems(device: Any) -> list[str]:
+    """Problems of a ``device`` setting: not a torch device, or an accelerator this machine does not have."""
+    if device is None:
+        return []
+    hint = "use cpu, cuda, cuda:N or mps, or leave device unset (cuda when available, else cpu)"
+    if not isinstance(device, str) or not device.strip():
+        return [f"device={device!r} is not a device name; {hint}."]
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError) as error:
+        return [f"device={device!r} is not a torch device ({error}); {hint}."]
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            return [
+                f"device={device!r}, but no CUDA GPU is visible here (torch.cuda.is_available() is False). Leave "
+                "device unset or set device=cpu to run on the CPU, or run on a machine with a GPU."
+            ]
+        if parsed.index is not None and parsed.index >= count:
+            return [
+                f"device={device!r}, but this machine has {count} CUDA GPU(s): cuda:0 to cuda:{count - 1}."
+            ]
+    if parsed.type == "mps" and not torch.backends.mps.is_available():
+        return [f"device={device!r}, but Apple's MPS backend is not available here; {hint}."]
+    return []
 
 
 def unknown_key_problem(key: str, known: Mapping[str, Any], what: str, prefix: str = "") -> str:
@@ -432,8 +549,25 @@ def unknown_key_problem(key: str, known: Mapping[str, Any], what: str, prefix: s
     return f"{prefix}{key} is not a known {what}.{hint}"
 
 
-def format_problems(source: str, problems: Sequence[str]) -> str:
-    """One message for a list of problems of ``source`` (a file or ``config``)."""
+def rename_keys(message: str, names: Mapping[str, str] | None) -> str:
+    """``message`` with each config key of ``names`` written as the caller's user knows it.
+
+    ``names`` maps a key (``grid.betas``) to what the user wrote (``--beta``): every mention of the key, with an index
+    (``grid.betas[0]``) or without, becomes the name. A key ending in ``.`` is a prefix: ``{"training.": "--set "}``
+    turns ``training.learning_rate`` into ``--set learning_rate``.
+    """
+    for key, name in (names or {}).items():
+        if key.endswith("."):
+            pattern = rf"(?<![\w.\[-]){re.escape(key)}(?=\w)"
+        else:
+            pattern = rf"(?<![\w.\[-]){re.escape(key)}(?:\[\d+\])?(?![\w\[]|\.\w)"
+        message = re.sub(pattern, lambda _match, name=name: name, message)
+    return message
+
+
+def format_problems(source: str, problems: Sequence[str], names: Mapping[str, str] | None = None) -> str:
+    """One message for a list of problems of ``source`` (a file or ``config``); ``names`` as in ``rename_keys``."""
+    problems = [rename_keys(problem, names) for problem in problems]
     if len(problems) == 1:
         return f"{source}: {problems[0]}"
     return f"{source}: {len(problems)} problems:\n" + "\n".join(f"  - {p}" for p in problems)

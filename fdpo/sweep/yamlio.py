@@ -17,7 +17,30 @@ __all__ = ["apply_overrides", "deep_merge", "load_yaml", "parse_override", "pars
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads ``1e-5`` as a float (YAML 1.1, hence PyYAML, wants ``1.0e-5``)."""
+    """SafeLoader that also reads ``1e-5`` as a float (YAML 1.1, hence PyYAML, wants ``1.0e-5``) and refuses a key
+    written twice in one mapping (PyYAML would keep the last one without a word)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            first_lines: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<: *defaults` merges are meant to be overridden
+                key = self.construct_object(key_node)
+                line = key_node.start_mark.line + 1
+                try:
+                    if key in first_lines:
+                        raise _DuplicateKey(key, first_lines[key], line)
+                    first_lines[key] = line
+                except TypeError:  # an unhashable key: PyYAML's own error says so
+                    continue
+        return super().construct_mapping(node, deep=deep)
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: Any, first: int, second: int):
+        super().__init__(key, first, second)
+        self.key, self.first, self.second = key, first, second
 
 
 _Loader.add_implicit_resolver(
@@ -58,6 +81,14 @@ def parse_yaml(text: str, *, source: str = "config") -> dict[str, Any]:
         ) from None
     except yaml.YAMLError as error:
         raise SweepConfigError(f"{source}: malformed YAML: {error}") from None
+    except _DuplicateKey as error:
+        where = (
+            f"lines {error.first} and {error.second}" if error.first != error.second else "both on that line"
+        )
+        raise SweepConfigError(
+            f"{source}:{error.second}: key {error.key!r} is set twice in one mapping ({where}); only one value can "
+            "hold. Keep one of them."
+        ) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -85,6 +116,10 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         raise SweepConfigError(f"Override {text!r} has an empty key part; write section.key=value.")
     try:
         parsed = yaml.load(value, Loader=_Loader) if value.strip() else ""  # noqa: S506
+    except _DuplicateKey as error:
+        raise SweepConfigError(
+            f"Override {text!r}: key {error.key!r} is set twice in its value; keep one of them."
+        ) from None
     except yaml.YAMLError as error:
         raise SweepConfigError(f"Override {text!r}: its value is not valid YAML ({error}).") from None
     return keys, parsed

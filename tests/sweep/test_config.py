@@ -5,12 +5,16 @@ Everything here runs without loading a model.
 
 from __future__ import annotations
 
+import re
+import time
 from pathlib import Path
 
 import pytest
+import yaml
 
-from fdpo.sweep import RunSpec, SweepConfig, SweepConfigError, make_run_id, run_sweep
-from fdpo.sweep.yamlio import load_yaml
+from fdpo.sweep import GridSettings, RunSpec, SweepConfig, SweepConfigError, make_run_id, run_sweep
+from fdpo.sweep.settings import device_problems, model_reference_problems, rename_keys
+from fdpo.sweep.yamlio import apply_overrides, deep_merge, load_yaml
 
 REPO = Path(__file__).resolve().parents[2]
 VALID_HUB_CONFIG = {
@@ -121,8 +125,9 @@ def test_html_report_without_plotly_fails_at_validation(monkeypatch):
         ("grid: {beta_per_divergence: {jensen_shanon: 0.1}}", "key 'jensen_shanon', which is not a divergence"),
         ("grid: {beta_per_divergence: {'alpha:2': 0.1}}", "key 'alpha:2', which is not a divergence"),
         ("grid: {divergences: [reverse_kl, reverse_kl]}", "lists 'reverse_kl' twice"),
-        ("sft_model: ./checkpoints/missing", "sft_model='./checkpoints/missing' does not exist as a local path"),
-        ("reward_model: distilbert", "reward_model='distilbert' does not exist .* not a hub id of the form org/name"),
+        ("sft_model: ./checkpoints/missing", "sft_model='./checkpoints/missing' does not exist as a local folder"),
+        ("reward_model: distil--bert", "reward_model='distil--bert' is neither an existing local folder nor a valid "
+         "hub id .*--"),
         ("sft_model: ''", "sft_model is not set"),
         ("training: {learnin_rate: 1.0e-5}", "training.learnin_rate is not a known FDPOConfig argument. Did you mean "
          "training.learning_rate"),
@@ -148,8 +153,8 @@ def test_invalid_configs_fail_with_a_clear_message_before_any_model_is_loaded(
         "TRANSFORMERS_OFFLINE",
     ):  # the hub ids of the base config are then valid
         monkeypatch.delenv(variable, raising=False)
-    base = "sft_model: lvwerra/gpt2-imdb\nreward_model: lvwerra/distilbert-imdb\nprompts: {texts: [Good Review:]}\n"
-    path = _write(tmp_path / "bad.yaml", base + yaml_text + "\n")
+    data = deep_merge(VALID_HUB_CONFIG, yaml.safe_load(yaml_text))
+    path = _write(tmp_path / "bad.yaml", yaml.safe_dump(data))
     config_data = load_yaml(path)
     with pytest.raises(SweepConfigError, match=message):
         SweepConfig.from_yaml(path)
@@ -163,10 +168,258 @@ def test_invalid_configs_fail_with_a_clear_message_before_any_model_is_loaded(
     assert not (tmp_path / "out" / "runs").exists()
 
 
-def test_offline_hub_id_not_in_cache_is_refused(monkeypatch, tmp_path):
+# ----------------------------------------------------------------------------------------------------------------
+# Inputs that used to run, train nothing or the wrong thing, or crash after the shared stages (issue: bad inputs)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        # two β that share one run id: the second was never trained
+        ("grid.beta_per_divergence={reverse_kl: [0.1, 0.1000001]}",
+         r"grid.beta_per_divergence\['reverse_kl'\] has β=0.1 and β=0.1000001 for reverse_kl, which share the run id "
+         r"'reverse_kl__sigmoid__beta0.1__seed0'"),
+        ("grid.betas=[0.1, 0.1]", "grid.betas lists β=0.1 twice for reverse_kl"),
+        # no training step: every trained row was the SFT row
+        ("training.num_train_epochs=-1", r"training.num_train_epochs=-1 trains no step .* max_steps > 0"),
+        ("training.num_train_epochs=0", "training.num_train_epochs=0 trains no step"),
+        ("training.learning_rate=0", r"training.learning_rate=0 must be a finite number > 0"),
+        # values of the wrong type or range, which used to fail after sampling, scoring and reference log-probs
+        ("training.learning_rate=abc", r"training.learning_rate='abc' must be a number \(FDPOConfig.learning_rate\)"),
+        ("training.num_train_epochs=abc", r"training.num_train_epochs='abc' must be a number .* num_train_epochs: 3"),
+        ("training.per_device_train_batch_size=0", "training.per_device_train_batch_size=0 must be a positive integer"),
+        ("training.per_device_train_batch_size=2.5", "training.per_device_train_batch_size=2.5 must be an integer"),
+        ("training.gradient_checkpointing=yes please", "training.gradient_checkpointing='yes please' must be true or "
+         "false"),
+        ("training.max_length=1", "training.max_length=1 leaves no room for a prompt and a completion"),
+        ("training.lr_scheduler_type=cosinus", r"training arguments for reverse_kl__sigmoid__beta0.1__seed0 .*"
+         "cosinus is not a valid SchedulerType"),
+        ("grid.seeds=[-1]", r"grid.seeds has -1; a seed must be an integer from 0 to 4294967295"),
+        ("grid.seeds=[99999999999999999999]", "grid.seeds has 99999999999999999999; a seed must be an integer from 0"),
+        ("pairs.seed=-3", "pairs.seed has -3"),
+        ("evaluation.prompts=[1, 2]", r"evaluation.prompts must be a non-empty list of strings .* got \[1, 2\]"),
+        ("device=banana", "device='banana' is not a torch device"),
+        ('name="line one\\nline two"', "must be one line of text"),
+        # divergence specs are parsed strictly; the grid key is named with the parser's message
+        ("grid.divergences=['alpha:0.3,0.7']", r"grid.divergences\[0\]='alpha:0.3,0.7': .*more than one value"),
+        ("grid.divergences=['alpha:alpha=0.2,alpha=0.4']", r"grid.divergences\[0\]='alpha:alpha=0.2,alpha=0.4'"),
+        ("grid.divergences=['alpha:']", r"grid.divergences\[0\]='alpha:': .*no parameter"),
+        ("grid.beta_per_divergence={'alpha:0.3,0.7': 0.1}", r"key 'alpha:0.3,0.7', which is not a divergence name or "
+         r"spec \(.*more than one value"),
+    ],
+)  # fmt: skip
+def test_bad_values_are_refused_by_validation_before_any_work(no_model_loading, override, message):
+    with pytest.raises(SweepConfigError, match=message):
+        SweepConfig.from_dict(apply_overrides(VALID_HUB_CONFIG, [override]), check_models=False)
+
+
+def test_device_cuda_is_refused_on_a_machine_without_a_gpu(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SweepConfigError, match="device='cuda', but no CUDA GPU is visible here"):
+        SweepConfig.from_dict({**VALID_HUB_CONFIG, "device": "cuda"}, check_models=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert device_problems("cuda:1") == device_problems("cpu") == device_problems(None) == []
+    assert device_problems("cuda:2") == [
+        "device='cuda:2', but this machine has 2 CUDA GPU(s): cuda:0 to cuda:1."
+    ]
+
+
+def test_every_grid_cell_builds_its_fdpo_config_up_front(monkeypatch):
+    """A setting that only one cell refuses (here, through a patched FDPOConfig) is found by validation."""
+    import fdpo.config
+
+    real = fdpo.config.FDPOConfig
+
+    class RefusingOneCell(real):
+        def __post_init__(self):
+            if self.seed == 1 and self.beta == 0.2:
+                raise ValueError("cell-specific refusal")
+            super().__post_init__()
+
+    monkeypatch.setattr(fdpo.config, "FDPOConfig", RefusingOneCell)
+    data = apply_overrides(VALID_HUB_CONFIG, ["grid.seeds=[0,1]", "grid.betas=[0.1,0.2]"])
+    with pytest.raises(SweepConfigError, match="training arguments for reverse_kl__sigmoid__beta0.2__seed1 do not "
+                       "build an FDPOConfig: ValueError: cell-specific refusal"):  # fmt: skip
+        SweepConfig.from_dict(data, check_models=False)
+
+
+def test_numpy_scalars_are_accepted_as_beta():
+    np = pytest.importorskip("numpy")
+    config = SweepConfig.from_dict(
+        {**VALID_HUB_CONFIG, "grid": {"betas": [np.float32(0.25), np.float64(0.1)]}}, check_models=False
+    )
+    assert [run.beta for run in config.runs()] == [0.25, 0.1]
+
+
+def test_callers_name_keys_the_way_their_users_wrote_them():
+    """``fdpo train --beta nan`` must name --beta, not grid.betas, a key its user never wrote."""
+    config = SweepConfig(
+        sft_model="gpt2",
+        training={"learning_rate": "abc"},
+        grid=GridSettings(divergences=["alpha:0.3,0.7"], betas=[float("nan")], seeds=[0]),
+    )
+    names = {"grid.betas": "--beta", "grid.divergences": "--divergence", "training.": "--set "}
+    with pytest.raises(SweepConfigError) as error:
+        config.check_training(source="fdpo train", names=names)
+    text = str(error.value)
+    assert text.startswith("fdpo train: 3 problems")
+    assert "--divergence='alpha:0.3,0.7'" in text and "--beta has [nan]" in text
+    assert "--set learning_rate='abc' must be a number" in text
+    assert "grid." not in text and "training." not in text
+    config = SweepConfig(sft_model="gpt2", grid=GridSettings(betas=[float("nan")]))
+    with pytest.raises(
+        SweepConfigError, match=r"^fdpo train: --beta has \[nan\]; β must be a finite number > 0"
+    ):
+        config.check_training(source="fdpo train", names=names)
+    assert rename_keys("grid.betas.", {"grid.betas": "--beta"}) == "--beta."
+    assert rename_keys("grid.betas_x grid.beta_per_divergence", {"grid.betas": "--beta"}) == (
+        "grid.betas_x grid.beta_per_divergence"
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Model references: every id the hub accepts, local folders, and a hub that cannot be reached
+
+
+@pytest.mark.parametrize("model", ["gpt2", "lvwerra/gpt2-imdb", "EleutherAI/pythia-70m", "Qwen/Qwen2.5-0.5B"])
+def test_every_hub_id_the_hub_accepts_is_accepted(monkeypatch, model):
+    for variable in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(variable, raising=False)
+    assert model_reference_problems("sft_model", model) == []
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("org/na--me", r"neither an existing local folder nor a valid hub id \(.*--"),
+        ("-org/name", "neither an existing local folder nor a valid hub id"),
+        ("org/name.git", "neither an existing local folder nor a valid hub id"),
+        ("a" * 97, "neither an existing local folder nor a valid hub id"),
+        ("./missing-folder", "does not exist as a local folder"),
+        ("datasets/org/name", "does not exist as a local folder"),
+        ("", "sft_model is not set"),
+    ],
+)
+def test_malformed_model_references_are_refused_with_the_hub_rules(monkeypatch, model, message):
+    for variable in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(variable, raising=False)
+    (problem,) = model_reference_problems("sft_model", model)
+    assert re.search(message, problem), problem
+
+
+def test_a_local_folder_needs_a_config_json(tmp_path, tiny_model_dir):
+    assert model_reference_problems("sft_model", tiny_model_dir) == []
+    (tmp_path / "empty").mkdir()
+    (problem,) = model_reference_problems("sft_model", str(tmp_path / "empty"))
+    assert "is not a model folder (no config.json in it)" in problem
+
+
+def test_offline_hub_id_not_in_cache_fails_in_seconds_and_leaves_no_folder(monkeypatch, tmp_path):
+    """HF_HUB_OFFLINE=1 and an id nobody has: refused at once, saying what to do; nothing is created."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(SweepConfigError, match="the hub is offline .* not in the local cache"):
-        SweepConfig.from_dict({**VALID_HUB_CONFIG, "sft_model": "someone/not-cached-model"})
+    data = {**VALID_HUB_CONFIG, "sft_model": "someone/not-cached-model"}
+    with pytest.raises(SweepConfigError) as error:
+        SweepConfig.from_dict(data)
+    text = str(error.value)
+    assert (
+        "sft_model='someone/not-cached-model' is not a local folder, and the hub is offline (HF_HUB_OFFLINE=1)"
+        in text
+    )
+    assert "Check the id" in text and "pass a local folder" in text and "unset HF_HUB_OFFLINE" in text
+    config = SweepConfig.from_dict(data, validate=False)
+    started = time.perf_counter()
+    with pytest.raises(SweepConfigError, match="someone/not-cached-model"):
+        run_sweep(config, tmp_path / "out", show_progress=False)
+    assert (
+        time.perf_counter() - started < 30
+    )  # a bound far above the milliseconds it takes, far below 55 s retries
+    assert not (tmp_path / "out").exists()
+
+
+def test_unreachable_hub_fails_fast_with_what_to_do(monkeypatch, tmp_path, tiny_classifier_dir):
+    """Online but the hub cannot be reached (here: a local port nothing listens on): one look-up, no retries."""
+    from huggingface_hub import constants
+
+    for variable in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
+    config = SweepConfig.from_dict(
+        {**VALID_HUB_CONFIG, "sft_model": "someone/typo-model", "reward_model": tiny_classifier_dir}
+    )
+    with pytest.raises(SweepConfigError) as error:
+        run_sweep(config, tmp_path / "out", show_progress=False)
+    text = str(error.value)
+    assert "sft_model='someone/typo-model' is not in the local cache and the hub (http://127.0.0.1:9) could not be " \
+        "reached" in text  # fmt: skip
+    assert "check the id, pass a local folder" in text and "HF_HUB_OFFLINE=1" in text
+    assert not (tmp_path / "out").exists()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# check(): what `fdpo sweep --dry-run` runs, and run_sweep before it creates anything
+
+
+def _local_config(model_dir: str, classifier_dir: str, *overrides: str) -> SweepConfig:
+    data = {**VALID_HUB_CONFIG, "sft_model": model_dir, "reward_model": classifier_dir}
+    return SweepConfig.from_dict(apply_overrides(data, overrides))
+
+
+def test_check_measures_prompts_against_max_length_with_the_tokenizer(
+    tiny_model_dir, tiny_classifier_dir, tmp_path
+):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    prompts = ["The cast is", "This movie was great and the acting was"]
+    longest = max(len(tokenizer(p)["input_ids"]) for p in prompts)
+    overrides = [f"prompts.texts={prompts}", "generation.max_new_tokens=5"]
+    _local_config(
+        tiny_model_dir, tiny_classifier_dir, *overrides, f"training.max_length={longest + 1}"
+    ).check()
+    config = _local_config(tiny_model_dir, tiny_classifier_dir, *overrides, f"training.max_length={longest}")
+    expected = (
+        rf"training.max_length={longest} is too short: the longest prompt \('This movie was great and the acting was'\) "
+        rf"is {longest} tokens.* Use at least {longest + 1}; {longest + 5} keeps whole completions"
+    )
+    with pytest.raises(SweepConfigError, match=expected):
+        config.check()
+    # validate() alone cannot know (it reads nothing), run_sweep refuses before it creates the output folder
+    config.validate()
+    with pytest.raises(SweepConfigError, match=expected):
+        run_sweep(config, tmp_path / "out", show_progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\n  \n\n", "holds only blank lines"),
+        (b"Good Review:\n\xff\xfe bad bytes\n", "cannot be read as UTF-8 text"),
+    ],
+)
+def test_check_reads_the_prompt_files(tiny_model_dir, tiny_classifier_dir, tmp_path, content, message):
+    for key in ("prompts.file", "evaluation.prompts_file"):
+        path = tmp_path / "prompts.txt"
+        path.write_bytes(content)
+        overrides = [f"{key}={path}"] + (["prompts.texts=[]"] if key == "prompts.file" else [])
+        config = _local_config(tiny_model_dir, tiny_classifier_dir, *overrides)
+        with pytest.raises(SweepConfigError, match=rf"{key}=.*{message}"):
+            config.check()
+
+
+def test_check_passes_a_valid_local_config_without_loading_a_model(
+    tiny_model_dir, tiny_classifier_dir, monkeypatch
+):
+    import transformers
+
+    refuse = lambda *a, **k: pytest.fail("a model was loaded")  # noqa: E731
+    for name in ("AutoModelForCausalLM", "AutoModelForSequenceClassification"):
+        monkeypatch.setattr(getattr(transformers, name), "from_pretrained", refuse)
+    _local_config(tiny_model_dir, tiny_classifier_dir, "grid.seeds=[0,1]").check()
 
 
 def test_all_problems_are_listed_at_once(tmp_path):

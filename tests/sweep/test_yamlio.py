@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fdpo.sweep import SweepConfig, SweepConfigError
-from fdpo.sweep.yamlio import apply_overrides, parse_override
+from fdpo.sweep.yamlio import apply_overrides, load_yaml, parse_override
 
 
 def _write(path: Path, text: str) -> Path:
@@ -45,3 +45,25 @@ def test_malformed_yaml_names_file_and_line(tmp_path):
         SweepConfig.from_yaml(top_level_list)
     with pytest.raises(SweepConfigError, match="does not exist"):
         SweepConfig.from_yaml(tmp_path / "missing.yaml")
+
+
+def test_a_key_set_twice_is_refused_naming_the_key_and_both_lines(tmp_path):
+    path = _write(
+        tmp_path / "twice.yaml",
+        "sft_model: a/b\ntraining:\n  learning_rate: 1e-5\n  num_train_epochs: 1\n  learning_rate: 2e-5\n",
+    )
+    with pytest.raises(
+        SweepConfigError,
+        match=rf"{path}:5: key 'learning_rate' is set twice in one mapping \(lines 3 and 5\).*Keep one",
+    ):
+        SweepConfig.from_yaml(path)
+    flow = _write(tmp_path / "flow.yaml", "grid: {seeds: [0], seeds: [1]}\n")
+    with pytest.raises(
+        SweepConfigError, match="key 'seeds' is set twice in one mapping \\(both on that line\\)"
+    ):
+        SweepConfig.from_yaml(flow)
+    with pytest.raises(SweepConfigError, match="Override 'grid=\\{a: 1, a: 2\\}': key 'a' is set twice"):
+        parse_override("grid={a: 1, a: 2}")
+    # the same key in different mappings, and a merge key overridden on purpose, are fine
+    anchors = _write(tmp_path / "ok.yaml", "base: &b {x: 1}\nd:\n  <<: *b\n  x: 2\ne: {x: 3}\n")
+    assert load_yaml(anchors) == {"base": {"x": 1}, "d": {"x": 2}, "e": {"x": 3}}
