@@ -8,19 +8,26 @@
 
 Layout of ``output_dir`` (every file written atomically, see ``fdpo._io``)::
 
-    sweep.json                     the resolved config; a rerun with a different shared config is refused
+    sweep.json                     the resolved config, written once the config passed every check (``check()``);
+                                   a rerun with a different shared config is refused once a run or stage finished
     pair_samples.jsonl             samples of the SFT model the pairs are built from
     pair_scores.json               their rewards (reward-model logits)
     pairs.jsonl                    the preference pairs (prompt, chosen, rejected, chosen_reward, rejected_reward)
     pairs_with_ref.jsonl           the pairs as the trainer sees them, plus ref_chosen_logps / ref_rejected_logps
+    stages.json                    checksums of the four files above; one that does not match is made again
     runs/<run_id>/config.json      the resolved config of the run (written when it starts)
     runs/<run_id>/generations.jsonl   its evaluation samples with their rewards and per-sample statistics
-    runs/<run_id>/metrics.json     its results row; a run is finished if and only if this file exists
+    runs/<run_id>/metrics.json     its results row
+    runs/<run_id>/done.json        written last: run id, grid cell, digest of the shared config, file checksums; a run
+                                   is finished if and only if it verifies (``RunStore``)
     results.csv, summary.csv       regenerated from runs/*/metrics.json after every run
     tradeoff.png, report.md        the report (``fdpo.report.write_report``)
 
 Rerunning the same command after an interruption (even ``kill -9``) skips finished runs, redoes the unfinished one
-and rewrites results.csv from the run directories, so no row is lost or duplicated.
+and rewrites results.csv from the run directories, so no row is lost or duplicated. A run folder that does not verify
+(a truncated or edited file, a manifest of another run or config) is run again, a folder outside the grid that does
+not verify (``cp -r runs/X runs/backup``) is ignored, each with a warning line on the ``fdpo.sweep`` logger, and
+temporary files of killed writes are removed.
 
 Reference log-probs. With ``precompute_ref_log_probs=True`` TRL 1.16 computes the reference log-probs of the whole
 dataset when a ``DPOTrainer`` is built and caches them in a ``datasets`` cache file keyed by the prepared dataset's
@@ -43,7 +50,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from fdpo._io import read_json, read_jsonl, write_json, write_jsonl
+from fdpo._io import read_json, read_jsonl, remove_stale_temp_files, write_json, write_jsonl
 from fdpo.evaluation import evaluate_policy
 from fdpo.report import BASELINE, write_report
 from fdpo.stages import (
@@ -58,12 +65,9 @@ from fdpo.stages import (
 )
 from fdpo.sweep.config import RunSpec, SweepConfig
 from fdpo.sweep.errors import SweepError
-from fdpo.sweep.store import RunStore, check_same_sweep, sweep_lock
+from fdpo.sweep.store import STAGE_FILES, STAGE_MANIFEST, RunStore, StageFiles, check_same_sweep, sweep_lock
 
 __all__ = ["SweepResources", "evaluation_prompts", "prepare_pairs", "run_sweep"]
-
-# What --restart removes besides the runs: the shared stages' files.
-_STAGE_FILES = ("pair_samples.jsonl", "pair_scores.json", "pairs.jsonl", "pairs_with_ref.jsonl")
 
 
 class SweepResources:
@@ -126,39 +130,41 @@ def run_sweep(
         )
     root.mkdir(parents=True, exist_ok=True)
     with sweep_lock(root):
+        remove_stale_temp_files(root)  # temp files of writes killed with an earlier sweep
         check_same_sweep(root, config, restart)
         if restart:
-            for target in (root / "runs", *(root / name for name in _STAGE_FILES)):
+            for target in (root / "runs", *(root / name for name in (*STAGE_FILES, STAGE_MANIFEST))):
                 if target.is_dir():
                     shutil.rmtree(target)
                 elif target.exists():
                     target.unlink()
         write_json(root / "sweep.json", {"config": config.to_dict(), "shared": config.shared_dict()})
-        store = RunStore(root)
+        store = RunStore(root, shared=config.shared_dict())
         runs = config.runs()
         order = [BASELINE, *(run.run_id for run in runs)]
+        eval_seed = int(config.grid.seeds[0])
+        baseline = {
+            "run_id": BASELINE,
+            "divergence": BASELINE,
+            "loss_type": "",
+            "beta": None,
+            "seed": eval_seed,
+        }
+        expected = {BASELINE: baseline, **{run.run_id: run.to_dict() for run in runs}}
         resources = SweepResources(config)
         prompts = load_prompts(config.prompts.texts, config.prompts.file)
         eval_prompts = evaluation_prompts(config, prompts)
-        eval_seed = int(config.grid.seeds[0])
 
-        todo = [run for run in runs if not store.is_finished(run.run_id)]
-        if not store.is_finished(BASELINE):
+        finished = set(store.scan(expected))  # warns about each folder it does not trust, and why
+        todo = [run for run in runs if run.run_id not in finished]
+        if BASELINE not in finished:
             model, tokenizer = resources.sft
-            row = {
-                "run_id": BASELINE,
-                "divergence": BASELINE,
-                "loss_type": "",
-                "beta": None,
-                "seed": eval_seed,
-            }
-            store.begin(BASELINE, {"run": {"run_id": BASELINE, "divergence": BASELINE, "seed": eval_seed},
-                                   **config.to_dict()})  # fmt: skip
+            store.begin(BASELINE, {"run": baseline, **config.to_dict()}, identity=baseline)
             metrics, generations = _evaluate(
                 config, resources, model, eval_prompts, None, eval_seed, show_progress
             )
-            store.finish(BASELINE, {**row, **metrics, "train_seconds": None}, generations)
-            store.write_tables(order)
+            store.finish(BASELINE, {**baseline, **metrics, "train_seconds": None}, generations)
+            store.write_tables(order, expected)
 
         if todo:
             pairs = prepare_pairs(root, config, resources, prompts, show_progress)
@@ -166,8 +172,8 @@ def run_sweep(
             for run in bar:
                 bar.set_postfix_str(run.run_id)
                 _run_one(store, config, run, resources, pairs, eval_prompts, show_progress)
-                store.write_tables(order)
-        rows = store.write_tables(order)
+                store.write_tables(order, expected)
+        rows = store.write_tables(order, expected)
         if write_report_files:
             write_report(
                 root,
@@ -208,14 +214,15 @@ def prepare_pairs(
     from fdpo.generation import Samples
 
     root = Path(root)
+    stages = StageFiles(root)  # a stage file that fails its checksum is removed, with those made from it
     samples_path = root / "pair_samples.jsonl"
     scores_path = root / "pair_scores.json"
     pairs_path = root / "pairs.jsonl"
     ref_path = root / "pairs_with_ref.jsonl"
-    if config.reuse_reference_log_probs and ref_path.is_file():
+    if config.reuse_reference_log_probs and stages.trusted(ref_path.name):
         return _pairs_dataset(read_jsonl(ref_path))
-    if not pairs_path.is_file():
-        if samples_path.is_file():
+    if not stages.trusted(pairs_path.name):
+        if stages.trusted(samples_path.name):
             samples = Samples.load(samples_path)
         else:
             model, tokenizer = resources.sft
@@ -231,11 +238,13 @@ def prepare_pairs(
                 show_progress=show_progress,
             )
             samples.save(samples_path)
-        if scores_path.is_file():
+            stages.record(samples_path.name)
+        if stages.trusted(scores_path.name):
             scores = read_json(scores_path)
         else:
             scores = score_samples(resources.reward, samples.texts, kind="logit").tolist()
             write_json(scores_path, scores)
+            stages.record(scores_path.name)
         try:
             pairs = make_pairs(samples, scores, config.pairs)
         except ValueError as error:  # build_pairs names the candidate counts and the fix
@@ -243,6 +252,7 @@ def prepare_pairs(
                 f"No preference pairs from {len(samples)} samples of the SFT model: {error}"
             ) from error
         write_jsonl(pairs_path, pairs.to_list())
+        stages.record(pairs_path.name)
     pairs = _pairs_dataset(read_jsonl(pairs_path))
     if not config.reuse_reference_log_probs:
         return pairs
@@ -260,6 +270,7 @@ def prepare_pairs(
         },
     )
     write_jsonl(ref_path, with_ref.to_list())
+    stages.record(ref_path.name)
     shutil.rmtree(root / "runs" / ".reference", ignore_errors=True)
     return _pairs_dataset(read_jsonl(ref_path))
 
@@ -299,7 +310,7 @@ def _run_one(
     show_progress,
 ):
     model, tokenizer = resources.sft
-    directory = store.begin(run.run_id, {"run": run.to_dict(), **config.to_dict()})
+    directory = store.begin(run.run_id, {"run": run.to_dict(), **config.to_dict()}, identity=run.to_dict())
     args = config.fdpo_config(run, output_dir=directory / "trainer")
     policy, seconds, history = train_policy(
         model, tokenizer, pairs, args, reuse_reference=config.reuse_reference_log_probs

@@ -1,9 +1,13 @@
-"""Where a sweep keeps its runs: ``RunStore`` (one folder per run, finished iff its metrics.json exists), the lock
-that keeps a second sweep out of the folder, and the check that a rerun belongs to the same sweep."""
+"""Where a sweep keeps its runs: ``RunStore`` (one folder per run, finished iff the manifest it writes last
+verifies), the lock that keeps a second sweep out of the folder, and the check that a rerun belongs to the same
+sweep."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
+import logging
 import os
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
@@ -18,7 +22,18 @@ from fdpo.sweep.errors import SweepConfigError, SweepError
 if TYPE_CHECKING:
     from fdpo.sweep.config import SweepConfig
 
-__all__ = ["RESULT_COLUMNS", "RunStore", "check_same_sweep", "sweep_lock"]
+__all__ = [
+    "IDENTITY_COLUMNS",
+    "MANIFEST",
+    "RESULT_COLUMNS",
+    "RunStore",
+    "STAGE_FILES",
+    "STAGE_MANIFEST",
+    "StageFiles",
+    "check_same_sweep",
+    "config_digest",
+    "sweep_lock",
+]
 
 #: Columns of results.csv, in order (extra columns follow them).
 RESULT_COLUMNS = ("run_id", "divergence", "loss_type", "beta", "seed", *METRIC_COLUMNS, "train_seconds")
@@ -31,66 +46,217 @@ _EXTRA_RESULT_COLUMNS = (
 )
 
 
-class RunStore:
-    """The run directories of a sweep: ``<root>/runs/<run_id>/{config.json, generations.jsonl, metrics.json}``.
+#: The manifest of a finished run, written last: run id, grid cell, digest of the sweep's shared settings, checksums.
+MANIFEST = "done.json"
+#: The columns of a result row that say which run it is (``RunSpec.to_dict()``; the baseline has its own values).
+IDENTITY_COLUMNS = RESULT_COLUMNS[:5]
+_CHECKED_FILES = ("config.json", "generations.jsonl", "metrics.json")
+_logger = logging.getLogger("fdpo.sweep")
 
-    A run is finished if and only if its metrics.json exists; it is written last, atomically, so a run killed at any
-    moment is either finished with all its files or unfinished (and redone by ``begin``).
+
+def config_digest(shared: Mapping[str, Any]) -> str:
+    """SHA-256 of a config's shared settings (``SweepConfig.shared_dict()``), as canonical JSON."""
+    text = json.dumps(shared, sort_keys=True, ensure_ascii=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+class RunStore:
+    """The run folders of a sweep: ``<root>/runs/<run_id>/{config.json, generations.jsonl, metrics.json, done.json}``.
+
+    ``finish`` writes the run's files and then, last, its manifest ``done.json``: the run id, the grid cell (the
+    identity columns of its row), the digest of the sweep's shared settings and a SHA-256 checksum of each file. A run
+    is finished if and only if that manifest verifies: it names the folder's own run (a folder copied under another
+    name is not a run), the checksums match (a truncated or edited file is caught, even one cut at a line boundary),
+    and, when the store knows them, the shared settings and the grid cell are the ones expected. Anything else is
+    unfinished: ``begin`` clears it and the run is done again.
+
+    Args:
+        root: the sweep folder.
+        shared: the sweep's shared settings (``SweepConfig.shared_dict()``); runs recorded under other settings are
+            then not trusted. Without it, the digest is not compared.
     """
 
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike, shared: Mapping[str, Any] | None = None):
         self.root = Path(root)
         self.runs_dir = self.root / "runs"
+        self.shared_digest = None if shared is None else config_digest(shared)
+        self._verified: dict[str, tuple[tuple, str | None]] = {}  # run_id -> (file signature, problem)
+        self._reported: set[tuple[str, str]] = set()
 
     def run_dir(self, run_id: str) -> Path:
         return self.runs_dir / run_id
 
-    def is_finished(self, run_id: str) -> bool:
-        return (self.run_dir(run_id) / "metrics.json").is_file()
+    def problem(self, run_id: str, identity: Mapping[str, Any] | None = None) -> str | None:
+        """Why ``runs/<run_id>`` is not a finished run that can be trusted, or None when it is.
 
-    def begin(self, run_id: str, config: Mapping[str, Any]) -> Path:
-        """Clears whatever an unfinished earlier attempt left and writes the run's config.json."""
-        if self.is_finished(run_id):
+        Args:
+            identity: the grid cell expected there (``RunSpec.to_dict()``, or the baseline's identity columns).
+        """
+        problem = self._verify(run_id)
+        if problem is None and identity is not None:
+            recorded = read_json(self.run_dir(run_id) / MANIFEST).get("run", {})
+            expected = _jsonable({key: identity.get(key) for key in IDENTITY_COLUMNS})
+            if recorded != expected:
+                problem = f"it was run as {recorded}, not as the grid cell {expected}"
+        return problem
+
+    def is_finished(self, run_id: str, identity: Mapping[str, Any] | None = None) -> bool:
+        return self.problem(run_id, identity) is None
+
+    def begin(
+        self, run_id: str, config: Mapping[str, Any], identity: Mapping[str, Any] | None = None
+    ) -> Path:
+        """Clears whatever an unfinished (or untrusted) earlier attempt left and writes the run's config.json."""
+        if self.is_finished(run_id, identity):
             raise RuntimeError(f"Run {run_id!r} is already finished; it must not be started again.")
         directory = self.run_dir(run_id)
         if directory.exists():
             shutil.rmtree(directory)
         directory.mkdir(parents=True)
         write_json(directory / "config.json", config)
+        self._verified.pop(run_id, None)
         return directory
 
     def finish(
         self, run_id: str, row: Mapping[str, Any], generations: Sequence[Mapping[str, Any]] = ()
     ) -> None:
-        """Writes generations.jsonl, then metrics.json (the marker that the run is finished)."""
+        """Writes generations.jsonl and metrics.json, then the manifest done.json that marks the run finished."""
         directory = self.run_dir(run_id)
+        if row.get("run_id") != run_id:
+            raise ValueError(f"The row of run {run_id!r} says run_id={row.get('run_id')!r}.")
         write_jsonl(directory / "generations.jsonl", generations)
         write_json(directory / "metrics.json", dict(row))
+        files = {name: _sha256(directory / name) for name in _CHECKED_FILES if (directory / name).is_file()}
+        manifest = {
+            "run_id": run_id,
+            "run": {key: row.get(key) for key in IDENTITY_COLUMNS},
+            "shared_digest": self.shared_digest,
+            "files": files,
+        }
+        write_json(directory / MANIFEST, manifest)
+        self._verified.pop(run_id, None)
 
     def load_row(self, run_id: str) -> dict[str, Any]:
         return read_json(self.run_dir(run_id) / "metrics.json")
 
-    def finished_ids(self) -> list[str]:
+    def scan(self, expected: Mapping[str, Mapping[str, Any]] | None = None) -> list[str]:
+        """The finished, trusted runs; every other run folder is reported once (a warning on the ``fdpo.sweep``
+        logger) with what is wrong and what happens to it.
+
+        Args:
+            expected: run id -> identity of the runs the sweep will run. A folder among them that does not verify is
+                run again; one outside them that does not verify (a copy, a leftover) is ignored, and never counted
+                in the tables. A verified folder outside them (a run of a larger grid) is kept.
+        """
         if not self.runs_dir.is_dir():
             return []
-        return sorted(p.name for p in self.runs_dir.iterdir() if (p / "metrics.json").is_file())
+        expected = expected or {}
+        finished = []
+        for directory in sorted(self.runs_dir.iterdir()):
+            if directory.name.startswith(".") or not directory.is_dir():
+                continue  # hidden working folders (runs/.reference) and stray files
+            run_id = directory.name
+            problem = self.problem(run_id, expected.get(run_id))
+            if problem is None:
+                finished.append(run_id)
+                continue
+            if run_id in expected:
+                self._report(run_id, f"runs/{run_id} is run again: {problem}.")
+            else:
+                self._report(run_id, f"runs/{run_id} is ignored (not a run of this sweep's grid): {problem}.")
+        return finished
 
-    def rows(self, order: Sequence[str] = ()) -> list[dict[str, Any]]:
+    def finished_ids(self, expected: Mapping[str, Mapping[str, Any]] | None = None) -> list[str]:
+        return self.scan(expected)
+
+    def rows(
+        self, order: Sequence[str] = (), expected: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> list[dict[str, Any]]:
         """Rows of every finished run: those in ``order`` first, in that order, then the others by id."""
-        finished = self.finished_ids()
+        finished = self.scan(expected)
         rank = {run_id: index for index, run_id in enumerate(order)}
         finished.sort(key=lambda run_id: (rank.get(run_id, len(rank)), run_id))
         return [self.load_row(run_id) for run_id in finished]
 
-    def write_tables(self, order: Sequence[str] = ()) -> list[dict[str, Any]]:
-        """Regenerates results.csv and summary.csv from the run directories; returns the result rows."""
-        rows = self.rows(order)
+    def write_tables(
+        self, order: Sequence[str] = (), expected: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> list[dict[str, Any]]:
+        """Regenerates results.csv and summary.csv from the run folders; returns the result rows."""
+        rows = self.rows(order, expected)
         extra = [c for row in rows for c in row if c not in RESULT_COLUMNS and c not in _EXTRA_RESULT_COLUMNS]
         columns = list(RESULT_COLUMNS) + list(_EXTRA_RESULT_COLUMNS) + list(dict.fromkeys(extra))
         write_csv(self.root / "results.csv", rows, columns)
         summary = summarize(rows)
         write_csv(self.root / "summary.csv", summary)
         return rows
+
+    def _report(self, run_id: str, message: str) -> None:
+        if (run_id, message) not in self._reported:
+            self._reported.add((run_id, message))
+            _logger.warning(message)
+
+    def _verify(self, run_id: str) -> str | None:
+        """The manifest check of ``problem``, cached while the folder's files are unchanged."""
+        directory = self.run_dir(run_id)
+        signature = tuple(_signature(directory / name) for name in (MANIFEST, *_CHECKED_FILES))
+        cached = self._verified.get(run_id)
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        problem = self._verify_files(run_id, directory)
+        self._verified[run_id] = (signature, problem)
+        return problem
+
+    def _verify_files(self, run_id: str, directory: Path) -> str | None:
+        if not (directory / MANIFEST).is_file():
+            if (directory / "metrics.json").is_file():
+                return (
+                    f"it has a metrics.json but no {MANIFEST}, the manifest a finished run writes last (the run was "
+                    "interrupted while finishing, or written by an older fdpo)"
+                )
+            return "it was interrupted before it finished"
+        try:
+            manifest = read_json(directory / MANIFEST)
+        except (OSError, ValueError) as error:
+            return f"its {MANIFEST} cannot be read ({error})"
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+            return f"its {MANIFEST} is not a run manifest"
+        if manifest.get("run_id") != run_id:
+            return f"its {MANIFEST} is that of run {manifest.get('run_id')!r} (a copied folder?)"
+        if self.shared_digest is not None and manifest.get("shared_digest") != self.shared_digest:
+            return "it was computed with other shared settings than this sweep's (sweep.json)"
+        for name in _CHECKED_FILES:
+            recorded = manifest["files"].get(name)
+            path = directory / name
+            if recorded is None and name == "metrics.json":
+                return f"its {MANIFEST} has no checksum of metrics.json"
+            if recorded is None:
+                continue
+            if not path.is_file():
+                return f"{name} is missing"
+            if _sha256(path) != recorded:
+                return f"{name} does not match its checksum in {MANIFEST} (truncated or edited after the run)"
+        return None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _signature(path: Path) -> tuple | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` as it reads back from JSON (the form a manifest holds)."""
+    return json.loads(json.dumps(value, default=str))
 
 
 @contextlib.contextmanager
@@ -128,9 +294,15 @@ def check_same_sweep(root: str | os.PathLike, config: SweepConfig, restart: bool
     """
     root = Path(root)
     path = root / "sweep.json"
-    if not path.is_file() or restart:
-        return
-    previous = read_json(path).get("shared", {})
+    if not path.is_file() or restart or not _holds_results(root):
+        return  # a first attempt that failed before finishing anything binds nothing
+    try:
+        previous = read_json(path).get("shared", {})
+    except (OSError, ValueError, AttributeError) as error:
+        raise SweepConfigError(
+            f"{path} cannot be read ({error}), so the finished runs in {root} cannot be matched to this config. "
+            "Use another --output-dir, or restart the sweep (CLI: --restart) to discard them."
+        ) from None
     current = config.shared_dict()
     if previous == current:
         return
@@ -140,6 +312,63 @@ def check_same_sweep(root: str | os.PathLike, config: SweepConfig, restart: bool
         f"{root} holds a sweep run with a different config ({shown}). Its finished runs would not match the new "
         "settings: use another --output-dir, or restart the sweep (CLI: --restart) to discard them. Only grid, "
         "report, name, device and save_models may change between reruns."
+    )
+
+
+#: Files of the shared stages (samples, scores, pairs, pairs with reference log-probs), in the order they are made.
+STAGE_FILES = ("pair_samples.jsonl", "pair_scores.json", "pairs.jsonl", "pairs_with_ref.jsonl")
+#: Checksums of the stage files, written after each stage.
+STAGE_MANIFEST = "stages.json"
+
+
+class StageFiles:
+    """The shared stages' files of a sweep folder, trusted only when they match the checksum recorded after writing.
+
+    On creation, a stage file that exists but does not match its recorded checksum (truncated or edited, or written
+    without a record) is removed, with every later stage file (each is made from the one before), and a warning on
+    the ``fdpo.sweep`` logger says which and why: those stages run again.
+    """
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        self.manifest = self.root / STAGE_MANIFEST
+        try:
+            recorded = read_json(self.manifest) if self.manifest.is_file() else {}
+        except (OSError, ValueError):
+            recorded = {}
+        self.recorded: dict[str, str] = recorded if isinstance(recorded, dict) else {}
+        stale = None
+        for name in STAGE_FILES:
+            path = self.root / name
+            if stale is None and path.is_file() and self.recorded.get(name) != _sha256(path):
+                why = (
+                    "no checksum recorded" if name not in self.recorded else "it does not match its checksum"
+                )
+                stale = f"{name} ({why}: truncated, edited or written by an older fdpo)"
+            if stale is not None and path.is_file():
+                _logger.warning(f"{name} is made again: {stale} cannot be trusted.")
+                path.unlink()
+            if stale is not None:
+                self.recorded.pop(name, None)
+
+    def trusted(self, name: str) -> bool:
+        """Whether the stage file ``name`` exists (and, as checked on creation, matches its checksum)."""
+        return (self.root / name).is_file() and name in self.recorded
+
+    def record(self, name: str) -> None:
+        """Records the checksum of the stage file ``name``, just written."""
+        self.recorded[name] = _sha256(self.root / name)
+        write_json(self.manifest, self.recorded)
+
+
+def _holds_results(root: Path) -> bool:
+    """Whether ``root`` holds work that depends on its sweep.json: a stage file or a run that reached its end."""
+    if any((root / name).is_file() for name in STAGE_FILES):
+        return True
+    runs = root / "runs"
+    return runs.is_dir() and any(
+        (directory / MANIFEST).is_file() or (directory / "metrics.json").is_file()
+        for directory in runs.iterdir()
     )
 
 

@@ -4,16 +4,20 @@ prompts, two training steps per run): resumability, the lock, the recorded confi
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from _common import tiny_sweep_training
 
 import fdpo.sweep.runner as runner
-from fdpo._io import read_csv, read_json, read_jsonl
-from fdpo.sweep import RESULT_COLUMNS, RunStore, SweepConfig, SweepConfigError, run_sweep
+from fdpo._io import read_csv, read_json, read_jsonl, write_json
+from fdpo.sweep import RESULT_COLUMNS, RunStore, SweepConfig, SweepConfigError, SweepError, run_sweep
 
 
 def _write(path: Path, text: str) -> Path:
@@ -153,3 +157,120 @@ def test_sweep_json_records_the_config(tmp_path, tiny_model_dir, tiny_classifier
     assert SweepConfig.from_dict(recorded["config"]).to_dict() == config.to_dict()
     assert recorded["shared"] == config.shared_dict()
     assert os.path.isfile(tmp_path / "runs" / "sft" / "config.json")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Resume trusts only what it verified. The heavy stages are replaced by fakes: what is tested is which runs the
+# runner redoes, what it tells the user and what ends up in the tables.
+
+_KILLED_WRITER = """
+import os, sys
+from fdpo._io import atomic_open
+with atomic_open(sys.argv[1]) as handle:
+    handle.write("half a file")
+    handle.flush()
+    os._exit(9)
+"""
+
+
+class _FakeStages:
+    """Stand-ins for pair preparation, training and evaluation: they record the runs trained."""
+
+    def __init__(self, monkeypatch):
+        self.trained: list[str] = []
+        monkeypatch.setattr(runner, "prepare_pairs", lambda *a, **k: "pairs")
+        monkeypatch.setattr(runner, "train_policy", self.train)
+        monkeypatch.setattr(runner, "evaluate_policy", self.evaluate)
+
+    def train(self, model, tokenizer, pairs, args, **kwargs):
+        self.trained.append(Path(args.output_dir).parent.name)
+        return model, 0.5, [{"loss": 0.1}]
+
+    def evaluate(self, policy, tokenizer, reward, prompts, *, seed, **kwargs):
+        generations = [
+            {"prompt": p, "completion": f"text {i}", "reward_logit": 1.0} for i, p in enumerate(prompts)
+        ]
+        return {"reward_logit_mean": 1.0 + seed, "kl_to_ref": 0.0}, generations
+
+
+def test_resume_reruns_damaged_runs_ignores_copies_and_removes_stale_temp_files(
+    tmp_path, tiny_model_dir, tiny_classifier_dir, monkeypatch, caplog
+):
+    config = _tiny_sweep_config(tiny_model_dir, tiny_classifier_dir)
+    runs = [run.run_id for run in config.runs()]
+    stages = _FakeStages(monkeypatch)
+    output = tmp_path / "sweep"
+    run_sweep(config, output, show_progress=False, write_report_files=False)
+    assert stages.trained == runs
+    runs_dir = output / "runs"
+    (runs_dir / runs[0] / "metrics.json").write_text('{"run_id": "' + runs[0] + '", "rew')  # truncated
+    generations = runs_dir / runs[1] / "generations.jsonl"
+    generations.write_text("".join(generations.read_text().splitlines(keepends=True)[:-1]))  # a line short
+    shutil.copytree(runs_dir / runs[2], runs_dir / "backup")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    for destination in (output / "results.csv", runs_dir / runs[3] / "metrics.json"):
+        subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(destination)], env=env, check=False)
+    assert len(list(output.rglob(".*.tmp"))) == 2
+
+    stages.trained.clear()
+    with caplog.at_level(logging.WARNING, logger="fdpo.sweep"):
+        rows = run_sweep(config, output, show_progress=False, write_report_files=False)
+    assert stages.trained == runs[:2]  # only the damaged runs, once each
+    messages = sorted(record.getMessage() for record in caplog.records)
+    assert messages == sorted([
+        f"runs/{runs[0]} is run again: metrics.json does not match its checksum in done.json (truncated or edited "
+        "after the run).",
+        f"runs/{runs[1]} is run again: generations.jsonl does not match its checksum in done.json (truncated or "
+        "edited after the run).",
+        f"runs/backup is ignored (not a run of this sweep's grid): its done.json is that of run '{runs[2]}' (a "
+        "copied folder?).",
+    ])  # fmt: skip
+    assert [row["run_id"] for row in rows] == ["sft", *runs]
+    assert [row["run_id"] for row in read_csv(output / "results.csv")] == ["sft", *runs]
+    assert [row["n"] for row in read_csv(output / "summary.csv")] == [1, 2, 2]
+    assert list(output.rglob(".*.tmp")) == []
+    assert read_json(runs_dir / runs[0] / "metrics.json")["run_id"] == runs[0]
+
+    # a run recorded as another grid cell (β changed by hand in a copied config) is redone, not trusted
+    stages.trained.clear()
+    manifest = read_json(runs_dir / runs[3] / "done.json")
+    manifest["run"]["beta"] = 0.2
+    write_json(runs_dir / runs[3] / "done.json", manifest)
+    run_sweep(config, output, show_progress=False, write_report_files=False)
+    assert stages.trained == [runs[3]]
+
+
+def test_a_failed_first_attempt_does_not_bind_the_corrected_command(
+    tmp_path, tiny_model_dir, tiny_classifier_dir, monkeypatch
+):
+    """sweep.json is written after the checks; until a run or stage finishes, a corrected config may replace it."""
+    config = _tiny_sweep_config(tiny_model_dir, tiny_classifier_dir)
+    monkeypatch.setattr(
+        runner, "evaluate_policy", lambda *a, **k: (_ for _ in ()).throw(MemoryError("too big"))
+    )
+    with pytest.raises(MemoryError):
+        run_sweep(config, tmp_path, show_progress=False)
+    assert (tmp_path / "sweep.json").is_file()
+    stages = _FakeStages(monkeypatch)
+    corrected = config.with_overrides(["evaluation.batch_size=2"])
+    run_sweep(corrected, tmp_path, show_progress=False, write_report_files=False)
+    assert read_json(tmp_path / "sweep.json")["shared"] == corrected.shared_dict()
+    assert len(stages.trained) == len(config.runs())
+
+
+def test_a_refused_config_leaves_no_folder_behind(tmp_path, tiny_model_dir, tiny_classifier_dir):
+    config = SweepConfig.from_dict(
+        {
+            **_tiny_sweep_config(tiny_model_dir, tiny_classifier_dir).to_dict(),
+            "training": {"learning_rate": "abc"},
+        },
+        validate=False,
+    )
+    with pytest.raises(SweepConfigError, match="training.learning_rate='abc' must be a number"):
+        run_sweep(config, tmp_path / "out", show_progress=False)
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SweepError, match="is a file"):
+        run_sweep(
+            _tiny_sweep_config(tiny_model_dir, tiny_classifier_dir), tmp_path / "file", show_progress=False
+        )

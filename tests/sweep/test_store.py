@@ -1,13 +1,17 @@
-"""Tests for fdpo/sweep/store.py: the run folders, the tables regenerated from them."""
+"""Tests for fdpo/sweep/store.py: the run folders, their manifests, the tables regenerated from them, the stage
+files' checksums and the rule that binds a folder to its config."""
 
 from __future__ import annotations
 
+import logging
+import shutil
 from pathlib import Path
 
 import pytest
 
-from fdpo._io import read_csv
-from fdpo.sweep import RESULT_COLUMNS, RunStore
+from fdpo._io import read_csv, read_json, write_json
+from fdpo.sweep import RESULT_COLUMNS, RunStore, SweepConfig, SweepConfigError
+from fdpo.sweep.store import IDENTITY_COLUMNS, MANIFEST, STAGE_FILES, StageFiles, check_same_sweep
 
 
 def _write(path: Path, text: str) -> Path:
@@ -37,3 +41,108 @@ def test_run_store_finished_iff_metrics_exist_and_tables_are_regenerated(tmp_pat
     assert list(results[0])[: len(RESULT_COLUMNS)] == list(RESULT_COLUMNS)
     summary = read_csv(tmp_path / "summary.csv")
     assert len(summary) == 1 and summary[0]["n"] == 2 and summary[0]["reward_logit_mean"] == 2.0
+
+
+def _row(run_id: str, seed: int = 0, **metrics) -> dict:
+    return {"run_id": run_id, "divergence": "reverse_kl", "loss_type": "sigmoid", "beta": 0.1, "seed": seed,
+            "reward_logit_mean": 1.0, **metrics}  # fmt: skip
+
+
+def _identity(run_id: str, seed: int = 0) -> dict:
+    return {key: _row(run_id, seed)[key] for key in IDENTITY_COLUMNS}
+
+
+def _finished_store(tmp_path, shared=None) -> RunStore:
+    store = RunStore(tmp_path, shared=shared or {"training": {"learning_rate": 0.1}})
+    for seed, run_id in enumerate(("a", "b", "c")):
+        store.begin(run_id, {"x": seed})
+        store.finish(run_id, _row(run_id, seed), [{"completion": f"text {i}"} for i in range(3)])
+    return store
+
+
+def test_a_run_is_finished_when_its_manifest_verifies(tmp_path):
+    store = _finished_store(tmp_path)
+    manifest = read_json(tmp_path / "runs" / "a" / MANIFEST)
+    assert manifest["run_id"] == "a" and manifest["run"] == _identity("a")
+    assert set(manifest["files"]) == {"config.json", "generations.jsonl", "metrics.json"}
+    assert all(store.is_finished(run_id) for run_id in "abc")
+    assert store.is_finished("b", _identity("b", 1)) and not store.is_finished("b", _identity("b", 2))
+    assert "it was run as" in store.problem("b", _identity("b", 2))
+    # another shared config (another sweep's folder, or sweep.json replaced): nothing is trusted
+    other = RunStore(tmp_path, shared={"training": {"learning_rate": 0.2}})
+    assert other.problem("a") == "it was computed with other shared settings than this sweep's (sweep.json)"
+    with pytest.raises(ValueError, match="says run_id='x'"):
+        store.finish("a", _row("x"))
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        # a truncated metrics.json used to fail every rerun with a bare JSONDecodeError
+        (lambda d: (d / "metrics.json").write_text('{"run_id": "a", "reward'), "metrics.json does not match its checksum"),
+        # cut at a line boundary: still valid JSONL, one generation short; only the checksum can tell
+        (lambda d: (d / "generations.jsonl").write_text((d / "generations.jsonl").read_text().split("\n", 1)[1]),
+         "generations.jsonl does not match its checksum"),
+        (lambda d: (d / "generations.jsonl").unlink(), "generations.jsonl is missing"),
+        (lambda d: (d / MANIFEST).write_text('{"run_id": "a", "fi'), f"its {MANIFEST} cannot be read"),
+        # killed after metrics.json and before the manifest, or a run written before manifests existed
+        (lambda d: (d / MANIFEST).unlink(), "has a metrics.json but no done.json"),
+    ],
+)  # fmt: skip
+def test_a_damaged_run_is_not_finished_and_says_why(tmp_path, damage, reason):
+    store = _finished_store(tmp_path)
+    damage(tmp_path / "runs" / "a")
+    assert not store.is_finished("a") and reason in store.problem("a")
+    assert [row["run_id"] for row in store.rows()] == ["b", "c"]
+    store.begin("a", {"x": 0})  # the rerun clears what is there
+    assert sorted(p.name for p in (tmp_path / "runs" / "a").iterdir()) == ["config.json"]
+
+
+def test_a_copied_run_folder_is_ignored_with_a_warning_and_never_duplicates_a_row(tmp_path, caplog):
+    store = _finished_store(tmp_path)
+    shutil.copytree(tmp_path / "runs" / "a", tmp_path / "runs" / "backup")
+    expected = {run_id: _identity(run_id, seed) for seed, run_id in enumerate("abc")}
+    with caplog.at_level(logging.WARNING, logger="fdpo.sweep"):
+        rows = store.write_tables(expected=expected)
+        store.write_tables(expected=expected)  # said once, not after every run
+    assert [row["run_id"] for row in rows] == ["a", "b", "c"]
+    assert [row["run_id"] for row in read_csv(tmp_path / "results.csv")] == ["a", "b", "c"]
+    assert read_csv(tmp_path / "summary.csv")[0]["n"] == 3
+    (message,) = [record.getMessage() for record in caplog.records]
+    assert message == (
+        "runs/backup is ignored (not a run of this sweep's grid): its done.json is that of run 'a' (a copied folder?)."
+    )
+
+
+def test_stage_files_that_fail_their_checksum_are_made_again_with_those_after_them(tmp_path, caplog):
+    stages = StageFiles(tmp_path)
+    for name in STAGE_FILES:
+        (tmp_path / name).write_text('{"x": 1}\n{"x": 2}\n')
+        stages.record(name)
+    assert all(StageFiles(tmp_path).trusted(name) for name in STAGE_FILES)
+    (tmp_path / "pairs.jsonl").write_text('{"x": 1}\n')  # one pair short, still valid JSONL
+    with caplog.at_level(logging.WARNING, logger="fdpo.sweep"):
+        stages = StageFiles(tmp_path)
+    assert [stages.trusted(name) for name in STAGE_FILES] == [True, True, False, False]
+    assert not (tmp_path / "pairs.jsonl").exists() and not (tmp_path / "pairs_with_ref.jsonl").exists()
+    assert [record.getMessage().split(":")[0] for record in caplog.records] == [
+        "pairs.jsonl is made again",
+        "pairs_with_ref.jsonl is made again",
+    ]
+    assert "pairs.jsonl (it does not match its checksum" in caplog.records[1].getMessage()
+
+
+def test_only_a_sweep_with_finished_work_binds_its_config(tmp_path):
+    """A first attempt that failed before finishing anything must not make the corrected command 'different'."""
+    config = SweepConfig.from_dict(
+        {"sft_model": "m", "reward_model": "r", "prompts": {"texts": ["p"]}}, check_models=False
+    )
+    changed = config.with_overrides(["training.learning_rate=0.5"], check_models=False)
+    write_json(tmp_path / "sweep.json", {"config": config.to_dict(), "shared": config.shared_dict()})
+    RunStore(tmp_path).begin("sft", {})  # begun, never finished
+    check_same_sweep(tmp_path, changed)
+    store = RunStore(tmp_path, shared=config.shared_dict())
+    store.finish("sft", {"run_id": "sft", "divergence": "sft"})
+    with pytest.raises(SweepConfigError, match=r"different config \(training.learning_rate: None -> 0.5\)"):
+        check_same_sweep(tmp_path, changed)
+    check_same_sweep(tmp_path, changed, restart=True)
