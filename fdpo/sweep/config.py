@@ -59,6 +59,9 @@ _GRID_OWNED_TRAINING_KEYS = {
     "beta": "use grid.betas or grid.beta_per_divergence",
     "seed": "use grid.seeds",
 }
+# An HTML tag, comment or character reference in a name that the report would render (a bare "<" as in "β < 1" is
+# text).
+_MARKUP = re.compile(r"<[A-Za-z/!?]|&(?:#\d+|#x[0-9A-Fa-f]+|[A-Za-z]+);")
 # Keys of the config that do not change what a finished run computed.
 _PER_RUN_KEYS = ("name", "grid", "report", "device", "save_models", "world", "world_cache_dir")
 
@@ -282,6 +285,11 @@ class SweepConfig:
             problems.append(
                 f"name={self.name!r} must be one line of text (it heads the report): remove line breaks, tabs and "
                 "other control characters."
+            )
+        elif _MARKUP.search(self.name):
+            problems.append(
+                f"name={self.name!r} holds HTML markup, which the report (Markdown, HTML plot) would render rather "
+                "than show: write the name as plain text."
             )
         problems += device_problems(self.device)
         problems += self.prompts.problems(required=not self.world)

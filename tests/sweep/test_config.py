@@ -200,6 +200,8 @@ def test_invalid_configs_fail_with_a_clear_message_before_any_model_is_loaded(
         ("evaluation.prompts=[1, 2]", r"evaluation.prompts must be a non-empty list of strings .* got \[1, 2\]"),
         ("device=banana", "device='banana' is not a torch device"),
         ('name="line one\\nline two"', "must be one line of text"),
+        ("name='<script>alert(1)</script>'", "holds HTML markup"),
+        ("name='Tom &amp; Jerry'", "holds HTML markup"),
         # divergence specs are parsed strictly; the grid key is named with the parser's message
         ("grid.divergences=['alpha:0.3,0.7']", r"grid.divergences\[0\]='alpha:0.3,0.7': .*more than one value"),
         ("grid.divergences=['alpha:alpha=0.2,alpha=0.4']", r"grid.divergences\[0\]='alpha:alpha=0.2,alpha=0.4'"),
@@ -244,6 +246,11 @@ def test_every_grid_cell_builds_its_fdpo_config_up_front(monkeypatch):
     with pytest.raises(SweepConfigError, match="training arguments for reverse_kl__sigmoid__beta0.2__seed1 do not "
                        "build an FDPOConfig: ValueError: cell-specific refusal"):  # fmt: skip
         SweepConfig.from_dict(data, check_models=False)
+
+
+def test_a_plain_name_may_hold_any_printable_text():
+    name = "β < 1 & α > 0: reward_logit * 2 # 1"
+    assert SweepConfig.from_dict({**VALID_HUB_CONFIG, "name": name}, check_models=False).name == name
 
 
 def test_numpy_scalars_are_accepted_as_beta():
