@@ -20,7 +20,7 @@ Layout of ``output_dir`` (every file written atomically, see ``fdpo._io``)::
     runs/<run_id>/metrics.json     its results row
     runs/<run_id>/done.json        written last: run id, grid cell, digest of the shared config, file checksums; a run
                                    is finished if and only if it verifies (``RunStore``)
-    results.csv, summary.csv       regenerated from runs/*/metrics.json after every run
+    results.csv, summary.csv       regenerated from the finished runs after every run
     tradeoff.png, report.md        the report (``fdpo.report.write_report``)
 
 Rerunning the same command after an interruption (even ``kill -9``) skips finished runs, redoes the unfinished one
