@@ -139,7 +139,6 @@ def run_sweep(
                 elif target.exists():
                     target.unlink()
         write_json(root / "sweep.json", {"config": config.to_dict(), "shared": config.shared_dict()})
-        store = RunStore(root, shared=config.shared_dict())
         runs = config.runs()
         order = [BASELINE, *(run.run_id for run in runs)]
         eval_seed = int(config.grid.seeds[0])
@@ -151,11 +150,12 @@ def run_sweep(
             "seed": eval_seed,
         }
         expected = {BASELINE: baseline, **{run.run_id: run.to_dict() for run in runs}}
+        store = RunStore(root, shared=config.shared_dict(), expected=expected)
         resources = SweepResources(config)
         prompts = load_prompts(config.prompts.texts, config.prompts.file)
         eval_prompts = evaluation_prompts(config, prompts)
 
-        finished = set(store.scan(expected))  # warns about each folder it does not trust, and why
+        finished = set(store.scan())  # warns about each folder it does not trust, and why
         todo = [run for run in runs if run.run_id not in finished]
         if BASELINE not in finished:
             model, tokenizer = resources.sft
@@ -164,7 +164,7 @@ def run_sweep(
                 config, resources, model, eval_prompts, None, eval_seed, show_progress
             )
             store.finish(BASELINE, {**baseline, **metrics, "train_seconds": None}, generations)
-            store.write_tables(order, expected)
+            store.write_tables(order)
 
         if todo:
             pairs = prepare_pairs(root, config, resources, prompts, show_progress)
@@ -172,8 +172,8 @@ def run_sweep(
             for run in bar:
                 bar.set_postfix_str(run.run_id)
                 _run_one(store, config, run, resources, pairs, eval_prompts, show_progress)
-                store.write_tables(order, expected)
-        rows = store.write_tables(order, expected)
+                store.write_tables(order)
+        rows = store.write_tables(order)
         if write_report_files:
             write_report(
                 root,

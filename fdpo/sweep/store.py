@@ -73,13 +73,25 @@ class RunStore:
     Args:
         root: the sweep folder.
         shared: the sweep's shared settings (``SweepConfig.shared_dict()``); runs recorded under other settings are
-            then not trusted. Without it, the digest is not compared.
+            not trusted. Default: those recorded in ``root/sweep.json`` (so a store opened in another process, a
+            worker of a cluster, records and checks the same digest); with neither, the digest is not compared.
+        expected: run id -> identity (``RunSpec.to_dict()``) of the runs of the sweep's grid, the default of
+            ``scan``, ``rows`` and ``write_tables``.
     """
 
-    def __init__(self, root: str | os.PathLike, shared: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        shared: Mapping[str, Any] | None = None,
+        expected: Mapping[str, Mapping[str, Any]] | None = None,
+    ):
         self.root = Path(root)
         self.runs_dir = self.root / "runs"
+        if shared is None and (self.root / "sweep.json").is_file():
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                shared = read_json(self.root / "sweep.json").get("shared")
         self.shared_digest = None if shared is None else config_digest(shared)
+        self.expected = dict(expected or {})
         self._verified: dict[str, tuple[tuple, str | None]] = {}  # run_id -> (file signature, problem)
         self._reported: set[tuple[str, str]] = set()
 
@@ -150,7 +162,7 @@ class RunStore:
         """
         if not self.runs_dir.is_dir():
             return []
-        expected = expected or {}
+        expected = self.expected if expected is None else expected
         finished = []
         for directory in sorted(self.runs_dir.iterdir()):
             if directory.name.startswith(".") or not directory.is_dir():

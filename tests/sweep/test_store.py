@@ -146,3 +146,14 @@ def test_only_a_sweep_with_finished_work_binds_its_config(tmp_path):
     with pytest.raises(SweepConfigError, match=r"different config \(training.learning_rate: None -> 0.5\)"):
         check_same_sweep(tmp_path, changed)
     check_same_sweep(tmp_path, changed, restart=True)
+
+
+def test_a_store_opened_in_another_process_records_the_digest_of_sweep_json(tmp_path):
+    """A worker (a Ray task) opens RunStore(root) without the config: its runs must verify in the sweep's store."""
+    shared = {"training": {"learning_rate": 0.1}}
+    write_json(tmp_path / "sweep.json", {"config": {}, "shared": shared})
+    worker = RunStore(tmp_path)
+    worker.begin("a", {})
+    worker.finish("a", _row("a"))
+    assert RunStore(tmp_path, shared=shared).is_finished("a", _identity("a"))
+    assert not RunStore(tmp_path, shared={"training": {"learning_rate": 0.2}}).is_finished("a")
