@@ -9,12 +9,13 @@
 Layout of ``output_dir`` (every file written atomically, see ``fdpo._io``)::
 
     sweep.json                     the resolved config, written once the config passed every check (``check()``);
-                                   a rerun with a different shared config is refused once a run or stage finished
+                                   a rerun with a different shared config is refused once a trained run finished
     pair_samples.jsonl             samples of the SFT model the pairs are built from
     pair_scores.json               their rewards (reward-model logits)
     pairs.jsonl                    the preference pairs (prompt, chosen, rejected, chosen_reward, rejected_reward)
     pairs_with_ref.jsonl           the pairs as the trainer sees them, plus ref_chosen_logps / ref_rejected_logps
-    stages.json                    checksums of the four files above; one that does not match is made again
+    stages.json                    checksums of the four files above and digests of the settings each was made
+                                   from; one that does not match is made again, with those after it
     runs/<run_id>/config.json      the resolved config of the run (written when it starts)
     runs/<run_id>/generations.jsonl   its evaluation samples with their rewards and per-sample statistics
     runs/<run_id>/metrics.json     its results row
@@ -214,7 +215,9 @@ def prepare_pairs(
     from fdpo.generation import Samples
 
     root = Path(root)
-    stages = StageFiles(root)  # a stage file that fails its checksum is removed, with those made from it
+    stages = StageFiles(
+        root, config.shared_dict()
+    )  # a stage file not to be trusted is removed, with later ones
     samples_path = root / "pair_samples.jsonl"
     scores_path = root / "pair_scores.json"
     pairs_path = root / "pairs.jsonl"

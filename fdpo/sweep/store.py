@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from fdpo._io import read_json, write_csv, write_json, write_jsonl
 from fdpo.evaluation import METRIC_COLUMNS
-from fdpo.report import summarize
+from fdpo.report import BASELINE, summarize
 from fdpo.sweep.errors import SweepConfigError, SweepError
 
 if TYPE_CHECKING:
@@ -299,15 +299,17 @@ def sweep_lock(root: str | os.PathLike) -> Iterator[None]:
 
 
 def check_same_sweep(root: str | os.PathLike, config: SweepConfig, restart: bool = False) -> None:
-    """Refuses to continue a sweep in ``root`` whose shared settings (``shared_dict``) differ from ``config``'s.
+    """Refuses to continue a sweep in ``root`` whose shared settings (``shared_dict``) differ from ``config``'s, once
+    a trained run has finished there (it would be discarded). Before that, nothing binds: the baseline and the stage
+    files record what they were made from and are redone when it changed.
 
     Raises:
         SweepConfigError: naming the first differences and the two ways out (another folder, or ``restart``).
     """
     root = Path(root)
     path = root / "sweep.json"
-    if not path.is_file() or restart or not _holds_results(root):
-        return  # a first attempt that failed before finishing anything binds nothing
+    if not path.is_file() or restart or not _holds_trained_runs(root):
+        return  # a first attempt that failed before training anything binds nothing
     try:
         previous = read_json(path).get("shared", {})
     except (OSError, ValueError, AttributeError) as error:
@@ -333,53 +335,102 @@ STAGE_FILES = ("pair_samples.jsonl", "pair_scores.json", "pairs.jsonl", "pairs_w
 STAGE_MANIFEST = "stages.json"
 
 
-class StageFiles:
-    """The shared stages' files of a sweep folder, trusted only when they match the checksum recorded after writing.
+#: What each stage file is made from: the keys of ``SweepConfig.shared_dict()`` (``section.key`` for one key of a
+#: section), each stage adding to the one before.
+_STAGE_INPUTS = {
+    "pair_samples.jsonl": ("sft_model", "prompts", "generation", "pairs.samples_per_prompt", "pairs.batch_size",
+                           "pairs.seed"),
+    "pair_scores.json": ("reward_model", "reward"),
+    "pairs.jsonl": ("pairs",),
+    "pairs_with_ref.jsonl": ("training", "reuse_reference_log_probs"),
+}  # fmt: skip
 
-    On creation, a stage file that exists but does not match its recorded checksum (truncated or edited, or written
-    without a record) is removed, with every later stage file (each is made from the one before), and a warning on
-    the ``fdpo.sweep`` logger says which and why: those stages run again.
+
+def _stage_input_digests(shared: Mapping[str, Any]) -> dict[str, str]:
+    digests, inputs = {}, {}
+    for name in STAGE_FILES:
+        for key in _STAGE_INPUTS[name]:
+            section, _, item = key.partition(".")
+            value = shared.get(section)
+            inputs[key] = value.get(item) if item and isinstance(value, Mapping) else value
+        digests[name] = config_digest(inputs)
+    return digests
+
+
+class StageFiles:
+    """The shared stages' files of a sweep folder, trusted only when they match what was recorded after writing.
+
+    ``stages.json`` records, for each stage file, its checksum and a digest of the settings it was made from (the
+    models, prompts and sampling for the samples, plus the reward model for the scores, the pair settings for the
+    pairs, the training arguments for the reference log-probs). On creation, a stage file that does not match its
+    checksum (truncated or edited, or written without a record) or was made from other settings is removed, with
+    every later stage file (each is made from the one before), and a warning on the ``fdpo.sweep`` logger says which
+    and why: those stages run again.
+
+    Args:
+        root: the sweep folder.
+        shared: the sweep's shared settings (``SweepConfig.shared_dict()``); without them only checksums are compared.
     """
 
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike, shared: Mapping[str, Any] | None = None):
         self.root = Path(root)
         self.manifest = self.root / STAGE_MANIFEST
         try:
             recorded = read_json(self.manifest) if self.manifest.is_file() else {}
         except (OSError, ValueError):
             recorded = {}
-        self.recorded: dict[str, str] = recorded if isinstance(recorded, dict) else {}
-        stale = None
+        recorded = recorded if isinstance(recorded, dict) else {}
+        self.recorded: dict[str, dict[str, Any]] = {k: v for k, v in recorded.items() if isinstance(v, dict)}
+        self.inputs = None if shared is None else _stage_input_digests(shared)
+        stale = None  # the first stage file not to be trusted
         for name in STAGE_FILES:
             path = self.root / name
-            if stale is None and path.is_file() and self.recorded.get(name) != _sha256(path):
-                why = (
-                    "no checksum recorded" if name not in self.recorded else "it does not match its checksum"
-                )
-                stale = f"{name} ({why}: truncated, edited or written by an older fdpo)"
-            if stale is not None and path.is_file():
-                _logger.warning(f"{name} is made again: {stale} cannot be trusted.")
-                path.unlink()
+            problem = self._problem(name, path) if stale is None and path.is_file() else None
+            if problem is not None:
+                stale = name
+                _logger.warning(f"{name} is made again: {problem}.")
+            elif stale is not None and path.is_file():
+                _logger.warning(f"{name} is made again: it is made from {stale}, which is made again.")
             if stale is not None:
+                path.unlink(missing_ok=True)
                 self.recorded.pop(name, None)
 
+    def _problem(self, name: str, path: Path) -> str | None:
+        record = self.recorded.get(name)
+        if record is None:
+            return f"it has no checksum in {STAGE_MANIFEST} (written by an older fdpo, or interrupted)"
+        if record.get("sha256") != _sha256(path):
+            return f"it does not match its checksum in {STAGE_MANIFEST} (truncated or edited)"
+        if self.inputs is not None and record.get("inputs") != self.inputs[name]:
+            keys = ", ".join(
+                key for stage in STAGE_FILES[: STAGE_FILES.index(name) + 1] for key in _STAGE_INPUTS[stage]
+            )
+            return f"it was made from other settings (it depends on {keys})"
+        return None
+
     def trusted(self, name: str) -> bool:
-        """Whether the stage file ``name`` exists (and, as checked on creation, matches its checksum)."""
+        """Whether the stage file ``name`` exists (and, as checked on creation, matches its record)."""
         return (self.root / name).is_file() and name in self.recorded
 
     def record(self, name: str) -> None:
-        """Records the checksum of the stage file ``name``, just written."""
-        self.recorded[name] = _sha256(self.root / name)
+        """Records the checksum (and the settings' digest) of the stage file ``name``, just written."""
+        self.recorded[name] = {
+            "sha256": _sha256(self.root / name),
+            "inputs": None if self.inputs is None else self.inputs[name],
+        }
         write_json(self.manifest, self.recorded)
 
 
-def _holds_results(root: Path) -> bool:
-    """Whether ``root`` holds work that depends on its sweep.json: a stage file or a run that reached its end."""
-    if any((root / name).is_file() for name in STAGE_FILES):
-        return True
+def _holds_trained_runs(root: Path) -> bool:
+    """Whether ``root`` holds a trained run that reached its end (what a different config would discard).
+
+    The baseline and the stage files are not counted: their records say what they were made from, so they are
+    redone when that changes.
+    """
     runs = root / "runs"
     return runs.is_dir() and any(
-        (directory / MANIFEST).is_file() or (directory / "metrics.json").is_file()
+        directory.name != BASELINE
+        and ((directory / MANIFEST).is_file() or (directory / "metrics.json").is_file())
         for directory in runs.iterdir()
     )
 

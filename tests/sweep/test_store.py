@@ -129,20 +129,27 @@ def test_stage_files_that_fail_their_checksum_are_made_again_with_those_after_th
         "pairs.jsonl is made again",
         "pairs_with_ref.jsonl is made again",
     ]
-    assert "pairs.jsonl (it does not match its checksum" in caplog.records[1].getMessage()
+    assert [record.getMessage() for record in caplog.records] == [
+        "pairs.jsonl is made again: it does not match its checksum in stages.json (truncated or edited).",
+        "pairs_with_ref.jsonl is made again: it is made from pairs.jsonl, which is made again.",
+    ]
 
 
-def test_only_a_sweep_with_finished_work_binds_its_config(tmp_path):
+def test_only_a_sweep_with_a_finished_trained_run_binds_its_config(tmp_path):
     """A first attempt that failed before finishing anything must not make the corrected command 'different'."""
     config = SweepConfig.from_dict(
         {"sft_model": "m", "reward_model": "r", "prompts": {"texts": ["p"]}}, check_models=False
     )
     changed = config.with_overrides(["training.learning_rate=0.5"], check_models=False)
     write_json(tmp_path / "sweep.json", {"config": config.to_dict(), "shared": config.shared_dict()})
-    RunStore(tmp_path).begin("sft", {})  # begun, never finished
-    check_same_sweep(tmp_path, changed)
     store = RunStore(tmp_path, shared=config.shared_dict())
-    store.finish("sft", {"run_id": "sft", "divergence": "sft"})
+    store.begin("a", {})  # begun, never finished
+    store.finish(
+        "sft", {"run_id": "sft", "divergence": "sft"}
+    )  # the baseline is redone if its settings change
+    (tmp_path / "pair_samples.jsonl").write_text("{}\n")  # so are the stages
+    check_same_sweep(tmp_path, changed)
+    store.finish("a", _row("a"))
     with pytest.raises(SweepConfigError, match=r"different config \(training.learning_rate: None -> 0.5\)"):
         check_same_sweep(tmp_path, changed)
     check_same_sweep(tmp_path, changed, restart=True)
@@ -157,3 +164,26 @@ def test_a_store_opened_in_another_process_records_the_digest_of_sweep_json(tmp_
     worker.finish("a", _row("a"))
     assert RunStore(tmp_path, shared=shared).is_finished("a", _identity("a"))
     assert not RunStore(tmp_path, shared={"training": {"learning_rate": 0.2}}).is_finished("a")
+
+
+def test_stage_files_made_from_other_settings_are_made_again(tmp_path, caplog):
+    shared = {"sft_model": "m", "reward_model": "r", "prompts": {"texts": ["p"]}, "pairs": {"high": 2.0, "seed": 0},
+              "training": {"learning_rate": 0.1}}  # fmt: skip
+    stages = StageFiles(tmp_path, shared)
+    for name in STAGE_FILES:
+        (tmp_path / name).write_text('{"x": 1}\n')
+        stages.record(name)
+    assert all(StageFiles(tmp_path, shared).trusted(name) for name in STAGE_FILES)
+    changed = {**shared, "pairs": {"high": 1.0, "seed": 0}}  # samples and scores do not depend on pairs.high
+    with caplog.at_level(logging.WARNING, logger="fdpo.sweep"):
+        stages = StageFiles(tmp_path, changed)
+    assert [stages.trusted(name) for name in STAGE_FILES] == [True, True, False, False]
+    assert (
+        caplog.records[0]
+        .getMessage()
+        .startswith(
+            "pairs.jsonl is made again: it was made from other settings (it depends on sft_model, prompts"
+        )
+    )
+    changed = {**shared, "pairs": {"high": 2.0, "seed": 1}}  # the seed of the samples is pairs.seed
+    assert [StageFiles(tmp_path, changed).trusted(name) for name in STAGE_FILES] == [False] * 4
