@@ -383,31 +383,25 @@ class SweepConfig:
         return list(problems.values())
 
     def _prompt_texts(self) -> tuple[list[str], list[str]]:
-        """The training prompts (``prompts.texts`` and ``prompts.file``) and the problems met reading them."""
+        """The training prompts (``prompts.texts`` and ``prompts.file``) and the problems met reading the files: a file
+        that is not UTF-8 text, or that holds only blank lines (a file given for nothing is a mistake)."""
         from fdpo.stages import load_prompts
 
         problems = []
-        try:
-            prompts = load_prompts(self.prompts.texts, self.prompts.file)
-        except (OSError, UnicodeDecodeError) as error:
-            return [], [f"prompts.file={self.prompts.file!r} cannot be read as UTF-8 text ({error})."]
-        if not prompts and not self.world:
-            problems.append(
-                f"No prompts: prompts.file={self.prompts.file!r} holds only blank lines and prompts.texts is empty. "
-                "Write one prompt per line."
-            )
-        if self.evaluation.prompts_file is not None:
+        files = {"prompts.file": self.prompts.file, "evaluation.prompts_file": self.evaluation.prompts_file}
+        for key, file in files.items():
+            if file is None:
+                continue
             try:
-                if not load_prompts(None, self.evaluation.prompts_file):
+                if not load_prompts(None, file):
                     problems.append(
-                        f"evaluation.prompts_file={self.evaluation.prompts_file!r} holds only blank lines. Write one "
-                        "prompt per line, or remove the key to evaluate on the training prompts."
+                        f"{key}={file!r} holds only blank lines. Write one prompt per line, or remove the key."
                     )
             except (OSError, UnicodeDecodeError) as error:
-                problems.append(
-                    f"evaluation.prompts_file={self.evaluation.prompts_file!r} cannot be read as UTF-8 text ({error})."
-                )
-        return prompts, problems
+                problems.append(f"{key}={file!r} cannot be read as UTF-8 text ({error}).")
+        if problems:
+            return [], problems
+        return load_prompts(self.prompts.texts, self.prompts.file), []
 
     def _max_length_problems(self, prompts: Sequence[str]) -> list[str]:
         """``training.max_length`` against the longest prompt, measured by the SFT model's tokenizer (when it is a

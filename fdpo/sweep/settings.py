@@ -429,7 +429,7 @@ def model_reference_problems(name: str, value: Any) -> list[str]:
     if path.exists():
         if not path.is_dir() or not (path / "config.json").is_file():
             return [
-                f"{name}={value!r} exists but is not a model folder (no config.json in it). Give the folder that "
+                f"{name}={value!r} exists but is not a model directory (no config.json in it). Give the folder that "
                 "save_pretrained wrote, or a hub id."
             ]
         return []

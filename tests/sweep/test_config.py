@@ -321,7 +321,7 @@ def test_a_local_folder_needs_a_config_json(tmp_path, tiny_model_dir):
     assert model_reference_problems("sft_model", tiny_model_dir) == []
     (tmp_path / "empty").mkdir()
     (problem,) = model_reference_problems("sft_model", str(tmp_path / "empty"))
-    assert "is not a model folder (no config.json in it)" in problem
+    assert "is not a model directory (no config.json in it)" in problem
 
 
 def test_offline_hub_id_not_in_cache_fails_in_seconds_and_leaves_no_folder(monkeypatch, tmp_path):
@@ -412,7 +412,9 @@ def test_check_reads_the_prompt_files(tiny_model_dir, tiny_classifier_dir, tmp_p
     for key in ("prompts.file", "evaluation.prompts_file"):
         path = tmp_path / "prompts.txt"
         path.write_bytes(content)
-        overrides = [f"{key}={path}"] + (["prompts.texts=[]"] if key == "prompts.file" else [])
+        overrides = [
+            f"{key}={path}"
+        ]  # prompts.texts are given too: a file given for nothing is still a mistake
         config = _local_config(tiny_model_dir, tiny_classifier_dir, *overrides)
         with pytest.raises(SweepConfigError, match=rf"{key}=.*{message}"):
             config.check()
