@@ -11,13 +11,6 @@ from typing import Any
 HELP = "Train one f-DPO policy on a pairs file or a dataset (takes what 'trl dpo' takes)."
 PASSTHROUGH = True  # parsed by trl.TrlParser in run(), so that importing TRL waits until the command runs
 
-#: What a pairs file holds (the columns FDPOTrainer reads; the others are kept or ignored).
-PAIRS_FORMAT = (
-    "a pairs file has one JSON object per line with the text fields 'prompt', 'chosen' and 'rejected' (optionally "
-    "chosen_reward, rejected_reward and the reference log-probs ref_chosen_logps, ref_rejected_logps); "
-    "'fdpo pairs' writes one"
-)
-
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     subparsers.add_parser(
@@ -56,35 +49,39 @@ def _check_training(config) -> list[str]:
     return problems
 
 
-def check_pairs(records: Sequence[dict[str, Any]], source: str) -> None:
-    """Refuses records that are not preference pairs, naming the line and the expected format."""
+def check_records(records: Sequence[dict[str, Any]], source: str) -> None:
+    """Refuses JSONL records that are not preference pairs, naming the record and the expected format.
+
+    (A samples file of ``fdpo generate`` passed as pairs is recognized and the command to turn it into pairs named.)
+    What is left, on the dataset built from the records, is ``check_preference_dataset``'s.
+    """
+    from fdpo._validation import PREFERENCE_FORMATS
     from fdpo.errors import InputError
 
     if not records:
-        raise InputError(f"{source} holds no pairs; {PAIRS_FORMAT}.")
+        raise InputError(
+            f"{source} holds no pairs. A pairs file has one JSON object per line: {PREFERENCE_FORMATS}."
+        )
     keys = set(records[0])
-    missing = [name for name in ("chosen", "rejected") if name not in keys]
-    if missing:
+    if not {"chosen", "rejected"} <= keys:
         hint = ""
         if {"completions", "texts"} <= keys:
             hint = (
-                " It looks like a samples file of 'fdpo generate': build pairs from it with "
-                "'fdpo pairs --samples FILE --reward-model R --output pairs.jsonl'."
+                " It looks like a samples file of 'fdpo generate': build pairs from it with 'fdpo pairs --samples "
+                "FILE --reward-model MODEL --output pairs.jsonl'."
             )
         raise InputError(
-            f"{source} has the columns {', '.join(sorted(keys))} but no {' and no '.join(map(repr, missing))}: "
-            f"{PAIRS_FORMAT}.{hint}"
+            f"{source} is not a pairs file: its records have the keys {', '.join(sorted(keys))}, and no 'chosen' and "
+            f"'rejected'. A pairs file (written by 'fdpo pairs') has one JSON object per line: {PREFERENCE_FORMATS}."
+            + hint
         )
-    for line, record in enumerate(records, start=1):
+    for number, record in enumerate(records, start=1):
         for name in ("prompt", "chosen", "rejected"):
-            if name == "prompt" and name not in keys:
-                continue
-            value = record.get(name)
+            value = record.get(name, "")
             if not isinstance(value, (str, list)):
-                what = "missing" if name not in record else f"{type(value).__name__} {value!r}"[:80]
                 raise InputError(
-                    f"{source}, record {line}: {name!r} is {what}, where text (or a list of chat messages) is "
-                    f"expected; {PAIRS_FORMAT}."
+                    f"{source}, record {number}: {name!r} is {'null' if value is None else repr(value)[:60]}, where "
+                    f"text (or a list of chat messages) is expected. Fix or drop that record."
                 )
 
 
@@ -97,7 +94,7 @@ def _load_pairs(path: str):
     source = f"--pairs {path!r}"
     with about(source, also=(ValueError,)):
         records = read_jsonl(path)
-    check_pairs(records, source)
+    check_records(records, source)
     return Dataset.from_list(records)
 
 
@@ -137,20 +134,8 @@ def _load_dataset(script) -> tuple[Any, Any]:
     return loaded[script.dataset_train_split], loaded.get(script.dataset_test_split)
 
 
-def _check_columns(dataset, source: str) -> None:
-    from fdpo.errors import InputError
-
-    columns = set(dataset.column_names or [])
-    missing = [name for name in ("chosen", "rejected") if name not in columns]
-    if missing:
-        raise InputError(
-            f"{source} has the columns {', '.join(sorted(columns))} but no {' and no '.join(map(repr, missing))}: "
-            "FDPOTrainer trains on preference data, 'chosen' and 'rejected' completions with a 'prompt' (or an "
-            "implicit prompt shared by the two), as text or as lists of chat messages."
-        )
-
-
 def run(args: argparse.Namespace) -> int:
+    from fdpo._validation import check_preference_dataset
     from fdpo.cli.options import check_model, check_output_dir
     from fdpo.cli.train_args import parse
     from fdpo.errors import InputError
@@ -184,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         train, test = _load_dataset(script)
         source = f"--dataset_name {script.dataset_name!r}"
-    _check_columns(train, source)
+    check_preference_dataset(train, source)
     if config.eval_strategy != "no" and test is None:
         raise InputError(
             f"--eval_strategy {config.eval_strategy} needs a test split ({source} has none named "
@@ -213,7 +198,9 @@ def _train(script, config, model_args, train, test) -> int:
     if set(REFERENCE_COLUMNS) <= set(train.column_names or []):
         config.precompute_ref_log_probs = True  # FDPOTrainer keeps the reference columns already there
     started = time.perf_counter()
-    with about(f"--model {model_args.model_name_or_path!r}"):
+    # Loading the model and applying PEFT: TRL and PEFT raise ValueError for options that do not fit the model
+    # (e.g. --lora_target_modules naming no module of it).
+    with about(f"--model {model_args.model_name_or_path!r} with these options", also=(ValueError,)):
         trainer = FDPOTrainer(
             model=model_args.model_name_or_path,
             args=config,

@@ -31,9 +31,9 @@ file) and --config FILE.yaml (its keys are option names; options on the line win
 file of 'fdpo pairs': a file with ref_chosen_logps/ref_rejected_logps columns (a sweep's pairs_with_ref.jsonl) is
 used without any reference forward pass.
 
-Defaults are TRL's except: --seed 0, --save_strategy no (the model is saved once, at the end), and bf16 only where
-the accelerator supports it. --set KEY=VALUE is read as --KEY VALUE. A bare --debug (no value after it) shows
-tracebacks; --debug MODE is TrainingArguments' own debug option.
+Defaults are TRL's except: --seed 0, --save_strategy no (the model is saved once, at the end), and bf16 on
+only where the accelerator supports it (FDPOConfig's default). --set KEY=VALUE is read as --KEY VALUE. A bare
+--debug (no value after it) shows tracebacks; --debug MODE is TrainingArguments' own debug option.
 
 examples:
   fdpo train --model M --pairs pairs.jsonl --divergence alpha:0.3 --beta 0.05 --output-dir policy/
@@ -72,12 +72,6 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
     """Defaults shown, the description's line breaks kept."""
 
 
-def _bf16_supported() -> bool:
-    import torch
-
-    return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-
-
 def make_parser() -> TrlParser:
     parser = TrlParser(
         (TrainArguments, FDPOConfig, TrainModelConfig),
@@ -85,7 +79,7 @@ def make_parser() -> TrlParser:
         description=_DESCRIPTION,
         formatter_class=_Formatter,
     )
-    parser.set_defaults(seed=0, save_strategy="no", bf16=_bf16_supported())
+    parser.set_defaults(seed=0, save_strategy="no")
     return parser
 
 

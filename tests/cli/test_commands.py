@@ -1,4 +1,4 @@
-"""Tests for fdpo/cli.py: help texts, config errors, each stage from files, and the demo end to end."""
+"""Tests of the fdpo command (fdpo/cli/): help texts, config errors, each stage from files, the demo end to end."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from fdpo._io import read_csv, read_json, read_jsonl, write_csv, write_json
 from fdpo.cli import build_parser, main
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SUBCOMMANDS = ("generate", "pairs", "train", "evaluate", "sweep", "report", "demo")
 
 
