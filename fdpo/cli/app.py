@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from types import ModuleType
 
 from fdpo.cli.failures import debug_requested, guarded, missing_roots, remove_new_empty_folders
-from fdpo.cli.options import Formatter
+from fdpo.cli.options import Formatter, check_output_paths
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -114,8 +114,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if module is None:
         parser.print_help()
         return 2
-    created = missing_roots(module.outputs(args)) if hasattr(module, "outputs") else []
-    status = guarded(args.command, lambda: module.run(args), debug=debug or args.debug or debug_requested())
+    outputs = module.outputs(args) if hasattr(module, "outputs") else []
+    created = missing_roots(outputs)
+
+    def run() -> int:
+        check_output_paths(outputs)
+        return module.run(args)
+
+    status = guarded(args.command, run, debug=debug or args.debug or debug_requested())
     if status != 0:
         remove_new_empty_folders(created)
     return status

@@ -24,6 +24,7 @@ __all__ = [
     "add_sampling_options",
     "check_model",
     "check_output_dir",
+    "check_output_paths",
     "device",
     "generation_settings",
     "option_problems",
@@ -233,3 +234,24 @@ def check_output_dir(option: str, value: str | None) -> None:
             f"{option} {value!r} is a file, not a folder. Give a folder path (it is created if missing), or move "
             "the file away."
         )
+
+
+def check_output_paths(paths: list[str]) -> None:
+    """Output files and folders a command will write: no part of the path is a file, and the folder they go in
+    (its nearest existing part) is writable. Checked before any work, so that the work is not lost at the end."""
+    import os
+
+    for value in paths:
+        path = Path(value).expanduser()
+        for parent in path.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise InputError(
+                        f"{value!r}: {str(parent)!r} is a file, so nothing can be written under it. Give another path."
+                    )
+                if not os.access(parent, os.W_OK | os.X_OK):
+                    raise InputError(
+                        f"{value!r}: the folder {str(parent)!r} is not writable for you. Choose a folder you can "
+                        "write to, or change its permissions."
+                    )
+                break

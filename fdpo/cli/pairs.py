@@ -66,6 +66,14 @@ def run(args: argparse.Namespace) -> int:
         samples = Samples.load(args.samples)
     if not len(samples):
         raise InputError(f"--samples {args.samples!r} holds no samples; write it with 'fdpo generate'.")
+    for name in ("queries", "completions", "texts"):
+        bad = next((i for i, value in enumerate(getattr(samples, name)) if not isinstance(value, str)), None)
+        if bad is not None:
+            value = getattr(samples, name)[bad]
+            raise InputError(
+                f"--samples {args.samples!r}, record {bad + 1}: {name!r} is {value!r:.60}, where text is expected. "
+                "Regenerate the file with 'fdpo generate', or fix that record."
+            )
     check_model("--reward-model", args.reward_model)
     with about(f"--reward-model {args.reward_model!r}"):
         reward = load_reward_model(args.reward_model, reward_settings, device(args.device))

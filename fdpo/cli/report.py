@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
         from fdpo._io import read_json
 
         with about(str(sweep_json), also=(ValueError,)):
-            config = read_json(sweep_json).get("config", {})
+            data = read_json(sweep_json)
+        config = data.get("config", {}) if isinstance(data, dict) else {}
     settings = config.get("report", {})
     with about(f"sweep folder {args.sweep_dir!r}"):
         paths = write_report(

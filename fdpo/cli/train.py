@@ -75,13 +75,15 @@ def check_records(records: Sequence[dict[str, Any]], source: str) -> None:
             f"'rejected'. A pairs file (written by 'fdpo pairs') has one JSON object per line: {PREFERENCE_FORMATS}."
             + hint
         )
+    names = [name for name in ("prompt", "chosen", "rejected") if name in keys]
     for number, record in enumerate(records, start=1):
-        for name in ("prompt", "chosen", "rejected"):
-            value = record.get(name, "")
+        for name in names:
+            value = record.get(name)
             if not isinstance(value, (str, list)):
+                what = "missing" if name not in record else "null" if value is None else repr(value)[:60]
                 raise InputError(
-                    f"{source}, record {number}: {name!r} is {'null' if value is None else repr(value)[:60]}, where "
-                    f"text (or a list of chat messages) is expected. Fix or drop that record."
+                    f"{source}, record {number}: {name!r} is {what}, where text (or a list of chat messages) is "
+                    "expected. Fix or drop that record."
                 )
 
 
