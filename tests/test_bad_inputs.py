@@ -14,6 +14,7 @@ import errno
 import json
 import os
 import shutil
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,7 +40,7 @@ SAMPLE = {"prompts": "x", "queries": "x", "completions": " good", "texts": "x go
 PAIR = {"prompt": "x", "chosen": " good", "rejected": " bad"}
 SWEEP = "sft_model: {lm}\nreward_model: {clf}\nprompts: {{texts: [Good]}}\n"
 GEN = "--prompt Good --gen max_new_tokens=2 --no-progress"
-TRAIN = "train --model {lm} --pairs {a:pairs.jsonl} --output-dir {tmp}/policy --max_steps 1"
+TRAIN = "train --model {lm} --pairs {a:pairs.jsonl} --output-dir {tmp}/policy"
 SWEEP_RUN = "sweep {a:sweep.yaml} --output-dir {tmp}/out --dry-run"
 NEEDS_SWEEP = "needs G2's sweep validation branch"
 
@@ -91,8 +92,8 @@ CASES = [
     Case("pairs-samples-is-pairs", "pairs --samples {a:pairs.jsonl} --reward-model {clf} --output {tmp}/p.jsonl",
          ("--samples", "pairs.jsonl", "completions")),
     Case("pairs-samples-truncated", "pairs --samples {tmp}/s.jsonl --reward-model {clf} --output {tmp}/p.jsonl",
-         ("s.jsonl:", "Samples record"),
-         files={"s.jsonl": '{"prompts": "x"}\n{"prompts": "x", "que'}),
+         ("s.jsonl:2", "Samples record"),
+         files={"s.jsonl": json.dumps(SAMPLE) + '\n{"prompts": "x", "que'}),
     Case("pairs-samples-null-text", "pairs --samples {tmp}/s.jsonl --reward-model {clf} --output {tmp}/p.jsonl",
          ("s.jsonl", "record 1", "'completions' is None"),
          files={"s.jsonl": '{"prompts": "x", "queries": "x", "completions": null, "texts": "x", "completion_ids": []}\n'}),
@@ -139,7 +140,7 @@ CASES = [
     Case("train-divergence-empty-param", TRAIN + " --divergence alpha:", ("'alpha:'",)),
     Case("train-divergence-typo", TRAIN + " --divergence alpah", ("alpah", "reverse_kl")),
     Case("train-beta-nan", TRAIN + " --beta nan", ("beta", "nan", "> 0")),
-    Case("train-epochs-negative", TRAIN.replace(" --max_steps 1", "") + " --num_train_epochs -1",
+    Case("train-epochs-negative", TRAIN + " --num_train_epochs -1",
          ("--num_train_epochs -1", "trains nothing")),
     Case("train-batch-zero", TRAIN + " --per_device_train_batch_size 0", ("--per_device_train_batch_size", "positive")),
     Case("train-loss-type", TRAIN + " --loss_type robust", ("loss_type='robust'", "sigmoid")),
@@ -149,7 +150,7 @@ CASES = [
     Case("train-config-missing", TRAIN + " --config {tmp}/none.yaml", ("--config", "none.yaml", "does not exist")),
     Case("train-config-not-utf8", TRAIN + " --config {tmp}/c.yaml", ("--config", "c.yaml", "UTF-8"),
          files={"c.yaml": b"beta: 0.1 \xff\n"}),
-    Case("train-config-not-yaml", TRAIN + " --config {tmp}/c.yaml", ("--config", "c.yaml", "line 1"),
+    Case("train-config-not-yaml", TRAIN + " --config {tmp}/c.yaml", ("--config", "c.yaml", "line 2", "YAML syntax"),
          files={"c.yaml": "beta: [0.1\n"}),
     Case("train-config-unknown-key", TRAIN + " --config {tmp}/c.yaml", ("--betta", "did you mean --beta"),
          files={"c.yaml": "betta: 0.1\n"}),
@@ -184,7 +185,7 @@ CASES = [
     Case("sweep-model-missing", SWEEP_RUN + " sft_model=./nothing/here", ("sft_model", "does not exist")),
     Case("sweep-hub-offline", "sweep {a:sweep.yaml} --output-dir {tmp}/out reward_model=someorg/somemodel",
          ("someorg/somemodel", "offline"), absent=("out",)),
-    Case("sweep-override-without-equals", SWEEP_RUN + " grid.seeds", ("grid.seeds",)),
+    Case("sweep-override-without-equals", SWEEP_RUN + " grid.seeds", ("grid.seeds", "KEY=VALUE")),
     Case("sweep-output-dir-is-file", "sweep {a:sweep.yaml} --output-dir {tmp}/f.txt", ("--output-dir", "is a file"),
          files={"f.txt": "x"}),
     Case("sweep-divergence-two-alphas", SWEEP_RUN + " grid.divergences=['alpha:0.3,0.7']", ("alpha:0.3,0.7",)),
@@ -207,7 +208,7 @@ CASES = [
          needs=NEEDS_SWEEP),
     Case("sweep-device-cuda", SWEEP_RUN + " device=cuda", ("device", "cuda"), needs=NEEDS_SWEEP),
     Case("sweep-duplicate-yaml-key", "sweep {tmp}/c.yaml --output-dir {tmp}/out --dry-run", ("grid", "twice"),
-         files={"c.yaml": SWEEP + "grid: {seeds: [0]}\ngrid: {seeds: [1]}\n"}, needs=NEEDS_SWEEP),
+         files={"c.yaml": SWEEP + "grid: {{seeds: [0]}}\ngrid: {{seeds: [1]}}\n"}, needs=NEEDS_SWEEP),
     # -- report, demo, the command itself
     Case("report-folder-missing", "report {tmp}/nothing", ("nothing",)),
     Case("report-path-is-file", "report {tmp}/f.txt", ("f.txt", "is a file"), files={"f.txt": "x"}),
@@ -261,6 +262,8 @@ def _patch(name: str | None, monkeypatch) -> None:
 def run_case(case: Case, tmp: Path, models: dict[str, str], assets: Path, monkeypatch, capsys):
     """Runs one case; returns (exit code, stdout + stderr)."""
     for name, content in case.files.items():
+        if isinstance(content, str) and "{lm}" in content:
+            content = content.format(**models)
         path = tmp / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content if isinstance(content, bytes) else content.encode())
@@ -272,12 +275,15 @@ def run_case(case: Case, tmp: Path, models: dict[str, str], assets: Path, monkey
     argv = argv.format(tmp=tmp, **models)
     _patch(case.patch, monkeypatch)
     capsys.readouterr()
+    escaped = ""
     try:
         code = main(argv.split(" "))
     except SystemExit as exit_:  # argparse's own errors
         code = exit_.code
+    except Exception:  # what the console script would show: a traceback, exit code 1
+        code, escaped = 1, traceback.format_exc()
     out = capsys.readouterr()
-    return code, out.out + out.err
+    return code, out.out + out.err + escaped
 
 
 def _log(case: Case, code: int, output: str, tmp: Path) -> None:
@@ -292,6 +298,7 @@ def _log(case: Case, code: int, output: str, tmp: Path) -> None:
         "traceback": "Traceback" in output,
         "words": all(word in output for word in case.words),
         "left_behind": [name for name in case.absent if (tmp / name).exists()],
+        "last_line": (output.strip().splitlines() or [""])[-1][:500],
     }
     with open(log, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(record) + "\n")
@@ -307,9 +314,6 @@ def _params():
 def test_bad_input(case, tmp_path, tiny_model_dir, tiny_classifier_dir, assets, monkeypatch, capsys):
     models = {"lm": tiny_model_dir, "clf": tiny_classifier_dir}
     monkeypatch.chdir(tmp_path)
-    for name, content in case.files.items():
-        if isinstance(content, str) and "{lm}" in content:
-            case.files[name] = content.format(**models)
     code, output = run_case(case, tmp_path, models, assets, monkeypatch, capsys)
     _log(case, code, output, tmp_path)
     assert "Traceback" not in output, output

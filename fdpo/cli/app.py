@@ -104,6 +104,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif extra:
         if hasattr(args, "overrides") and all("=" in item and not item.startswith("-") for item in extra):
             args.overrides = [*args.overrides, *extra]
+        elif hasattr(args, "overrides") and not any(item.startswith("-") for item in extra):
+            parser.error(
+                f"{' '.join(extra)}: neither an option nor a KEY=VALUE override; write overrides as "
+                "grid.seeds=[0,1] (dotted keys of the config, values read as YAML)."
+            )
         else:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.version:

@@ -54,11 +54,11 @@ def _first_paragraph(text: str, limit: int = 600) -> str:
 
 
 def _os_error(error: OSError, subject: str | None) -> str:
-    name = error.filename if error.filename is not None else None
-    where = (
-        f"{subject} ({name})" if subject and name else subject or (repr(os.fspath(name)) if name else None)
-    )
-    where = where or "a file"
+    name = os.fspath(error.filename) if error.filename is not None else None
+    if subject and name and name not in subject:
+        where = f"{subject} ({name})"
+    else:
+        where = subject or (repr(name) if name else "a file")
     if error.errno == errno.ENOSPC:
         return (
             f"No space left on the device while writing {where}. Free some space or write to another folder, then "

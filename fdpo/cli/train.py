@@ -202,7 +202,7 @@ def _train(script, config, model_args, train, test) -> int:
     started = time.perf_counter()
     # Loading the model and applying PEFT: TRL and PEFT raise ValueError for options that do not fit the model
     # (e.g. --lora_target_modules naming no module of it).
-    with about(f"--model {model_args.model_name_or_path!r} with these options", also=(ValueError,)):
+    with about(f"--model {model_args.model_name_or_path!r}", also=(ValueError,)):
         trainer = FDPOTrainer(
             model=model_args.model_name_or_path,
             args=config,

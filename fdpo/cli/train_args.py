@@ -110,8 +110,15 @@ def _check_config_file(argv: list[str]) -> None:
     from fdpo.cli.failures import about
 
     path = argv[index + 1]
-    with about(f"--config {path!r}", also=(yaml.YAMLError,)):
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    with about(f"--config {path!r}"):
+        text = Path(path).read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or "not valid YAML"
+        raise InputError(f"--config {path!r}{where}: {problem}. Fix the YAML syntax there.") from error
     if not isinstance(data, dict):
         raise InputError(
             f"--config {path!r} must hold a YAML mapping of option names to values (e.g. 'learning_rate: 1e-6'), "
