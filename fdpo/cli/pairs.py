@@ -35,7 +35,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--reward-model", required=True, help="Local directory or hub id of the sequence classifier."
     )
     add_fields(parser, RewardSettings, _REWARD_OPTIONS)
-    add_fields(parser, PairSettings, _PAIR_OPTIONS, helps={"seed": "Seed of the pairing."})
+    helps = {
+        "strategy": "How chosen and rejected texts are paired (see docs/sweeps.md).",
+        "seed": "Seed of the pairing.",
+    }
+    add_fields(parser, PairSettings, _PAIR_OPTIONS, helps=helps)
     parser.add_argument("--device", help="Device for the reward model (default: cuda when available).")
     parser.add_argument(
         "--scores-output", help="Also write the reward (logit) of every sample to this JSON file."
