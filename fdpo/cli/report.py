@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
             html=args.html,
         )
     print(markdown_table(paths["summary"]))
+    print("\n".join(paths["verdict"]) + "\n")
     print(f"Plot:   {paths['plot']}")
     if "html" in paths:
         print(f"HTML:   {paths['html']}")

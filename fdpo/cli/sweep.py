@@ -40,7 +40,7 @@ def run_options(args: argparse.Namespace) -> dict:
 def run_and_print(config, args: argparse.Namespace, started: float) -> int:
     """Runs (or resumes) the sweep into ``--output-dir`` and prints the summary table and the files written."""
     from fdpo.cli.options import check_output_dir
-    from fdpo.report import markdown_table
+    from fdpo.report import markdown_table, read_verdict
     from fdpo.sweep import run_sweep
 
     output_dir = Path(args.output_dir)
@@ -48,6 +48,9 @@ def run_and_print(config, args: argparse.Namespace, started: float) -> int:
     run_sweep(config, output_dir, **run_options(args))
     print()
     print(markdown_table(output_dir / "summary.csv"))
+    for line in read_verdict(output_dir):
+        print(line)
+    print()
     print(f"Results: {output_dir / 'results.csv'}")
     print(f"Summary: {output_dir / 'summary.csv'}")
     print(f"Plot:    {output_dir / 'tradeoff.png'}")
