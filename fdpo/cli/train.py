@@ -100,40 +100,47 @@ def _load_pairs(path: str):
     return Dataset.from_list(records)
 
 
-def _load_dataset(script) -> tuple[Any, Any]:
-    """(train, test) datasets of ``--dataset_name``: a hub id, a folder of ``save_to_disk`` or of data files, a
-    data file (.jsonl/.json/.csv/.parquet)."""
+def _load_dataset(script, mixture) -> tuple[Any, Any, str]:
+    """(train, test, how to name it) of TRL's dataset mixture (``datasets:`` in ``--config``) or of
+    ``--dataset_name``: a hub id, a folder of ``save_to_disk`` or of data files, a .jsonl/.json/.csv/.parquet file."""
     import datasets
 
     from fdpo.cli.failures import about
     from fdpo.errors import InputError
 
-    name = script.dataset_name
-    path = Path(name).expanduser()
-    builders = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
-    with about(f"--dataset_name {name!r}", also=(ValueError,)):
-        if path.is_dir() and any((path / f).is_file() for f in ("dataset_dict.json", "state.json")):
-            loaded = datasets.load_from_disk(str(path))
-        elif path.is_file():
-            if path.suffix not in builders:
-                raise InputError(
-                    f"--dataset_name {name!r} is a {path.suffix or 'suffix-less'} file; give a "
-                    f"{', '.join(builders)} file, a dataset folder or a hub dataset id."
+    if mixture.datasets:
+        from trl import get_dataset
+
+        source = "the dataset mixture ('datasets' of --config)"
+        with about(source, also=(ValueError,)):
+            loaded = get_dataset(mixture)
+    else:
+        name = script.dataset_name
+        source = f"--dataset_name {name!r}"
+        path = Path(name).expanduser()
+        builders = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+        with about(source, also=(ValueError,)):
+            if path.is_dir() and any((path / f).is_file() for f in ("dataset_dict.json", "state.json")):
+                loaded = datasets.load_from_disk(str(path))
+            elif path.is_file():
+                if path.suffix not in builders:
+                    raise InputError(
+                        f"{source} is a {path.suffix or 'suffix-less'} file; give a {', '.join(builders)} file, a "
+                        "dataset folder or a hub dataset id."
+                    )
+                loaded = datasets.load_dataset(builders[path.suffix], data_files=str(path))
+            else:
+                loaded = datasets.load_dataset(
+                    name, name=script.dataset_config, streaming=script.dataset_streaming
                 )
-            loaded = datasets.load_dataset(builders[path.suffix], data_files=str(path))
-        else:
-            loaded = datasets.load_dataset(
-                name, name=script.dataset_config, streaming=script.dataset_streaming
-            )
     if not isinstance(loaded, (datasets.DatasetDict, datasets.IterableDatasetDict)):
-        return loaded, None
-    splits = list(loaded)
+        return loaded, None, source
     if script.dataset_train_split not in loaded:
         raise InputError(
-            f"--dataset_name {name!r} has no split {script.dataset_train_split!r} (it has {', '.join(splits)}); "
-            "choose one with --dataset_train_split."
+            f"{source} has no split {script.dataset_train_split!r} (it has {', '.join(loaded)}); choose one with "
+            "--dataset_train_split."
         )
-    return loaded[script.dataset_train_split], loaded.get(script.dataset_test_split)
+    return loaded[script.dataset_train_split], loaded.get(script.dataset_test_split), source
 
 
 def run(args: argparse.Namespace) -> int:
@@ -142,45 +149,35 @@ def run(args: argparse.Namespace) -> int:
     from fdpo.cli.train_args import parse
     from fdpo.errors import InputError
 
-    script, config, model_args = parse(args.arguments)
+    script, config, model_args, mixture = parse(args.arguments)
     problems = _check_training(config)
-    if bool(script.pairs) == bool(script.dataset_name):
+    if bool(script.pairs) + bool(script.dataset_name or mixture.datasets) != 1:
         problems.append(
             "give the training data as --pairs FILE.jsonl (written by 'fdpo pairs') or as --dataset_name NAME (a "
-            "hub dataset, a local dataset folder or data file), one of the two."
+            "hub dataset, a local dataset folder or data file) or a 'datasets' mixture in --config, one of them."
         )
     if not model_args.model_name_or_path:
         problems.append("--model (or --model_name_or_path) is required: the model to start from.")
-    if (
-        "--output_dir" not in args.arguments
-        and "--output-dir" not in args.arguments
-        and config.output_dir
-        in (
-            None,
-            "trainer_output",
-        )
-    ):
+    if not outputs(args) and config.output_dir in (None, "trainer_output"):
         problems.append("--output-dir is required: the folder the trained model is saved to.")
     if problems:
         raise InputError("; ".join(problems))
     check_output_dir("--output-dir", config.output_dir)
     check_model("--model", model_args.model_name_or_path)
     if script.pairs:
-        train, test = _load_pairs(script.pairs), None
-        source = f"--pairs {script.pairs!r}"
+        train, test, source = _load_pairs(script.pairs), None, f"--pairs {script.pairs!r}"
     else:
-        train, test = _load_dataset(script)
-        source = f"--dataset_name {script.dataset_name!r}"
+        train, test, source = _load_dataset(script, mixture)
     check_preference_dataset(train, source)
     if config.eval_strategy != "no" and test is None:
         raise InputError(
             f"--eval_strategy {config.eval_strategy} needs a test split ({source} has none named "
             f"{script.dataset_test_split!r}); set --dataset_test_split or --eval_strategy no."
         )
-    return _train(script, config, model_args, train, test if config.eval_strategy != "no" else None)
+    return _train(config, model_args, train, test if config.eval_strategy != "no" else None)
 
 
-def _train(script, config, model_args, train, test) -> int:
+def _train(config, model_args, train, test) -> int:
     from trl import get_peft_config, get_quantization_config
 
     from fdpo._io import write_json

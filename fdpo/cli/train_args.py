@@ -2,7 +2,8 @@
 
 ``fdpo train`` takes what ``trl dpo`` takes: every ``FDPOConfig`` (``DPOConfig``/``TrainingArguments``) field as
 ``--name`` or ``--name-with-dashes``, the model and PEFT options of ``trl.ModelConfig``, the dataset options of
-``trl.ScriptArguments`` (``--dataset_name`` a hub id or a local dataset) and ``--config file.yaml``. fdpo adds
+``trl.ScriptArguments`` (``--dataset_name`` a hub id or a local dataset), a ``trl.DatasetMixtureConfig`` (``datasets:``
+in the config file) and ``--config file.yaml``. fdpo adds
 ``--pairs FILE.jsonl`` (a pairs file of ``fdpo pairs``), ``--model`` as a short form of ``--model_name_or_path`` and,
 from its first version, ``--set KEY=VALUE`` (read as ``--KEY VALUE``).
 
@@ -16,7 +17,7 @@ import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trl import ModelConfig, ScriptArguments, TrlParser
+from trl import DatasetMixtureConfig, ModelConfig, ScriptArguments, TrlParser
 
 from fdpo.config import FDPOConfig
 from fdpo.errors import InputError
@@ -74,7 +75,7 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
 
 def make_parser() -> TrlParser:
     parser = TrlParser(
-        (TrainArguments, FDPOConfig, TrainModelConfig),
+        (TrainArguments, FDPOConfig, TrainModelConfig, DatasetMixtureConfig),
         prog="fdpo train",
         description=_DESCRIPTION,
         formatter_class=_Formatter,
@@ -139,8 +140,12 @@ def _unknown(parser: TrlParser, remaining: list[str]) -> InputError:
     )
 
 
-def parse(argv: list[str]) -> tuple[TrainArguments, FDPOConfig, TrainModelConfig]:
-    """The three argument dataclasses of ``argv``; ``InputError`` for an unknown option or a refused setting."""
+def parse(argv: list[str]) -> tuple[TrainArguments, FDPOConfig, TrainModelConfig, DatasetMixtureConfig]:
+    """The four argument dataclasses of ``argv``, as ``trl dpo`` has them.
+
+    Raises:
+        InputError: an unknown option (with the closest known one), a refused setting, a bad ``--config`` file.
+    """
     from fdpo.cli.failures import about
 
     argv = _expand_set(argv)

@@ -93,6 +93,25 @@ def test_implicit_prompt_jsonl_dataset_and_the_fdpo_spellings(tiny_model_dir, tm
     assert log["run"]["divergence"] == "reverse_kl" and log["log_history"][-1]["train_loss"] > 0
 
 
+def test_a_dataset_mixture_from_the_config_file(tiny_model_dir, tmp_path, capsys):
+    """TRL's dataset mixture (``datasets:`` in --config) is a data source too: two JSONL files, one train split."""
+    for name, chosen in (("a.jsonl", " great"), ("b.jsonl", " superb")):
+        write_jsonl(tmp_path / name, [{"prompt": "The film was", "chosen": chosen, "rejected": " dull"}] * 2)
+    config = tmp_path / "train.yaml"
+    config.write_text(
+        "datasets:\n"
+        f"  - {{path: json, data_files: {tmp_path / 'a.jsonl'}, split: train}}\n"
+        f"  - {{path: json, data_files: {tmp_path / 'b.jsonl'}, split: train}}\n"
+    )
+    out = tmp_path / "policy"
+    assert (
+        main(["train", "--config", str(config), "--model", tiny_model_dir, "--output-dir", str(out), *QUIET])
+        == 0
+    )
+    assert "Trained reverse_kl__sigmoid__beta0.1__seed0 on 4 pairs" in capsys.readouterr().out
+    assert (out / "model.safetensors").is_file()
+
+
 def test_bad_train_options_are_one_paragraph(tiny_model_dir, tmp_path, capsys):
     """Unknown options get a suggestion; a refused FDPOConfig setting, a missing data source or output folder and
     a config file that is not a mapping each end with exit 2 and no traceback, before any model is loaded."""
