@@ -209,6 +209,9 @@ CASES = [
     Case("sweep-device-cuda", SWEEP_RUN + " device=cuda", ("device", "cuda"), needs=NEEDS_SWEEP),
     Case("sweep-duplicate-yaml-key", "sweep {tmp}/c.yaml --output-dir {tmp}/out --dry-run", ("grid", "twice"),
          files={"c.yaml": SWEEP + "grid: {{seeds: [0]}}\ngrid: {{seeds: [1]}}\n"}, needs=NEEDS_SWEEP),
+    Case("sweep-no-pairs-leaves-nothing", "sweep {a:sweep.yaml} --output-dir {tmp}/out --no-progress pairs.high=100 "
+         "pairs.low=99 generation.max_new_tokens=2 pairs.samples_per_prompt=2", ("threshold", "100"),
+         absent=("out/sweep.json",), needs=NEEDS_SWEEP),
     # -- report, demo, the command itself
     Case("report-folder-missing", "report {tmp}/nothing", ("nothing",)),
     Case("report-path-is-file", "report {tmp}/f.txt", ("f.txt", "is a file"), files={"f.txt": "x"}),
