@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +45,7 @@ TRAIN = "train --model {lm} --pairs {a:pairs.jsonl} --output-dir {tmp}/policy"
 SWEEP_RUN = "sweep {a:sweep.yaml} --output-dir {tmp}/out --dry-run"
 NEEDS_SWEEP = "needs G2's sweep validation branch"
 
+# A case with code=0 expects a warning (its words) and a finished run.
 # fmt: off
 CASES = [
     # -- generate: prompts, settings, models, devices, outputs
@@ -135,6 +137,8 @@ CASES = [
     Case("train-pairs-missing", TRAIN.replace("{a:pairs.jsonl}", "{tmp}/none.jsonl"),
          ("--pairs", "none.jsonl", "does not exist")),
     Case("train-pairs-is-folder", TRAIN.replace("{a:pairs.jsonl}", "{tmp}"), ("--pairs", "is a folder")),
+    Case("train-pairs-identical", TRAIN.replace("{a:pairs.jsonl}", "{tmp}/t.jsonl") + " --max_steps 1",
+         ("every pair has chosen == rejected",), code=0, files={"t.jsonl": json.dumps(PAIR | {"rejected": " good"})}),
     Case("train-divergence-two-alphas", TRAIN + " --divergence alpha:0.3,0.7", ("alpha:0.3,0.7",)),
     Case("train-divergence-repeated-param", TRAIN + " --divergence alpha:alpha=0.2,alpha=0.4", ("alpha=0.2,alpha=0.4",)),
     Case("train-divergence-empty-param", TRAIN + " --divergence alpha:", ("'alpha:'",)),
@@ -181,6 +185,10 @@ CASES = [
     Case("sweep-config-list", "sweep {tmp}/c.yaml --output-dir {tmp}/out", ("c.yaml", "mapping"),
          files={"c.yaml": "- a\n- b\n"}),
     Case("sweep-config-unknown-key", SWEEP_RUN + " gird.seeds=[1]", ("gird", "grid")),
+    Case("sweep-prompts-file-empty", SWEEP_RUN + " prompts.file={tmp}/p.txt", ("prompts.file", "p.txt"),
+         files={"p.txt": "\n"}, needs=NEEDS_SWEEP),
+    Case("sweep-prompts-file-not-utf8", SWEEP_RUN + " prompts.file={tmp}/p.txt", ("p.txt", "UTF-8"),
+         files={"p.txt": b"\xffGood\n"}, needs=NEEDS_SWEEP),
     Case("sweep-seeds-empty", SWEEP_RUN + " grid.seeds=[]", ("grid.seeds is empty",)),
     Case("sweep-model-missing", SWEEP_RUN + " sft_model=./nothing/here", ("sft_model", "does not exist")),
     Case("sweep-hub-offline", "sweep {a:sweep.yaml} --output-dir {tmp}/out reward_model=someorg/somemodel",
@@ -279,14 +287,19 @@ def run_case(case: Case, tmp: Path, models: dict[str, str], assets: Path, monkey
     _patch(case.patch, monkeypatch)
     capsys.readouterr()
     escaped = ""
-    try:
-        code = main(argv.split(" "))
-    except SystemExit as exit_:  # argparse's own errors
-        code = exit_.code
-    except Exception:  # what the console script would show: a traceback, exit code 1
-        code, escaped = 1, traceback.format_exc()
+    with warnings.catch_warnings(record=True) as caught:  # the console script prints them to stderr
+        warnings.simplefilter("always")
+        try:
+            code = main(argv.split(" "))
+        except SystemExit as exit_:  # argparse's own errors
+            code = exit_.code
+        except Exception:  # what the console script would show: a traceback, exit code 1
+            code, escaped = 1, traceback.format_exc()
     out = capsys.readouterr()
-    return code, out.out + out.err + escaped
+    shown = "".join(
+        f"{w.category.__name__}: {w.message}\n" for w in caught if issubclass(w.category, UserWarning)
+    )
+    return code, out.out + shown + out.err + escaped
 
 
 def _log(case: Case, code: int, output: str, tmp: Path) -> None:
@@ -297,6 +310,7 @@ def _log(case: Case, code: int, output: str, tmp: Path) -> None:
         return
     record = {
         "id": case.id,
+        "expected": case.code,
         "code": code,
         "traceback": "Traceback" in output,
         "words": all(word in output for word in case.words),

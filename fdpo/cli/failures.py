@@ -4,7 +4,8 @@ A command fails in one of two ways:
 
 - An input the user can fix: an ``fdpo.errors.FDPOError`` (every fdpo input error derives from it), or a library
   exception whose cause is known: a missing, unreadable, empty or non-UTF-8 file, a folder where a file is expected,
-  a file where a folder is expected, a read-only folder, a full disk, a malformed JSON file, a corrupted model folder.
+  a file where a folder is expected, a read-only folder, a full disk, a malformed JSON file, a corrupted model folder,
+  a missing optional package (named with the ``pip install`` that brings it).
   The command prints ``fdpo <command>: error: <paragraph>`` (what, where, how to fix), no traceback, and exits with 2.
 - Anything else is a bug: the traceback is printed with a one-line request to report it, exit code 1.
 
@@ -42,6 +43,10 @@ _BUG_HINT = (
     "fdpo {command}: unexpected {name}. This is not an input fdpo knows to be wrong, so it is probably a bug: please "
     "report it with the command you ran and the traceback above (rerun with --debug for the full detail)."
 )
+
+
+# Packages that come with an extra of fdpo (pip install "fdpo[peft]"), or whose pip name is not the import name.
+_EXTRAS = {"peft": '"fdpo[peft]"', "plotly": '"fdpo[html]"', "yaml": "pyyaml"}
 
 
 def debug_requested() -> bool:
@@ -114,6 +119,13 @@ def explain(error: BaseException, subject: str | None = None, *, also: tuple[typ
         )
     if isinstance(error, OSError):
         return _os_error(error, subject)
+    if isinstance(error, ModuleNotFoundError) and error.name and not error.name.startswith("fdpo"):
+        package = error.name.split(".")[0]
+        install = _EXTRAS.get(package, package)
+        return (
+            f"{prefix}this needs the Python package {package!r}, which is not installed here. Install it: "
+            f"pip install {install}"
+        )
     if type(error).__name__ == "SafetensorError":  # safetensors' own type; not imported here (heavy)
         return (
             f"{prefix or 'A model: '}a weights file (.safetensors) is corrupted or cut short ({error}). Save the model "

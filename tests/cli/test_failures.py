@@ -68,6 +68,12 @@ def test_known_causes_name_the_input():
         message = explain(error, "--pairs 'p.jsonl'")
     assert message.startswith("--pairs 'p.jsonl': not valid JSON") and "line 1" in message
     assert explain(ValueError("x")) is None and explain(KeyError("k")) is None  # unknown: a bug
+    missing = ModuleNotFoundError("No module named 'peft'", name="peft")
+    assert explain(missing, "--use_peft") == (
+        "--use_peft: this needs the Python package 'peft', which is not installed here. Install it: "
+        'pip install "fdpo[peft]"'
+    )
+    assert explain(ModuleNotFoundError("No module named 'fdpo.nope'", name="fdpo.nope")) is None  # a bug
     assert (
         explain(KeyError("chosen"), "--pairs 'p'", also=(KeyError,)) == "--pairs 'p': missing key 'chosen'."
     )
