@@ -135,3 +135,30 @@ def test_bad_train_options_are_one_paragraph(tiny_model_dir, tmp_path, capsys):
         assert words in err and "Traceback" not in err, (argv, err)
         assert err.startswith("fdpo train: error: ")
     assert not (tmp_path / "o").exists()
+
+
+def test_pairs_with_reference_columns_train_against_them(tiny_model_dir, tmp_path):
+    """A pairs file with ref_chosen_logps/ref_rejected_logps (as a sweep's pairs_with_ref.jsonl) is trained against
+    those values, not against a reference forward pass: the first step's implicit reward margin moves with them."""
+    pairs = [{"prompt": "The film was", "chosen": " great", "rejected": " dull"}] * 2
+    logs = {}
+    for name, extra in (("plain", {}), ("with_ref", {"ref_chosen_logps": 0.0, "ref_rejected_logps": -500.0})):
+        write_jsonl(tmp_path / f"{name}.jsonl", [pair | extra for pair in pairs])
+        out = tmp_path / name
+        argv = [
+            "train",
+            "--model",
+            tiny_model_dir,
+            "--pairs",
+            str(tmp_path / f"{name}.jsonl"),
+            "--output-dir",
+            str(out),
+        ]
+        assert main([*argv, "--logging_steps", "1", "--learning_rate", "0", *QUIET]) == 0
+        logs[name] = read_json(out / "train_log.json")["log_history"][0]
+    # The reference is the starting policy: margin 0 without the columns. With them (reverse KL, beta 0.1):
+    # 0.1 * ((log pi_c - 0) - (log pi_r + 500)).
+    assert logs["plain"]["rewards/margins"] == pytest.approx(0.0, abs=1e-4)
+    step = logs["with_ref"]
+    expected = 0.1 * (step["logps/chosen"] - (step["logps/rejected"] + 500.0))
+    assert step["rewards/margins"] == pytest.approx(expected, rel=1e-4)
