@@ -113,17 +113,8 @@ def mean_token_logprobs(
 
     ``completions`` are texts or token-id lists, scored as ``fdpo.metrics`` scores them (``score_completions``).
     """
-    from fdpo._logprobs import score_completions
+    from fdpo.metrics import completion_statistics
 
-    scores = score_completions(
-        model,
-        tokenizer,
-        prompts,
-        completions,
-        batch_size=batch_size,
-        show_progress=show_progress,
-        desc="Mean token log-probs",
-    )
-    return np.array(
-        [float(values.mean()) if len(values) else np.nan for values in scores.token_logps], dtype=np.float64
-    )
+    stats = completion_statistics(model, tokenizer, prompts, completions, batch_size=batch_size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(stats["num_tokens"] > 0, stats["logps"] / stats["num_tokens"], np.nan)
