@@ -7,6 +7,7 @@
     fdpo sweep     examples/sweep_imdb.yaml --output-dir sweeps/imdb training.learning_rate=1e-5
     fdpo report    sweeps/imdb --diversity token_entropy
     fdpo demo      --output-dir demo-output [--quick]
+    fdpo frontier  --output-dir frontier-output [--config SWEEP.yaml] [frontier.temperatures=[0.8,1.2]]
 
 Heavy libraries (torch, transformers, TRL) are imported inside the subcommands, so ``--help`` is instant and a bad
 sweep config is reported before any model is loaded.
@@ -266,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--restart", action="store_true", help="Discard earlier results in --output-dir.")
     demo.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
+    _add_frontier_parser(commands)
     return parser
 
 
@@ -555,6 +557,63 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def _add_frontier_parser(commands) -> None:
+    frontier = commands.add_parser(
+        "frontier",
+        help="Which levers raise reward and diversity together: their front against standard DPO.",
+        description="Train the policies the levers need once (the sweep's divergences, standard DPO = reverse KL "
+        "beta 0.1, DivPO pairs), evaluate them and the evaluation-only levers (sampling temperature, weight "
+        "interpolation with the SFT model) on every seed, and write frontier.csv, frontier.png and frontier.md: "
+        "the Pareto front and the configurations that beat standard DPO on reward and on two of three diversity "
+        "measures with the 95% intervals apart. The demo world by default.\n\n"
+        "example: fdpo frontier --output-dir frontier-output 'frontier.temperatures=[0.8,1.2]'",
+        formatter_class=_Formatter,
+    )
+    frontier.add_argument("--output-dir", required=True, help="Study directory (created; reused to resume).")
+    frontier.add_argument(
+        "--config", help="Sweep YAML, optionally with a frontier: section (default: the demo world's sweep)."
+    )
+    frontier.add_argument("--quick", action="store_true", help="With the demo world: its quick version.")
+    frontier.add_argument("--cache-dir", help="Where the demo models are cached (default: $FDPO_CACHE).")
+    frontier.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="Dotted overrides of the sweep config; frontier.* keys set the levers (values read as YAML).",
+    )
+    frontier.add_argument(
+        "--dry-run", action="store_true", help="Validate, list the configurations and exit."
+    )
+    frontier.add_argument("--restart", action="store_true", help="Discard earlier results in --output-dir.")
+    frontier.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
+
+
+def _cmd_frontier(args) -> int:
+    from fdpo.frontier_study import frontier_config, frontier_markdown, plan_frontier, run_frontier
+
+    started = time.perf_counter()
+    config, settings = frontier_config(
+        args.config, args.overrides, quick=args.quick, cache_dir=args.cache_dir
+    )
+    if args.dry_run:
+        configurations = plan_frontier(config, settings)
+        seeds = len(config.grid.seeds)
+        print(f"valid; {len(configurations)} configurations x {seeds} seeds:")
+        for configuration in configurations:
+            print(f"  {configuration.lever:>13}  {configuration.setting}")
+        return 0
+    output_dir = Path(args.output_dir)
+    table = run_frontier(
+        config, output_dir, settings, show_progress=not args.no_progress, restart=args.restart
+    )
+    print()
+    print(frontier_markdown(table))
+    print(f"Table: {output_dir / 'frontier.csv'}")
+    print(f"Plot:  {output_dir / 'frontier.png'}")
+    print(f"Total time: {time.perf_counter() - started:.0f} s")
+    return 0
+
+
 _COMMANDS = {
     "generate": _cmd_generate,
     "pairs": _cmd_pairs,
@@ -563,6 +622,7 @@ _COMMANDS = {
     "sweep": _cmd_sweep,
     "report": _cmd_report,
     "demo": _cmd_demo,
+    "frontier": _cmd_frontier,
 }
 
 

@@ -54,7 +54,8 @@ def interpolate_weights(reference: torch.nn.Module, policy: torch.nn.Module, t: 
     Every floating-point tensor of the state dict (parameters and buffers) is interpolated in float64 and cast back
     to the policy's dtype, so t = 0 and t = 1 reproduce the endpoints' weights exactly. Tensors that are not
     floating point (counters, masks) cannot be interpolated: they are taken from the nearer endpoint (the
-    reference for t < 0.5, the policy otherwise). Tied weights stay tied (the copy is of the policy).
+    reference for t < 0.5, the policy otherwise). Tied weights stay tied (the copy is of the policy). A forward
+    patched on the policy's instance (TRL's trainer does this) is not carried over: the result runs its class's.
 
     Args:
         reference: the model the policy was trained from (e.g. the SFT model).
@@ -79,6 +80,10 @@ def interpolate_weights(reference: torch.nn.Module, policy: torch.nn.Module, t: 
             else:
                 mixed[name] = (start if t < 0.5 else tensor).clone()
     model = copy.deepcopy(policy)
+    # TRL 1.16 patches a trained model's forward with a closure over the *original* model's forward (its fused LM
+    # head); a deep copy would keep running the original's weights. The copy gets its class's forward back.
+    for module in model.modules():
+        module.__dict__.pop("forward", None)
     model.load_state_dict(mixed)
     return model
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import types
 
 import numpy as np
 import pytest
@@ -51,6 +52,20 @@ def test_interpolation_endpoints_are_exact_and_the_midpoint_is_the_float64_mean(
         assert torch.equal(
             interpolate_weights(reference, policy, 0).eval()(ids).logits, reference.eval()(ids).logits
         )
+
+
+def test_interpolation_runs_its_own_weights_when_the_policys_forward_was_patched(tiny_lm):
+    """TRL's trainer replaces a policy's forward with a closure over the original model's forward; a plain deep copy
+    would run the original's weights whatever its own state dict says."""
+    reference, _ = tiny_lm
+    policy = _perturbed(reference)
+    original = policy.forward
+    policy.forward = types.MethodType(lambda self, *args, **kwargs: original(*args, **kwargs), policy)
+    ids = torch.tensor([[1, 2, 3, 4]])
+    with torch.no_grad():
+        expected = reference.eval()(ids).logits
+        assert not torch.equal(policy.eval()(ids).logits, expected)
+        assert torch.equal(interpolate_weights(reference, policy, 0.0).eval()(ids).logits, expected)
 
 
 def test_interpolation_mixes_float_buffers_and_takes_other_buffers_from_the_nearer_endpoint():
