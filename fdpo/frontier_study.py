@@ -82,7 +82,9 @@ class FrontierSettings:
             "help": "DivPO diversity criteria (logprob, ngram); one DivPO policy per criterion and seed."
         },
     )
-    divpo_quantile: float = field(default=0.25, metadata={"help": "DivPO reward pools: top/bottom share."})
+    divpo_quantile: float = field(
+        default=0.5, metadata={"help": "DivPO reward pools: top/bottom share of each prompt's samples."}
+    )
     divpo_ngram: int = field(default=2, metadata={"help": "n of the ngram criterion."})
     temperatures: list[float] = field(
         default_factory=lambda: [0.7, 0.85, 1.15], metadata={"help": "Evaluation sampling temperatures."}
@@ -419,11 +421,16 @@ def run_frontier(
             "progress": show_progress,
         }
         evaluations = root / "evaluations"
+        # Policy by policy (the baseline's family first), each seed's policy loaded or trained once for all the
+        # configurations on it, so that an interrupted study has its first configurations complete on every seed.
         todo: dict[tuple[PolicySpec | None, int], list[Configuration]] = {}
-        for seed in seeds:
-            for configuration in configurations:
-                if not (evaluations / f"{configuration.configuration_id}__seed{seed}.json").is_file():
-                    todo.setdefault((configuration.policy(seed), seed), []).append(configuration)
+        families = list(dict.fromkeys(c.policy(0) for c in configurations))
+        for family in families:
+            for seed in seeds:
+                for configuration in configurations:
+                    done = (evaluations / f"{configuration.configuration_id}__seed{seed}.json").is_file()
+                    if configuration.policy(0) == family and not done:
+                        todo.setdefault((configuration.policy(seed), seed), []).append(configuration)
         policies = _Policies(root, config, resources, settings, prompts, show_progress)
         bar = tqdm(total=sum(map(len, todo.values())), desc="frontier evaluations", disable=not show_progress)
         for (spec, seed), pending in todo.items():

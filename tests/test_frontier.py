@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -148,3 +149,109 @@ def test_write_frontier_writes_the_csv_and_the_plot(tmp_path):
     assert float(rows[1]["reward_mean"]) == pytest.approx(3.6)
     assert (tmp_path / "frontier.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frontier.csv", "frontier.png"]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The study on tiny models (fdpo/frontier_study.py)
+
+
+def _tiny_study(model_dir, classifier_dir):
+    from fdpo.experiment import SweepConfig
+    from fdpo.frontier_study import FrontierSettings
+
+    config = SweepConfig.from_dict(
+        {
+            "name": "tiny frontier",
+            "sft_model": model_dir,
+            "reward_model": classifier_dir,
+            "prompts": {"texts": ["This movie was", "The cast is", "I loved", "The worst film"]},
+            "generation": {"max_new_tokens": 6, "do_sample": True, "top_k": 0},
+            "pairs": {"samples_per_prompt": 4, "strategy": "best_vs_worst", "batch_size": 16},
+            "training": {"per_device_train_batch_size": 4, "max_steps": 2, "learning_rate": 1e-2},
+            "grid": {"divergences": ["reverse_kl"], "betas": [0.1], "seeds": [0, 1]},
+            "evaluation": {"samples_per_prompt": 2, "batch_size": 8},
+        }
+    )
+    settings = FrontierSettings.from_dict(
+        {"divpo": ["ngram"], "temperatures": [0.8], "interpolation": [0.5], "lever_bases": ["baseline"]}
+    )
+    return config, settings
+
+
+def test_frontier_study_trains_each_policy_once_and_resumes(
+    tiny_model_dir, tiny_classifier_dir, tmp_path, monkeypatch
+):
+    import fdpo.frontier_study as study
+    from fdpo._io import read_json, read_jsonl
+    from fdpo.experiment import SweepConfigError
+
+    config, settings = _tiny_study(tiny_model_dir, tiny_classifier_dir)
+    calls = []
+    real_train = study.train_policy
+
+    def counting_train(model, tokenizer, pairs, args, **kwargs):
+        calls.append(Path(args.output_dir).parent.name)
+        return real_train(model, tokenizer, pairs, args, **kwargs)
+
+    monkeypatch.setattr(study, "train_policy", counting_train)
+    table = study.run_frontier(config, tmp_path, settings, show_progress=False)
+    assert [(row["lever"], row["setting"], row["n"]) for row in table] == [
+        ("divergence", "RKL β=0.1", 2),
+        ("sft", "SFT", 2),
+        ("divpo", "DivPO ngram q=0.5 RKL β=0.1", 2),
+        ("temperature", "RKL β=0.1 T=0.8", 2),
+        ("interpolation", "RKL β=0.1 t=0.5", 2),
+    ]
+    # one training per policy and seed: standard DPO and DivPO, seeds 0 and 1
+    assert sorted(calls) == sorted(
+        f"{pairs}__reverse_kl__sigmoid__beta0.1__seed{seed}"
+        for pairs in ("pairs", "divpo-ngram-q0.5")
+        for seed in (0, 1)
+    )
+    assert sorted(p.name for p in (tmp_path / "evaluations").glob("*.json")) == sorted(
+        f"{stem}__seed{seed}.json"
+        for stem in (
+            "divergence__RKL-beta0.1",
+            "sft__SFT",
+            "divpo__DivPO-ngram-q0.5-RKL-beta0.1",
+            "temperature__RKL-beta0.1-T0.8",
+            "interpolation__RKL-beta0.1-t0.5",
+        )
+        for seed in (0, 1)
+    )
+    assert list(read_csv(tmp_path / "frontier.csv")[0]) == frontier_columns()
+    assert (tmp_path / "frontier.png").is_file() and "| divpo |" in (tmp_path / "frontier.md").read_text()
+    divpo_pairs = read_jsonl(tmp_path / "divpo-ngram-q0.5_pairs.jsonl")
+    assert divpo_pairs and all(p["chosen_reward"] > p["rejected_reward"] for p in divpo_pairs)
+    # each lever evaluated its own model: the interpolated policy's KL to the SFT model is not the policy's
+    policy_row = read_json(tmp_path / "evaluations" / "divergence__RKL-beta0.1__seed0.json")
+    half_row = read_json(tmp_path / "evaluations" / "interpolation__RKL-beta0.1-t0.5__seed0.json")
+    assert half_row["policy"] == policy_row["policy"] and half_row["kl_to_ref"] != policy_row["kl_to_ref"]
+
+    # Resume after losing one evaluation: nothing is trained again, the same evaluation comes back identical.
+    lost = tmp_path / "evaluations" / "interpolation__RKL-beta0.1-t0.5__seed1.json"
+    before = read_json(lost)
+    lost.unlink()
+    calls.clear()
+    study.run_frontier(config, tmp_path, settings, show_progress=False)
+    assert calls == [] and read_json(lost) == {**before, "eval_seconds": read_json(lost)["eval_seconds"]}
+
+    changed = config.with_overrides(["training.learning_rate=0.5"])
+    with pytest.raises(SweepConfigError, match="another sweep config"):
+        study.run_frontier(changed, tmp_path, settings, show_progress=False)
+
+
+def test_frontier_settings_refuse_bad_values():
+    from fdpo.experiment import SweepConfigError
+    from fdpo.frontier_study import FrontierSettings
+
+    with pytest.raises(SweepConfigError, match="unknown frontier setting.*temperature"):
+        FrontierSettings.from_dict({"temperature": [0.8]})
+    with pytest.raises(SweepConfigError, match=r"temperatures has \[0\]; give finite numbers > 0"):
+        FrontierSettings.from_dict({"temperatures": [0]})
+    with pytest.raises(SweepConfigError, match=r"divpo_quantile must be in \(0, 0.5\]"):
+        FrontierSettings.from_dict({"divpo_quantile": 0.7})
+    with pytest.raises(SweepConfigError, match="lever_bases"):
+        FrontierSettings.from_dict({"lever_bases": ["forward_kl"]})
+    with pytest.raises(SweepConfigError, match="interpolation has duplicates"):
+        FrontierSettings.from_dict({"interpolation": [0.5, 0.5]})
