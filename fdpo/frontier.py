@@ -13,6 +13,11 @@ evaluated once per seed; ``summarize_configurations`` gives, per configuration, 
   the two 95% half-widths (so the two intervals do not overlap). One measure alone is not enough: on a small model
   the predictive entropy grows with the distance from the reference even when the samples repeat each other.
   ``<metric>_vs_rkl`` is the difference of the means, ``<metric>_vs_rkl_ci95`` the sum of the half-widths.
+* with the evaluations given, the same comparison *paired by seed*: ``<metric>_paired_vs_rkl`` is the mean over
+  seeds of (configuration − baseline) at the same seed and ``_paired_vs_rkl_ci95`` its Student-t half-width;
+  ``dominates_rkl_paired`` asks each paired interval to lie above 0. Pairing removes what the two share at a
+  seed (the same trained policy for an evaluation-only lever, the same training and sampling seeds otherwise);
+  ``dominates_rkl`` stays the unpaired, stricter verdict.
 
 ``write_frontier`` writes frontier.csv and frontier.png (``plot_frontier``: one panel per diversity measure, the
 levers told apart by marker and colour, the front drawn through its points).
@@ -130,11 +135,40 @@ def dominates(
     return sum(separated(candidate, baseline, measure) for measure in measures) >= at_least
 
 
+def _paired(
+    evaluations: Sequence[Mapping[str, Any]], configuration: tuple[str, str], baseline: tuple[str, str]
+) -> dict[str, Any]:
+    """Paired-by-seed differences configuration − baseline of every frontier metric, with their half-widths."""
+    by_seed: dict[tuple[str, str], dict[Any, Mapping[str, Any]]] = {}
+    for row in evaluations:
+        by_seed.setdefault((row["lever"], row["setting"]), {})[row.get("seed")] = row
+    mine, theirs = by_seed.get(tuple(configuration), {}), by_seed.get(tuple(baseline), {})
+    seeds = [seed for seed in mine if seed in theirs]
+    out: dict[str, Any] = {}
+    for metric in FRONTIER_METRICS:
+        source = _SOURCES.get(metric, metric)
+        differences = [
+            mine[s][source] - theirs[s][source]
+            for s in seeds
+            if _finite(mine[s].get(source)) and _finite(theirs[s].get(source))
+        ]
+        mean, _, half_width = confidence_interval(differences)
+        out[f"{metric}_paired_vs_rkl"] = None if math.isnan(mean) else mean
+        out[f"{metric}_paired_vs_rkl_ci95"] = half_width
+    return out
+
+
+def _paired_above(row: Mapping[str, Any], metric: str) -> bool:
+    mean, half_width = row.get(f"{metric}_paired_vs_rkl"), row.get(f"{metric}_paired_vs_rkl_ci95")
+    return _finite(mean) and _finite(half_width) and mean - half_width > 0
+
+
 def frontier_table(
     summary: Sequence[Mapping[str, Any]],
     baseline: tuple[str, str],
     *,
     diversity: str = "token_entropy",
+    evaluations: Sequence[Mapping[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """The summary rows with the front and the comparison to the baseline configuration added.
 
@@ -142,6 +176,7 @@ def frontier_table(
         summary: rows of ``summarize_configurations``.
         baseline: ``(lever, setting)`` of standard DPO, the configuration to beat.
         diversity: the measure of the ``on_front`` column (every measure has its ``on_front_<measure>``).
+        evaluations: the rows ``summary`` was made from (with ``seed``), for the paired columns.
 
     Raises:
         ValueError: an unknown diversity measure, or no row is the baseline.
@@ -171,6 +206,13 @@ def frontier_table(
             row[f"{metric}_vs_rkl"] = values[0] - values[1] if all(map(_finite, values)) else None
             widths = (row.get(f"{metric}_ci95"), reference.get(f"{metric}_ci95"))
             row[f"{metric}_vs_rkl_ci95"] = sum(widths) if all(map(_finite, widths)) else None
+        if evaluations is not None:
+            row.update(_paired(evaluations, (row["lever"], row["setting"]), tuple(baseline)))
+            row["dominates_rkl_paired"] = (
+                not is_baseline
+                and _paired_above(row, "reward")
+                and sum(_paired_above(row, m) for m in DIVERSITY_MEASURES) >= 2
+            )
     return rows
 
 
@@ -184,6 +226,9 @@ def frontier_columns() -> list[str]:
     for metric in FRONTIER_METRICS:
         columns += [f"{metric}_vs_rkl", f"{metric}_vs_rkl_ci95"]
     columns += [f"kl_to_ref_{kind}" for kind in ("mean", "std", "ci95")]
+    columns += ["dominates_rkl_paired"]
+    for metric in FRONTIER_METRICS:
+        columns += [f"{metric}_paired_vs_rkl", f"{metric}_paired_vs_rkl_ci95"]
     return columns
 
 
@@ -271,7 +316,9 @@ def write_frontier(
     title: str | None = None,
 ) -> list[dict[str, Any]]:
     """Writes frontier.csv and frontier.png into ``output_dir`` from one row per evaluation; returns the table."""
-    table = frontier_table(summarize_configurations(evaluations), baseline, diversity=diversity)
+    table = frontier_table(
+        summarize_configurations(evaluations), baseline, diversity=diversity, evaluations=evaluations
+    )
     output_dir = Path(output_dir)
     write_csv(output_dir / "frontier.csv", table, frontier_columns())
     plot_frontier(

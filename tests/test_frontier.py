@@ -138,6 +138,36 @@ def test_frontier_table_marks_the_fronts_and_what_dominates_the_baseline():
         frontier_table(summarize_configurations(ROWS), BASELINE, diversity="self_bleu")
 
 
+def test_paired_differences_subtract_the_baseline_at_the_same_seed():
+    """T=0.8 minus RKL per seed: reward +0.6, +0.6, +0.6 (no spread: half-width 0, above 0); token entropy +0.1 at
+    every seed; predictive entropy and distinct-2 0. Paired, T=0.8 wins on reward and token entropy only: one
+    measure, no dominance. Unpaired its token entropy (+0.1 against 2 × 0.248) is not even separated."""
+    shifted = _evaluations(
+        "temperature", "T=0.8", [3.6, 3.7, 3.5], [1.6, 1.7, 1.5], [5.0, 5.1, 4.9], [0.22, 0.23, 0.21]
+    )
+    rows = [row for row in ROWS if row["lever"] != "temperature"] + shifted
+    table = frontier_table(summarize_configurations(rows), BASELINE, evaluations=rows)
+    by_lever = {row["lever"]: row for row in table}
+    temperature = by_lever["temperature"]
+    assert temperature["reward_paired_vs_rkl"] == pytest.approx(0.6)
+    assert temperature["reward_paired_vs_rkl_ci95"] == pytest.approx(0.0, abs=1e-12)
+    assert temperature["token_entropy_paired_vs_rkl"] == pytest.approx(0.1)
+    assert not temperature["dominates_rkl_paired"] and not temperature["dominates_rkl"]
+    assert by_lever["divpo"]["dominates_rkl_paired"] and not by_lever["divergence"]["dominates_rkl_paired"]
+    # a lever shifted by a constant above the baseline at every seed dominates when paired, not unpaired
+    lifted = _evaluations(
+        "interpolation", "t=0.5", [3.2, 3.3, 3.1], [1.7, 1.8, 1.6], [5.0, 5.1, 4.9], [0.23, 0.24, 0.22]
+    )
+    rows = [row for row in ROWS if row["lever"] != "interpolation"] + lifted
+    table = frontier_table(summarize_configurations(rows), BASELINE, evaluations=rows)
+    interpolation = next(row for row in table if row["lever"] == "interpolation")
+    assert interpolation["dominates_rkl_paired"] and not interpolation["dominates_rkl"]
+    assert by_lever["sft"]["reward_paired_vs_rkl"] == pytest.approx(-3.0)  # seed 0 only: no interval
+    assert (
+        by_lever["sft"]["reward_paired_vs_rkl_ci95"] is None and not by_lever["sft"]["dominates_rkl_paired"]
+    )
+
+
 def test_write_frontier_writes_the_csv_and_the_plot(tmp_path):
     table = write_frontier(ROWS, tmp_path, BASELINE, title="test")
     rows = read_csv(tmp_path / "frontier.csv")
