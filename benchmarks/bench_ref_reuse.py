@@ -31,7 +31,9 @@ import time
 from pathlib import Path
 
 from fdpo._io import read_json
-from fdpo.experiment import _prepare_pairs, _Resources, demo_config, load_prompts, run_sweep
+from fdpo.demo.world import demo_config
+from fdpo.stages import load_prompts
+from fdpo.sweep import SweepResources, prepare_pairs, run_sweep
 
 SHARED_FILES = ("pair_samples.jsonl", "pair_scores.json", "pairs.jsonl")
 GRID = [
@@ -80,10 +82,10 @@ def main() -> None:
         shared = root / "shared"
         shared.mkdir()
         # Sample and score once (no reference log-probs here: the `without` config does not compute them).
-        _prepare_pairs(
+        prepare_pairs(
             shared,
             without,
-            _Resources(without),
+            SweepResources(without),
             load_prompts(without.prompts.texts, without.prompts.file),
             False,
         )

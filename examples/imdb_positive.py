@@ -19,8 +19,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from fdpo.experiment import SweepConfig, demo_config, run_sweep
+from fdpo.demo.world import demo_config
 from fdpo.report import markdown_table
+from fdpo.sweep import SweepConfig, run_sweep
 
 CONFIG = Path(__file__).with_name("sweep_imdb.yaml")
 

@@ -22,6 +22,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+# The names of the measures only: fdpo.evaluation imports nothing heavy at module level.
+from fdpo.evaluation import DEFAULT_METRICS, DIVERSITY_MEASURES, METRIC_NAMES, REWARD_MEASURES
+
 __all__ = ["build_parser", "main"]
 
 _EPILOG = "Run 'fdpo <command> --help' for the options of a command. Docs: docs/sweeps.md."
@@ -114,8 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     pairs.add_argument(
         "--strategy",
         default="threshold",
-        choices=("threshold", "best_vs_worst", "margin"),
-        help="How chosen and rejected texts are paired (see docs/sweeps.md).",
+        help="How chosen and rejected texts are paired: threshold, best_vs_worst or margin (see docs/sweeps.md).",
     )
     pairs.add_argument("--high", type=float, default=2.0, help="threshold: chosen texts score above this.")
     pairs.add_argument(
@@ -144,7 +146,6 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--loss-type",
         default="sigmoid",
-        choices=("sigmoid", "hinge", "ipo"),
         help="Outer loss of the f-DPO margin: sigmoid (DPO), hinge (SLiC) or ipo.",
     )
     train.add_argument(
@@ -184,8 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=None,
         metavar="NAME",
-        help="Metrics among reward, token_entropy, predictive_entropy, distinct, kl_to_ref, self_bleu (default: all "
-        "but self_bleu; kl_to_ref only with --reference).",
+        help=f"Metrics among {', '.join(METRIC_NAMES)} (default: {', '.join(DEFAULT_METRICS)}; kl_to_ref only "
+        "with --reference).",
     )
     _add_prompt_options(evaluate)
     _add_sampling_options(evaluate, samples_default=1)
@@ -231,12 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("sweep_dir", help="A directory written by 'fdpo sweep' or 'fdpo demo'.")
     report.add_argument(
         "--diversity",
-        choices=("predictive_entropy", "token_entropy"),
+        choices=DIVERSITY_MEASURES,
         help="Diversity measure on the y axis (default: the sweep's report.diversity, else predictive_entropy).",
     )
     report.add_argument(
         "--reward",
-        choices=("reward_logit", "reward_prob"),
+        choices=REWARD_MEASURES,
         help="Reward on the x axis (default: the sweep's report.reward, else reward_logit).",
     )
     report.add_argument("--title", help="Plot and report title (default: the sweep's name).")
@@ -255,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
         "seeds. Writes results.csv, summary.csv and tradeoff.png into --output-dir and prints the table.",
         formatter_class=_Formatter,
     )
-    demo.add_argument("--output-dir", required=True, help="Directory for the results (reused to resume).")
+    demo.add_argument("--output-dir", help="Directory for the results (reused to resume); required to run.")
     demo.add_argument(
         "--quick", action="store_true", help="A one-minute smoke version (tiny world, few runs)."
     )
@@ -267,6 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--restart", action="store_true", help="Discard earlier results in --output-dir.")
     demo.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
+    demo.add_argument(
+        "--print-config",
+        action="store_true",
+        help="Print the demo's sweep config (YAML; with --quick, the quick one) and exit: "
+        "fdpo demo --print-config > my.yaml, edit, then fdpo sweep my.yaml.",
+    )
     _add_frontier_parser(commands)
     return parser
 
@@ -276,13 +283,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _generation_settings(items: Sequence[str]) -> dict:
-    from fdpo.experiment import apply_overrides
+    from fdpo.sweep.yamlio import apply_overrides
 
     return apply_overrides({}, items)
 
 
 def _prompts(args) -> list[str]:
-    from fdpo.experiment import SweepConfigError, load_prompts
+    from fdpo.stages import load_prompts
+    from fdpo.sweep.errors import SweepConfigError
 
     if args.prompts_file and not Path(args.prompts_file).is_file():
         raise SweepConfigError(f"--prompts-file {args.prompts_file!r} does not exist.")
@@ -295,9 +303,10 @@ def _prompts(args) -> list[str]:
 
 
 def _check_model(name: str, value: str) -> None:
-    from fdpo.experiment import SweepConfigError, _check_model_reference
+    from fdpo.sweep.errors import SweepConfigError
+    from fdpo.sweep.settings import model_reference_problems
 
-    problems = _check_model_reference(name, value)
+    problems = model_reference_problems(name, value)
     if problems:
         raise SweepConfigError(problems[0])
 
@@ -311,14 +320,14 @@ def _device(args) -> str:
 
 
 def _cmd_generate(args) -> int:
-    from fdpo.experiment import _check_generation, generate_samples, load_causal_lm
+    from fdpo.stages import generate_samples, load_causal_lm
+    from fdpo.sweep.errors import SweepConfigError
+    from fdpo.sweep.settings import generation_problems
 
     prompts = _prompts(args)
     generation = _generation_settings(args.gen)
-    problems = _check_generation("--gen", generation)
+    problems = generation_problems("--gen", generation)
     if problems:
-        from fdpo.experiment import SweepConfigError
-
         raise SweepConfigError(problems[0])
     _check_model("--model", args.model)
     model, tokenizer = load_causal_lm(args.model, _device(args))
@@ -340,16 +349,17 @@ def _cmd_generate(args) -> int:
 
 def _cmd_pairs(args) -> int:
     from fdpo._io import write_json, write_jsonl
-    from fdpo.experiment import (
-        PairSettings,
-        RewardSettings,
-        SweepConfigError,
-        load_reward_model,
-        make_pairs,
-        score_samples,
-    )
     from fdpo.generation import Samples
+    from fdpo.stages import load_reward_model, make_pairs, score_samples
+    from fdpo.sweep.errors import SweepConfigError
+    from fdpo.sweep.settings import PairSettings, RewardSettings
 
+    settings = PairSettings(
+        **{name: getattr(args, name) for name in ("strategy", "high", "low", "margin", "num_pairs", "seed")}
+    )
+    problems = settings.problems()
+    if problems:
+        raise SweepConfigError("; ".join(problem.replace("pairs.", "--") for problem in problems))
     if not Path(args.samples).is_file():
         raise SweepConfigError(f"--samples {args.samples!r} does not exist; write it with 'fdpo generate'.")
     _check_model("--reward-model", args.reward_model)
@@ -362,14 +372,6 @@ def _cmd_pairs(args) -> int:
     scores = score_samples(reward, samples.texts, kind="logit")
     if args.scores_output:
         write_json(args.scores_output, scores.tolist())
-    settings = PairSettings(
-        strategy=args.strategy,
-        high=args.high,
-        low=args.low,
-        margin=args.margin,
-        num_pairs=args.num_pairs,
-        seed=args.seed,
-    )
     pairs = make_pairs(samples, scores, settings)
     write_jsonl(args.output, pairs.to_list())
     print(
@@ -383,14 +385,9 @@ def _cmd_train(args) -> int:
     from datasets import Dataset
 
     from fdpo._io import read_jsonl, write_json
-    from fdpo.experiment import (
-        GridSettings,
-        SweepConfig,
-        SweepConfigError,
-        apply_overrides,
-        load_causal_lm,
-        train_policy,
-    )
+    from fdpo.data import REFERENCE_COLUMNS
+    from fdpo.stages import load_causal_lm, train_policy
+    from fdpo.sweep import GridSettings, SweepConfig, SweepConfigError, apply_overrides
 
     if not Path(args.pairs).is_file():
         raise SweepConfigError(f"--pairs {args.pairs!r} does not exist; write it with 'fdpo pairs'.")
@@ -402,8 +399,8 @@ def _cmd_train(args) -> int:
             divergences=[args.divergence], loss_types=[args.loss_type], betas=[args.beta], seeds=[args.seed]
         ),
     )
-    problems = config._check_grid()
-    problems = problems or config._check_training(check_cells=True)
+    problems = config.grid.problems()
+    problems = problems or config.training_problems()
     if problems:
         raise SweepConfigError("; ".join(problems))
     (run,) = config.runs()
@@ -411,7 +408,7 @@ def _cmd_train(args) -> int:
     if not records:
         raise SweepConfigError(f"--pairs {args.pairs!r} holds no pairs.")
     pairs = Dataset.from_list(records)
-    reuse = {"ref_chosen_logps", "ref_rejected_logps"} <= set(pairs.column_names)
+    reuse = set(REFERENCE_COLUMNS) <= set(pairs.column_names)
     model, tokenizer = load_causal_lm(args.model)
     output_dir = Path(args.output_dir)
     policy, seconds, history = train_policy(
@@ -429,27 +426,18 @@ def _cmd_train(args) -> int:
 
 def _cmd_evaluate(args) -> int:
     from fdpo._io import write_json, write_jsonl
-    from fdpo.experiment import (
-        EvaluationSettings,
-        RewardSettings,
-        SweepConfigError,
-        _check_generation,
-        evaluate_policy,
-        load_causal_lm,
-        load_reward_model,
-    )
+    from fdpo.evaluation import evaluate_policy
+    from fdpo.stages import load_causal_lm, load_reward_model
+    from fdpo.sweep.errors import SweepConfigError
+    from fdpo.sweep.settings import EvaluationSettings, RewardSettings, generation_problems
 
     prompts = _prompts(args)
     generation = _generation_settings(args.gen)
-    metrics = args.metrics or ["reward", "token_entropy", "predictive_entropy", "distinct"]
-    if args.metrics is None and args.reference:
-        metrics.append("kl_to_ref")
+    metrics = args.metrics or [m for m in DEFAULT_METRICS if m != "kl_to_ref" or args.reference]
     settings = EvaluationSettings(
         samples_per_prompt=args.samples_per_prompt, batch_size=args.batch_size, metrics=list(metrics)
     )
-    from fdpo.experiment import SweepConfig
-
-    problems = SweepConfig(evaluation=settings)._check_evaluation() + _check_generation("--gen", generation)
+    problems = settings.problems() + generation_problems("--gen", generation)
     if "kl_to_ref" in metrics and not args.reference:
         problems.append("kl_to_ref needs --reference (the model the policy was trained from).")
     if problems:
@@ -495,7 +483,7 @@ def _print_results(output_dir: Path, started: float) -> None:
 
 
 def _cmd_sweep(args) -> int:
-    from fdpo.experiment import SweepConfig, run_sweep
+    from fdpo.sweep import SweepConfig, run_sweep
 
     started = time.perf_counter()
     config = SweepConfig.from_yaml(args.config, overrides=args.overrides)
@@ -515,7 +503,7 @@ def _cmd_report(args) -> int:
     from fdpo.report import markdown_table, write_report
 
     if args.html and importlib.util.find_spec("plotly") is None:
-        from fdpo.experiment import SweepConfigError
+        from fdpo.sweep.errors import SweepConfigError
 
         raise SweepConfigError('--html needs plotly: pip install "fdpo[html]" (or leave out --html).')
     # Unset options take the sweep's own settings (sweep.json), so that a redraw matches what the sweep drew.
@@ -542,8 +530,18 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    from fdpo.experiment import demo_config, run_sweep
+    from fdpo.demo.world import demo_config, demo_config_text
+    from fdpo.sweep import run_sweep
 
+    if args.print_config:
+        print(demo_config_text(quick=args.quick), end="")
+        return 0
+    if not args.output_dir:
+        from fdpo.sweep.errors import SweepConfigError
+
+        raise SweepConfigError(
+            "fdpo demo needs --output-dir DIR (or --print-config to print its sweep config)."
+        )
     started = time.perf_counter()
     config = demo_config(
         quick=args.quick,
@@ -645,7 +643,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    from fdpo.experiment import SweepConfigError, SweepError
+    from fdpo.sweep.errors import SweepConfigError, SweepError
 
     try:
         return _COMMANDS[args.command](args)

@@ -21,6 +21,7 @@ from datasets import Dataset, DatasetDict, load_from_disk
 __all__ = [
     "COLUMNS",
     "DIVERSITY_CRITERIA",
+    "REFERENCE_COLUMNS",
     "STRATEGIES",
     "build_pairs",
     "load_pairs",
@@ -32,6 +33,8 @@ STRATEGIES = ("threshold", "best_vs_worst", "margin", "divpo")
 #: How ``divpo`` measures a sample's diversity.
 DIVERSITY_CRITERIA = ("logprob", "ngram")
 COLUMNS = ("prompt", "chosen", "rejected", "chosen_reward", "rejected_reward")
+#: Reference log-probs of a pair's completions, summed over their tokens, as TRL's precompute names them.
+REFERENCE_COLUMNS = ("ref_chosen_logps", "ref_rejected_logps")
 
 
 def _check_inputs(prompts, completions, rewards) -> tuple[list[str], list[str], np.ndarray]:

@@ -53,8 +53,9 @@ _REFUSED = {
 }
 
 
-def _compute_dtype(tensor: torch.Tensor) -> torch.dtype:
-    """float32 for half precision and integer inputs, float64 stays float64."""
+def compute_dtype(tensor: torch.Tensor) -> torch.dtype:
+    """The dtype f′ and the loss are computed in: float32 for half precision and integer inputs, float64 stays
+    float64 (``fdpo.losses`` follows the same rule)."""
     return torch.promote_types(tensor.dtype, torch.float32)
 
 
@@ -121,7 +122,7 @@ class FDivergence:
 
     def f_over_u(self, log_ratio: torch.Tensor) -> torch.Tensor:
         """f(u)/u at u = exp(log_ratio), so that D_f(π‖π_ref) = E_π[f(u)/u]. Override with a stable form."""
-        log_ratio = log_ratio.to(_compute_dtype(log_ratio))
+        log_ratio = log_ratio.to(compute_dtype(log_ratio))
         return self.f(log_ratio) * torch.exp(-log_ratio)
 
     def f_prime(self, log_ratio: torch.Tensor) -> torch.Tensor:
@@ -134,7 +135,7 @@ class FDivergence:
             f′ shifted so that f′(1) = 0, same shape, in float32 (float64 for float64 inputs). Exact inside
             ``exact_range()``; outside, the tangent line at the nearest end of the range.
         """
-        log_ratio = log_ratio.to(_compute_dtype(log_ratio))
+        log_ratio = log_ratio.to(compute_dtype(log_ratio))
         low, high = self.exact_range()
         if low == -math.inf and high == math.inf:
             return self.f_prime_exact(log_ratio)
@@ -274,7 +275,7 @@ class ReverseKL(FDivergence):
         return log_ratio * torch.exp(log_ratio)
 
     def f_over_u(self, log_ratio: torch.Tensor) -> torch.Tensor:
-        return log_ratio.to(_compute_dtype(log_ratio))
+        return log_ratio.to(compute_dtype(log_ratio))
 
 
 @register_divergence
@@ -298,7 +299,7 @@ class ForwardKL(FDivergence):
         return -log_ratio
 
     def f_over_u(self, log_ratio: torch.Tensor) -> torch.Tensor:
-        log_ratio = log_ratio.to(_compute_dtype(log_ratio))
+        log_ratio = log_ratio.to(compute_dtype(log_ratio))
         return -log_ratio * torch.exp(-log_ratio)
 
 
@@ -320,7 +321,7 @@ class JensenShannon(FDivergence):
         return ratio * log_ratio - (ratio + 1.0) * (F.softplus(log_ratio) - math.log(2.0))
 
     def f_over_u(self, log_ratio: torch.Tensor) -> torch.Tensor:
-        log_ratio = log_ratio.to(_compute_dtype(log_ratio))
+        log_ratio = log_ratio.to(compute_dtype(log_ratio))
         # f(u)/u = a − (1 + e^(−a)) (log(1 + e^a) − log 2)
         return log_ratio - (1.0 + torch.exp(-log_ratio)) * (F.softplus(log_ratio) - math.log(2.0))
 
@@ -363,7 +364,7 @@ class AlphaDivergence(FDivergence):
         )
 
     def f_over_u(self, log_ratio: torch.Tensor) -> torch.Tensor:
-        log_ratio = log_ratio.to(_compute_dtype(log_ratio))
+        log_ratio = log_ratio.to(compute_dtype(log_ratio))
         alpha = self.alpha
         return (torch.exp(-alpha * log_ratio) - (1 - alpha) - alpha * torch.exp(-log_ratio)) / (
             alpha * (alpha - 1)
@@ -390,6 +391,6 @@ class ChiSquaredKL(FDivergence):
         return 0.5 * torch.expm1(log_ratio) ** 2 + log_ratio * torch.exp(log_ratio)
 
     def f_over_u(self, log_ratio: torch.Tensor) -> torch.Tensor:
-        log_ratio = log_ratio.to(_compute_dtype(log_ratio))
+        log_ratio = log_ratio.to(compute_dtype(log_ratio))
         # ½(u − 2 + 1/u) + log u = cosh(a) − 1 + a
         return torch.cosh(log_ratio) - 1.0 + log_ratio

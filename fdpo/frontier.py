@@ -35,7 +35,7 @@ from fdpo._io import atomic_open, write_csv
 from fdpo.report import confidence_interval, pareto_front
 
 __all__ = [
-    "DIVERSITY_MEASURES",
+    "DOMINANCE_MEASURES",
     "FRONTIER_METRICS",
     "dominates",
     "frontier_columns",
@@ -47,10 +47,10 @@ __all__ = [
 ]
 
 #: The diversity measures a configuration must win on (two of the three) to dominate the baseline.
-DIVERSITY_MEASURES = ("predictive_entropy", "token_entropy", "distinct_2")
+DOMINANCE_MEASURES = ("predictive_entropy", "token_entropy", "distinct_2")
 #: Reward first, then the diversity measures.
-FRONTIER_METRICS = ("reward", *DIVERSITY_MEASURES)
-#: Where each frontier metric is found in an evaluation's metrics (``fdpo.experiment.evaluate_policy``).
+FRONTIER_METRICS = ("reward", *DOMINANCE_MEASURES)
+#: Where each frontier metric is found in an evaluation's metrics (``fdpo.evaluation.evaluate_policy``).
 _SOURCES = {"reward": "reward_logit_mean", "kl_to_ref": "kl_to_ref"}
 _EXTRA_METRICS = ("kl_to_ref",)
 _LABELS = {
@@ -78,7 +78,7 @@ def summarize_configurations(
 ) -> list[dict[str, Any]]:
     """One row per configuration (``lever``, ``setting``), in first-seen order, from one row per evaluation.
 
-    Each evaluation row holds ``lever``, ``setting`` and the metrics of ``fdpo.experiment.evaluate_policy``
+    Each evaluation row holds ``lever``, ``setting`` and the metrics of ``fdpo.evaluation.evaluate_policy``
     (``reward_logit_mean``, ``predictive_entropy``, ``token_entropy``, ``distinct_2``, ``kl_to_ref``). Returns
     ``lever``, ``setting``, ``n`` (evaluations, one per seed) and for each of ``FRONTIER_METRICS`` and kl_to_ref
     ``<metric>_mean``, ``_std`` and ``_ci95`` (the half-width of the Student-t interval across seeds; None with
@@ -122,7 +122,7 @@ def dominates(
     candidate: Mapping[str, Any],
     baseline: Mapping[str, Any],
     *,
-    measures: Sequence[str] = DIVERSITY_MEASURES,
+    measures: Sequence[str] = DOMINANCE_MEASURES,
     at_least: int = 2,
 ) -> bool:
     """Higher reward and higher diversity on at least ``at_least`` of ``measures``, each with the intervals apart."""
@@ -181,9 +181,9 @@ def frontier_table(
     Raises:
         ValueError: an unknown diversity measure, or no row is the baseline.
     """
-    if diversity not in DIVERSITY_MEASURES:
+    if diversity not in DOMINANCE_MEASURES:
         raise ValueError(
-            f"diversity={diversity!r} is not a diversity measure; use one of {DIVERSITY_MEASURES}."
+            f"diversity={diversity!r} is not a diversity measure; use one of {DOMINANCE_MEASURES}."
         )
     rows = [dict(row) for row in summary]
     matches = [row for row in rows if (row.get("lever"), row.get("setting")) == tuple(baseline)]
@@ -193,7 +193,7 @@ def frontier_table(
             f"No configuration {baseline[0]}/{baseline[1]} to compare with; the rows hold: {known}."
         )
     reference = matches[0]
-    for measure in DIVERSITY_MEASURES:
+    for measure in DOMINANCE_MEASURES:
         front = set(pareto_front([(row.get("reward_mean"), row.get(f"{measure}_mean")) for row in rows]))
         for index, row in enumerate(rows):
             row[f"on_front_{measure}"] = index in front
@@ -211,7 +211,7 @@ def frontier_table(
             row["dominates_rkl_paired"] = (
                 not is_baseline
                 and _paired_above(row, "reward")
-                and sum(_paired_above(row, m) for m in DIVERSITY_MEASURES) >= 2
+                and sum(_paired_above(row, m) for m in DOMINANCE_MEASURES) >= 2
             )
     return rows
 
@@ -222,7 +222,7 @@ def frontier_columns() -> list[str]:
     for metric in FRONTIER_METRICS:
         columns += [f"{metric}_mean", f"{metric}_std", f"{metric}_ci95"]
     columns += ["n", "on_front", "dominates_rkl"]
-    columns += [f"on_front_{measure}" for measure in DIVERSITY_MEASURES]
+    columns += [f"on_front_{measure}" for measure in DOMINANCE_MEASURES]
     for metric in FRONTIER_METRICS:
         columns += [f"{metric}_vs_rkl", f"{metric}_vs_rkl_ci95"]
     columns += [f"kl_to_ref_{kind}" for kind in ("mean", "std", "ci95")]
@@ -250,10 +250,10 @@ def plot_frontier(
     rows = [row for row in table if _finite(row.get("reward_mean"))]
     if not rows:
         raise ValueError("Nothing to plot: no configuration has a finite mean reward.")
-    figure = Figure(figsize=(6.2 * len(DIVERSITY_MEASURES), 5.6))
+    figure = Figure(figsize=(6.2 * len(DOMINANCE_MEASURES), 5.6))
     FigureCanvasAgg(figure)
-    axes = figure.subplots(1, len(DIVERSITY_MEASURES))
-    for axis, measure in zip(axes, DIVERSITY_MEASURES, strict=True):
+    axes = figure.subplots(1, len(DOMINANCE_MEASURES))
+    for axis, measure in zip(axes, DOMINANCE_MEASURES, strict=True):
         shown = [row for row in rows if _finite(row.get(f"{measure}_mean"))]
         seen: set[str] = set()
         for row in shown:

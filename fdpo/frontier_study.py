@@ -38,22 +38,19 @@ from typing import Any
 
 from fdpo._io import read_json, read_jsonl, write_json, write_jsonl, write_text
 from fdpo.data import DIVERSITY_CRITERIA
-from fdpo.experiment import (
+from fdpo.evaluation import evaluate_policy
+from fdpo.frontier import DOMINANCE_MEASURES, write_frontier
+from fdpo.report import configuration_label
+from fdpo.stages import compute_reference_log_probs, load_prompts, train_policy
+from fdpo.sweep import (
     RunSpec,
     SweepConfig,
     SweepConfigError,
-    _evaluation_prompts,
-    _pairs_dataset,
-    _prepare_pairs,
-    _Resources,
-    _sweep_lock,
-    compute_reference_log_probs,
-    evaluate_policy,
-    load_prompts,
-    train_policy,
+    SweepResources,
+    evaluation_prompts,
+    prepare_pairs,
 )
-from fdpo.frontier import DIVERSITY_MEASURES, write_frontier
-from fdpo.report import configuration_label
+from fdpo.sweep.store import sweep_lock
 
 __all__ = [
     "Configuration",
@@ -149,9 +146,9 @@ class FrontierSettings:
             b not in ("baseline", "divpo") for b in self.lever_bases
         ):
             problems.append(f"frontier.lever_bases={self.lever_bases!r}: a list of baseline and/or divpo.")
-        if self.diversity not in DIVERSITY_MEASURES:
+        if self.diversity not in DOMINANCE_MEASURES:
             problems.append(
-                f"frontier.diversity={self.diversity!r}: use one of {', '.join(DIVERSITY_MEASURES)}."
+                f"frontier.diversity={self.diversity!r}: use one of {', '.join(DOMINANCE_MEASURES)}."
             )
         if self.realignment and not _realignment_available():
             problems.append(
@@ -219,15 +216,21 @@ def _realignment_available() -> bool:
     return "realign" in inspect.signature(sample).parameters
 
 
+def _dataset(records):
+    from datasets import Dataset
+
+    return Dataset.from_list([dict(record) for record in records])
+
+
 def _divpo_name(criterion: str, settings: FrontierSettings) -> str:
     return f"divpo-{criterion}-q{settings.divpo_quantile:g}"
 
 
 def plan_frontier(config: SweepConfig, settings: FrontierSettings) -> list[Configuration]:
     """The configurations of the study, the baseline (standard DPO) first."""
-    from fdpo.experiment import _canonical_spec
+    from fdpo.divergences import get_divergence
 
-    baseline_spec = _canonical_spec(str(settings.baseline_divergence))
+    baseline_spec = get_divergence(str(settings.baseline_divergence)).spec
     baseline_beta = float(settings.baseline_beta)
     cells = [(run.divergence, run.loss_type, run.beta) for run in config.runs()]
     cells = list(dict.fromkeys([(baseline_spec, "sigmoid", baseline_beta), *cells]))
@@ -275,7 +278,7 @@ def _divpo_pairs(root: Path, config: SweepConfig, resources, criterion: str, set
     name = _divpo_name(criterion, settings)
     pairs_path, ref_path = root / f"{name}_pairs.jsonl", root / f"{name}_pairs_with_ref.jsonl"
     if config.reuse_reference_log_probs and ref_path.is_file():
-        return _pairs_dataset(read_jsonl(ref_path))
+        return _dataset(read_jsonl(ref_path))
     model, tokenizer = resources.sft
     if not pairs_path.is_file():
         samples = Samples.load(root / "pair_samples.jsonl")
@@ -303,7 +306,7 @@ def _divpo_pairs(root: Path, config: SweepConfig, resources, criterion: str, set
             seed=config.pairs.seed,
         )
         write_jsonl(pairs_path, pairs.to_list())
-    pairs = _pairs_dataset(read_jsonl(pairs_path))
+    pairs = _dataset(read_jsonl(pairs_path))
     if not config.reuse_reference_log_probs:
         return pairs
     scratch = root / "policies" / ".reference"
@@ -312,7 +315,7 @@ def _divpo_pairs(root: Path, config: SweepConfig, resources, criterion: str, set
     )
     shutil.rmtree(scratch, ignore_errors=True)
     write_jsonl(ref_path, with_ref.to_list())
-    return _pairs_dataset(read_jsonl(ref_path))
+    return _dataset(read_jsonl(ref_path))
 
 
 class _Policies:
@@ -328,7 +331,7 @@ class _Policies:
     def pairs(self, name: str):
         if name not in self._pairs:
             # The sweep's stages first: the DivPO pairs are built from its samples and rewards.
-            standard = _prepare_pairs(self.root, self.config, self.resources, self.prompts, self.progress)
+            standard = prepare_pairs(self.root, self.config, self.resources, self.prompts, self.progress)
             self._pairs["pairs"] = standard
             if name != "pairs":
                 criterion = name.split("-")[1]
@@ -406,18 +409,18 @@ def run_frontier(
     config = config.resolved(show_progress=show_progress)
     root = Path(output_dir)
     root.mkdir(parents=True, exist_ok=True)
-    with _sweep_lock(root):
+    with sweep_lock(root):
         state = {"shared": config.shared_dict(), "frontier": dataclasses.asdict(settings)}
         _check_same_study(root, state, restart)
         write_json(root / "frontier.json", {"config": config.to_dict(), **state})
         configurations = plan_frontier(config, settings)
         seeds = [int(seed) for seed in config.grid.seeds]
-        resources = _Resources(config)
+        resources = SweepResources(config)
         prompts = load_prompts(config.prompts.texts, config.prompts.file)
         context = {
             "config": config,
             "resources": resources,
-            "eval_prompts": _evaluation_prompts(config, prompts),
+            "eval_prompts": evaluation_prompts(config, prompts),
             "progress": show_progress,
         }
         evaluations = root / "evaluations"
@@ -511,7 +514,7 @@ def frontier_markdown(table: Sequence[Mapping[str, Any]], digits: int = 3) -> st
     )
     lines = [header + " dominates RKL |", "|---|---|" + "---:|" * 6 + ":---:|:---:|"]
     for row in table:
-        metrics = " | ".join(cell(row, m) for m in ("reward", *DIVERSITY_MEASURES, "kl_to_ref"))
+        metrics = " | ".join(cell(row, m) for m in ("reward", *DOMINANCE_MEASURES, "kl_to_ref"))
         marks = f"{'✓' if row['on_front'] else ''} | {'✓' if row['dominates_rkl'] else ''}"
         lines.append(f"| {row['lever']} | {row['setting']} | {metrics} | {row['n']} | {marks} |")
     return "\n".join(lines) + "\n"
@@ -531,14 +534,15 @@ def frontier_config(
             world's sweep (``quick``: its quick version; ``cache_dir``: where the world is cached).
         overrides: dotted ``KEY=VALUE`` overrides; ``frontier.*`` keys set the frontier settings.
     """
-    from fdpo.experiment import apply_overrides, demo_config_dict, load_yaml
+    from fdpo.demo.world import demo_config_dict
+    from fdpo.sweep import apply_overrides, load_yaml
 
     if config_path is not None:
         data, source = load_yaml(config_path), str(config_path)
     else:
         data, source = demo_config_dict(quick=quick), "fdpo frontier (demo world)"
         if cache_dir is not None:
-            data["demo_cache_dir"] = str(cache_dir)
+            data["world_cache_dir"] = str(cache_dir)
     data = apply_overrides(data, overrides)
     settings = FrontierSettings.from_dict(data.pop("frontier", None), source=source)
     return SweepConfig.from_dict(data, source=source, check_models=config_path is not None), settings

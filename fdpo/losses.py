@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from fdpo.divergences import FDivergence, _compute_dtype, get_divergence
+from fdpo.divergences import FDivergence, compute_dtype, get_divergence
 
 __all__ = ["LOSS_TYPES", "fdpo_loss", "validate_log_probs"]
 
@@ -91,7 +91,7 @@ def fdpo_loss(
     )
 
     # Upcast before subtracting: a bfloat16 difference of two log-probs near −200 keeps about one digit.
-    dtype = _compute_dtype(policy_chosen_logps)
+    dtype = compute_dtype(policy_chosen_logps)
     chosen_log_ratios = policy_chosen_logps.to(dtype) - ref_chosen_logps.to(dtype)
     rejected_log_ratios = policy_rejected_logps.to(dtype) - ref_rejected_logps.to(dtype)
     chosen_scores = divergence.f_prime(chosen_log_ratios)

@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from fdpo._io import read_csv, write_csv, write_text
+from fdpo.evaluation import DIVERSITY_MEASURES, METRIC_COLUMNS, REWARD_MEASURES
 
 __all__ = [
+    "BASELINE",
     "SUMMARY_METRICS",
     "confidence_interval",
     "summary_name",
@@ -33,21 +35,12 @@ __all__ = [
 ]
 
 #: Metrics of results.csv that summary.csv aggregates across seeds.
-SUMMARY_METRICS = (
-    "reward_logit_mean",
-    "reward_prob_mean",
-    "token_entropy",
-    "predictive_entropy",
-    "distinct_1",
-    "distinct_2",
-    "kl_to_ref",
-    "self_bleu",
-    "train_seconds",
-)
+SUMMARY_METRICS = (*METRIC_COLUMNS, "self_bleu", "train_seconds")
 _GROUP_KEYS = ("divergence", "loss_type", "beta")
-_BASELINE = "sft"
+#: Divergence label of the baseline row: the SFT model evaluated as it is.
+BASELINE = "sft"
 _SHORT_NAMES = {
-    "sft": "SFT",
+    BASELINE: "SFT",
     "reverse_kl": "RKL",
     "forward_kl": "FKL",
     "jensen_shannon": "JS",
@@ -130,7 +123,7 @@ def summarize(rows: Sequence[Mapping[str, Any]], confidence: float = 0.95) -> li
         key = (row.get("divergence"), row.get("loss_type") or "", float(beta) if _finite(beta) else None)
         groups.setdefault(key, []).append(row)
     metrics = [m for m in SUMMARY_METRICS if any(_finite(row.get(m)) for row in rows)]
-    trained = [key for key in groups if key[0] != _BASELINE]
+    trained = [key for key in groups if key[0] != BASELINE]
     with_loss = len({key[1] for key in trained}) > 1
     betas_per_divergence: dict[Any, set] = {}
     for divergence, _, beta in trained:
@@ -204,10 +197,10 @@ class _Tradeoff:
 
 
 def _tradeoff(summary, diversity: str, reward: str) -> _Tradeoff:
-    if diversity not in ("predictive_entropy", "token_entropy"):
-        raise ValueError(f"diversity={diversity!r}: use 'predictive_entropy' or 'token_entropy'.")
-    if reward not in ("reward_logit", "reward_prob"):
-        raise ValueError(f"reward={reward!r}: use 'reward_logit' or 'reward_prob'.")
+    if diversity not in DIVERSITY_MEASURES:
+        raise ValueError(f"diversity={diversity!r}: use {' or '.join(map(repr, DIVERSITY_MEASURES))}.")
+    if reward not in REWARD_MEASURES:
+        raise ValueError(f"reward={reward!r}: use {' or '.join(map(repr, REWARD_MEASURES))}.")
     rows = _load_summary(summary)
     x_mean, y_mean = _column(reward, "mean"), _column(diversity, "mean")
     points = [(row.get(x_mean), row.get(y_mean)) for row in rows]
@@ -217,8 +210,8 @@ def _tradeoff(summary, diversity: str, reward: str) -> _Tradeoff:
             f"No configuration has both {x_mean} and {y_mean}: nothing to plot. Was the metric "
             f"{diversity!r} left out of evaluation.metrics?"
         )
-    trained = [i for i in plotted if rows[i].get("divergence") != _BASELINE]
-    baseline = [i for i in plotted if rows[i].get("divergence") == _BASELINE]
+    trained = [i for i in plotted if rows[i].get("divergence") != BASELINE]
+    baseline = [i for i in plotted if rows[i].get("divergence") == BASELINE]
     front = [trained[k] for k in pareto_front([points[i] for i in trained])]
     return _Tradeoff(
         rows, points, plotted, trained, baseline, front, _column(reward, "ci95"), _column(diversity, "ci95")

@@ -6,7 +6,9 @@ public loss hook. ``FDPOTrainer`` replaces ``_compute_loss`` (its signature and 
 from the precomputed dataset columns or from TRL's own ``compute_ref_log_probs`` (which handles a separate reference
 model, a PEFT policy whose adapter is switched off, and TR-DPO's synced reference), and the loss from
 ``self.dpo_loss``, which by default calls ``fdpo.losses.fdpo_loss``. Everything else (data preparation, reference
-precomputation, PEFT, gradient accumulation, evaluation, multi-process training) is TRL's, unchanged.
+precomputation, PEFT, gradient accumulation, evaluation, multi-process training) is TRL's, unchanged, except that a
+dataset that already carries ``ref_chosen_logps``/``ref_rejected_logps`` columns keeps them (TRL 1.16 would compute
+them again and then fail on the duplicated columns): reference log-probs computed once serve every run of a sweep.
 
 The logged metrics carry TRL's keys; ``rewards/*`` are the implicit rewards β·f′(u) that ``dpo_loss`` returns, where
 TRL logs β·log u whatever its ``f_divergence_type``.
@@ -22,35 +24,37 @@ from trl import DPOTrainer
 from trl.trainer.utils import get_config_model_id
 
 from fdpo.config import FDPOConfig
+from fdpo.data import REFERENCE_COLUMNS
 from fdpo.divergences import FDivergence
 from fdpo.losses import fdpo_loss
 
 __all__ = ["FDPOTrainer"]
 
 # Collated batch entries that are not model inputs.
-_NON_MODEL_KEYS = frozenset({"completion_mask", "ref_chosen_logps", "ref_rejected_logps"})
+_NON_MODEL_KEYS = frozenset({"completion_mask", *REFERENCE_COLUMNS})
 
 
 class FDPOTrainer(DPOTrainer):
     """Direct preference optimization under an f-divergence constraint (f-DPO, Wang et al., ICLR 2024).
 
-    Takes the same arguments as ``trl.DPOTrainer``; ``args`` must be an ``FDPOConfig``, whose ``divergence`` picks
-    f. The loss of a batch is ``self.dpo_loss(...)`` averaged over the pairs; override ``dpo_loss`` to change it
-    (it sees the summed log-probs of each completion under the policy and the reference).
+        Takes the same arguments as ``trl.DPOTrainer``; ``args`` must be an ``FDPOConfig``, whose ``divergence`` picks
+        f. The loss of a batch is ``self.dpo_loss(...)`` averaged over the pairs; override ``dpo_loss`` to change it
+        (it sees the summed log-probs of each completion under the policy and the reference).
 
-    Attributes:
-        divergence: the ``FDivergence`` resolved from ``args.divergence``; ``dpo_loss`` applies its f′.
-        loss_type: ``"sigmoid"``, ``"hinge"`` or ``"ipo"``, from ``args.loss_type``.
+        Attributes:
+            divergence: the ``FDivergence`` resolved from ``args.divergence``; ``dpo_loss`` applies its f′.
+            loss_type: ``"sigmoid"``, ``"hinge"`` or ``"ipo"``, from ``args.loss_type``.
 
-    Example:
+        Example:
 
-    ```python
-    >>> from fdpo.config import FDPOConfig
-    >>> from fdpo.trainer import FDPOTrainer
-    >>> args = FDPOConfig("out", divergence="alpha", alpha=0.3, beta=0.01)
-    >>> trainer = FDPOTrainer(model="path/to/sft-model", args=args, train_dataset=pairs)  # prompt/chosen/rejected
-    >>> trainer.train()
-    ```
+        ```python
+        >>> from fdpo.config import FDPOConfig
+    from fdpo.data import REFERENCE_COLUMNS
+        >>> from fdpo.trainer import FDPOTrainer
+        >>> args = FDPOConfig("out", divergence="alpha", alpha=0.3, beta=0.01)
+        >>> trainer = FDPOTrainer(model="path/to/sft-model", args=args, train_dataset=pairs)  # prompt/chosen/rejected
+        >>> trainer.train()
+        ```
     """
 
     _tag_names = ["trl", "dpo", "f-dpo"]
@@ -119,6 +123,17 @@ class FDPOTrainer(DPOTrainer):
             chosen_lengths=chosen_lengths,
             rejected_lengths=rejected_lengths,
         )
+
+    def _precompute_ref_logps(self, dataset, name, batch_size):
+        """TRL's reference precompute, skipped for a dataset that already has both reference columns.
+
+        With ``precompute_ref_log_probs=True`` and a dataset carrying ``ref_chosen_logps``/``ref_rejected_logps``
+        (such as ``fdpo.stages.compute_reference_log_probs`` returns), the columns are used as they are: no reference
+        model is loaded and no reference forward pass runs.
+        """
+        if all(column in dataset.column_names for column in REFERENCE_COLUMNS):
+            return dataset
+        return super()._precompute_ref_logps(dataset, name, batch_size)
 
     def _compute_loss(self, model, inputs, return_outputs):
         """Replaces ``DPOTrainer._compute_loss`` (TRL 1.16): the loss goes through ``dpo_loss``.

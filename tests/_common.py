@@ -24,3 +24,14 @@ def training_settings(output_dir: str, **overrides: Any) -> dict[str, Any]:
     )
     settings.update(overrides)
     return settings
+
+
+def tiny_sweep_training(**extra: Any) -> dict[str, Any]:
+    """The ``training:`` section of a sweep config for the tiny test models: two steps, no checkpointing."""
+    return {
+        "per_device_train_batch_size": 4,
+        "max_steps": 2,
+        "learning_rate": 1e-2,
+        "gradient_checkpointing": False,
+        **extra,
+    }

@@ -7,6 +7,7 @@ import random
 import numpy as np
 import pytest
 import torch
+import transformers
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
 from fdpo.demo.models import build_causal_lm, build_classifier, save_pretrained, train_tokenizer
@@ -62,3 +63,14 @@ def tiny_classifier(tiny_classifier_dir):
     tokenizer = AutoTokenizer.from_pretrained(tiny_classifier_dir)
     model = AutoModelForSequenceClassification.from_pretrained(tiny_classifier_dir)
     return model, tokenizer
+
+
+@pytest.fixture
+def no_model_loading(monkeypatch):
+    """Every from_pretrained raises: a test using this proves that nothing was loaded."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model or tokenizer was loaded")
+
+    for name in ("AutoModelForCausalLM", "AutoModelForSequenceClassification", "AutoTokenizer"):
+        monkeypatch.setattr(getattr(transformers, name), "from_pretrained", refuse)

@@ -8,7 +8,6 @@ import runpy
 from pathlib import Path
 
 import pytest
-import transformers
 
 from fdpo._io import read_csv, read_json, read_jsonl, write_csv, write_json
 from fdpo.cli import build_parser, main
@@ -20,15 +19,6 @@ SUBCOMMANDS = ("generate", "pairs", "train", "evaluate", "sweep", "report", "dem
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
     (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     return dict(action.choices)
-
-
-@pytest.fixture
-def no_model_loading(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("a model or tokenizer was loaded")
-
-    for name in ("AutoModelForCausalLM", "AutoModelForSequenceClassification", "AutoTokenizer"):
-        monkeypatch.setattr(getattr(transformers, name), "from_pretrained", refuse)
 
 
 def test_every_subcommand_exists_and_every_option_has_help():
@@ -235,11 +225,9 @@ def test_demo_quick_end_to_end_and_the_example_resumes_it(tmp_path, capsys, monk
     assert len({row["seed"] for row in results if row["divergence"] != "sft"}) >= 2
     assert "| SFT |" in out and "| RKL |" in out
 
-    import fdpo.experiment as experiment
+    import fdpo.sweep.runner as runner
 
-    monkeypatch.setattr(
-        experiment, "train_policy", lambda *a, **k: pytest.fail("a finished run was retrained")
-    )
+    monkeypatch.setattr(runner, "train_policy", lambda *a, **k: pytest.fail("a finished run was retrained"))
     module = runpy.run_path(str(REPO / "examples" / "imdb_positive.py"))
     assert module["main"](["--demo", "--quick", "--output-dir", str(output), "--no-progress"]) == 0
     assert [row["run_id"] for row in read_csv(output / "results.csv")] == [row["run_id"] for row in results]
@@ -271,3 +259,37 @@ def test_full_demo_shows_the_papers_trade_off(tmp_path, capsys):
     assert float(rkl["kl_to_ref_mean"]) > 2 * float(
         fkl["kl_to_ref_mean"]
     )  # forward KL stays nearer the SFT model
+
+
+def test_the_command_and_the_package_import_nothing_heavy():
+    """`import fdpo` and the CLI module load no torch/transformers/TRL (what keeps `fdpo --help` instant; timed in
+    benchmarks/bench_cli_startup.py); the lazy exports still resolve; `python -m fdpo` is the command."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, fdpo, fdpo.cli\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'trl', 'datasets') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+        "assert fdpo.FDPOTrainer.__name__ == 'FDPOTrainer' and fdpo.LOSS_TYPES == ('sigmoid', 'hinge', 'ipo')\n"
+        "assert all(getattr(fdpo, name) is not None for name in fdpo.__all__)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    result = subprocess.run([sys.executable, "-m", "fdpo", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("fdpo ")
+    import fdpo
+
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        fdpo.nope  # noqa: B018
+
+
+def test_demo_print_config_prints_a_sweep_config(capsys, tmp_path):
+    """`fdpo demo --print-config > my.yaml` gives a file `fdpo sweep` validates (and lists the demo's runs)."""
+    assert main(["demo", "--print-config"]) == 0
+    path = tmp_path / "my.yaml"
+    path.write_text(capsys.readouterr().out, encoding="utf-8")
+    assert main(["sweep", str(path), "--output-dir", str(tmp_path / "x"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "valid; 18 runs" in out and "forward_kl__sigmoid__beta0.1__seed2" in out
+    assert main(["demo", "--quick"]) == 2
+    assert "--output-dir" in capsys.readouterr().err

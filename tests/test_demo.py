@@ -108,3 +108,42 @@ def test_cache_is_reused_and_partial_builds_do_not_count(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         demo_assets.build_demo_assets(tmp_path / "other", quick=True, show_progress=False)
     assert len(calls) == 1 and not list((tmp_path / "other").iterdir())  # the staging folder is cleaned up
+
+
+def test_demo_sweep_is_one_packaged_yaml_with_a_quick_overlay():
+    """`fdpo demo` runs fdpo/demo/sweep.yaml (shipped with the package), `--quick` that file with sweep_quick.yaml
+    merged on top; `fdpo demo --print-config` prints a file `fdpo sweep` reads back to the same config."""
+    from importlib import resources
+
+    from fdpo.demo.world import demo_config_dict, demo_config_text
+    from fdpo.sweep import SweepConfig
+    from fdpo.sweep.yamlio import parse_yaml
+
+    full = SweepConfig.from_dict(demo_config_dict(), check_models=False)
+    packaged = resources.files("fdpo.demo").joinpath("sweep.yaml").read_text(encoding="utf-8")
+    assert demo_config_text() == packaged
+    assert full.world == "demo:full" and full.grid.seeds == [0, 1, 2]
+    family = ["reverse_kl", "jensen_shannon", "alpha:0.3", "alpha:0.5", "alpha:0.7", "forward_kl"]
+    assert [run.divergence for run in full.runs()][:: len(full.grid.seeds)] == family
+    quick = SweepConfig.from_dict(demo_config_dict(quick=True), check_models=False)
+    assert quick.world == "demo:quick" and quick.grid.seeds == [0, 1]
+    assert (
+        quick.training["num_train_epochs"] == 1 and quick.training["learning_rate"] == 1e-3
+    )  # merged, not replaced
+    assert quick.grid.beta_per_divergence == full.grid.beta_per_divergence
+    printed = SweepConfig.from_dict(parse_yaml(demo_config_text(quick=True)), check_models=False)
+    assert printed.to_dict() == quick.to_dict()
+
+
+def test_world_shorthand_and_bad_variants():
+    from fdpo.sweep import SweepConfig, SweepConfigError
+
+    base = {"grid": {"divergences": ["reverse_kl"]}}
+    assert SweepConfig.from_dict({**base, "demo": "quick"}, check_models=False).world == "demo:quick"
+    assert SweepConfig.from_dict({**base, "world": "demo"}, check_models=False).world == "demo"
+    with pytest.raises(SweepConfigError, match=r"world='demo:fast': use demo:full or demo:quick"):
+        SweepConfig.from_dict({**base, "demo": "fast"}, check_models=False)
+    with pytest.raises(SweepConfigError, match="No world named 'nowhere'"):
+        SweepConfig.from_dict({**base, "world": "nowhere"}, check_models=False)
+    with pytest.raises(SweepConfigError, match="No prompts"):  # without a world, prompts are needed
+        SweepConfig.from_dict(base, check_models=False)

@@ -186,8 +186,8 @@ def test_write_frontier_writes_the_csv_and_the_plot(tmp_path):
 
 
 def _tiny_study(model_dir, classifier_dir):
-    from fdpo.experiment import SweepConfig
     from fdpo.frontier_study import FrontierSettings
+    from fdpo.sweep import SweepConfig
 
     config = SweepConfig.from_dict(
         {
@@ -213,7 +213,7 @@ def test_frontier_study_trains_each_policy_once_and_resumes(
 ):
     import fdpo.frontier_study as study
     from fdpo._io import read_json, read_jsonl
-    from fdpo.experiment import SweepConfigError
+    from fdpo.sweep import SweepConfigError
 
     config, settings = _tiny_study(tiny_model_dir, tiny_classifier_dir)
     calls = []
@@ -272,8 +272,8 @@ def test_frontier_study_trains_each_policy_once_and_resumes(
 
 
 def test_frontier_settings_refuse_bad_values():
-    from fdpo.experiment import SweepConfigError
     from fdpo.frontier_study import FrontierSettings
+    from fdpo.sweep import SweepConfigError
 
     with pytest.raises(SweepConfigError, match="unknown frontier setting.*temperature"):
         FrontierSettings.from_dict({"temperature": [0.8]})

@@ -188,6 +188,13 @@ def test_trl_private_api_is_the_one_fdpo_replaces():
     ]
     assert list(inspect.signature(DPOTrainer.compute_ref_log_probs).parameters) == ["self", "model", "inputs"]
     assert "self._compute_loss(model, inputs, return_outputs)" in inspect.getsource(DPOTrainer.compute_loss)
+    # FDPOTrainer also overrides _precompute_ref_logps, to keep reference columns a dataset already has
+    assert list(inspect.signature(DPOTrainer._precompute_ref_logps).parameters) == [
+        "self",
+        "dataset",
+        "name",
+        "batch_size",
+    ]
 
 
 def test_trl_attributes_used_by_fdpo_exist(tiny_model_dir, tmp_path):

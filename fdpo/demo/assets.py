@@ -18,8 +18,7 @@ stale cache is never reused. A build happens in a temporary sibling folder that 
 ``os.replace`` once complete (the manifest is its last file): a build killed halfway leaves only a ``.tmp-*`` folder,
 which never counts as built, and two concurrent builds both finish with one complete folder.
 
-``DEMO_SWEEP_DEFAULTS`` holds the sweep settings under which the demo shows the paper's trade-off (reward falls and
-diversity rises from reverse KL to forward KL), in the layout of ``fdpo.experiment.SweepConfig``.
+The sweep run on this world (``fdpo demo``) is the YAML file ``fdpo/demo/sweep.yaml`` (see ``fdpo.demo.world``).
 """
 
 from __future__ import annotations
@@ -51,7 +50,6 @@ from fdpo.demo.training import (
 
 __all__ = [
     "DEMO_FORMAT_VERSION",
-    "DEMO_SWEEP_DEFAULTS",
     "DemoAssets",
     "DemoRecipe",
     "FULL_RECIPE",
@@ -143,42 +141,6 @@ QUICK_RECIPE = dataclasses.replace(
     num_eval_prompts=32,
     max_new_tokens=40,
 )
-
-
-#: Sweep settings for the demo world, in the layout of ``fdpo.experiment.SweepConfig`` (``"quick"`` is merged on
-#: top for ``fdpo demo --quick``). The numbers they give on 2 CPU cores are in docs/sweeps.md ("The demo, measured").
-DEMO_SWEEP_DEFAULTS: dict[str, Any] = {
-    # 8 samples per opening, best against worst: 256 pairs with wide reward gaps.
-    "pairs": {"samples_per_prompt": 8, "strategy": "best_vs_worst", "seed": 0},
-    "training": {
-        "learning_rate": 1e-3,
-        "num_train_epochs": 2,
-        "per_device_train_batch_size": 16,
-        "gradient_accumulation_steps": 1,
-        "lr_scheduler_type": "constant",
-        "warmup_steps": 0,
-        "max_length": 64,
-        "logging_steps": 10,
-        "gradient_checkpointing": False,  # TRL defaults to True; a 4-layer model needs no recomputed forwards
-    },
-    "grid": {
-        # One β for all: the spread along the family is then the divergences' doing.
-        "beta_per_divergence": {"reverse_kl": 0.1, "jensen_shannon": 0.1, "alpha": 0.1, "forward_kl": 0.1},
-        # Three seeds: with two, a 95% t interval is 12.7 standard errors wide.
-        "seeds": [0, 1, 2],
-    },
-    # 8 samples per held-out opening: 1,024 per policy, so that pooled token statistics are stable.
-    "evaluation": {"samples_per_prompt": 8, "batch_size": 64},
-    # On this world the notebook's token entropy (and distinct-n) rise from reverse KL to forward KL; the
-    # predictive entropy does not (it grows with the distance from the SFT model): see docs/sweeps.md.
-    "report": {"diversity": "token_entropy"},
-    "quick": {
-        "pairs": {"samples_per_prompt": 4},
-        "training": {"num_train_epochs": 1},
-        "grid": {"seeds": [0, 1]},
-        "evaluation": {"samples_per_prompt": 1},
-    },
-}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,79 @@
+"""The demo world as a sweep world, and the demo sweep (``fdpo demo``) read from the YAML files of this package.
+
+``sweep.yaml`` is the sweep of ``fdpo demo``; ``sweep_quick.yaml`` is merged on top of it for ``fdpo demo --quick``.
+Importing this module registers the world ``demo`` (variants ``full`` and ``quick``), which a sweep config names
+with ``demo: full`` (or ``world: demo:full``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+from fdpo.sweep.config import SweepConfig
+from fdpo.sweep.worlds import World, register_world
+from fdpo.sweep.yamlio import apply_overrides, deep_merge, parse_yaml
+
+__all__ = ["DEMO_WORLD", "demo_config", "demo_config_dict", "demo_config_text"]
+
+_FULL = "sweep.yaml"
+_QUICK_OVERLAY = "sweep_quick.yaml"
+
+
+def _resolve(variant: str, cache_dir: str | None, show_progress: bool) -> dict[str, Any]:
+    from fdpo.demo.assets import build_demo_assets
+
+    assets = build_demo_assets(cache_dir, quick=variant == "quick", show_progress=show_progress)
+    return {
+        "sft_model": assets.sft_model_path,
+        "reward_model": assets.reward_model_path,
+        "prompts": assets.prompts,
+        "prompt_template": assets.prompt_template,
+        "generation": assets.generation_kwargs,
+        "eval_prompts": assets.eval_prompts,
+    }
+
+
+#: The embedded movie-review world: ``full`` (``fdpo demo``) or ``quick`` (``fdpo demo --quick``).
+DEMO_WORLD = register_world(World("demo", ("full", "quick"), _resolve))
+
+
+def _read(name: str) -> str:
+    return resources.files("fdpo.demo").joinpath(name).read_text(encoding="utf-8")
+
+
+def demo_config_dict(*, quick: bool = False) -> dict[str, Any]:
+    """The ``fdpo demo`` sweep as a config dict: sweep.yaml, with sweep_quick.yaml merged on top for ``quick``."""
+    data = parse_yaml(_read(_FULL), source=f"fdpo/demo/{_FULL}")
+    if quick:
+        data = deep_merge(data, parse_yaml(_read(_QUICK_OVERLAY), source=f"fdpo/demo/{_QUICK_OVERLAY}"))
+    return data
+
+
+def demo_config_text(*, quick: bool = False) -> str:
+    """The demo sweep as YAML a user can save and edit (``fdpo demo --print-config``): sweep.yaml as it is, or for
+    ``quick`` the merged config (without the comments)."""
+    if not quick:
+        return _read(_FULL)
+    import yaml
+
+    header = "# The sweep of `fdpo demo --quick`: fdpo/demo/sweep.yaml with sweep_quick.yaml merged on top.\n"
+    return header + yaml.safe_dump(demo_config_dict(quick=True), sort_keys=False, allow_unicode=True)
+
+
+def demo_config(
+    *,
+    quick: bool = False,
+    cache_dir: str | os.PathLike | None = None,
+    overrides: Sequence[str] = (),
+    show_progress: bool = True,
+) -> SweepConfig:
+    """The ``fdpo demo`` sweep, with the demo world built or loaded (``resolved``) and ``overrides`` applied."""
+    data = apply_overrides(demo_config_dict(quick=quick), overrides)
+    if cache_dir is not None:
+        data["world_cache_dir"] = str(cache_dir)
+    return SweepConfig.from_dict(data, source="fdpo demo", check_models=False).resolved(
+        show_progress=show_progress
+    )

@@ -1,0 +1,320 @@
+"""``run_sweep``: the whole study (sample → score → pairs → train a grid → evaluate) as one resumable function.
+
+    sample from the SFT model ─► score with the reward model ─► build preference pairs
+      ─► reference log-probs of the pairs, computed ONCE and reused by every run
+      ─► for each grid cell divergence × loss_type × beta × seed: train FDPOTrainer, sample from the policy, evaluate
+      ─► results.csv (one row per run, plus the SFT model evaluated once as the baseline row "sft")
+      ─► summary.csv (mean ± 95% CI across seeds per configuration) and the report (tradeoff.png, report.md)
+
+Layout of ``output_dir`` (every file written atomically, see ``fdpo._io``)::
+
+    sweep.json                     the resolved config; a rerun with a different shared config is refused
+    pair_samples.jsonl             samples of the SFT model the pairs are built from
+    pair_scores.json               their rewards (reward-model logits)
+    pairs.jsonl                    the preference pairs (prompt, chosen, rejected, chosen_reward, rejected_reward)
+    pairs_with_ref.jsonl           the pairs as the trainer sees them, plus ref_chosen_logps / ref_rejected_logps
+    runs/<run_id>/config.json      the resolved config of the run (written when it starts)
+    runs/<run_id>/generations.jsonl   its evaluation samples with their rewards and per-sample statistics
+    runs/<run_id>/metrics.json     its results row; a run is finished if and only if this file exists
+    results.csv, summary.csv       regenerated from runs/*/metrics.json after every run
+    tradeoff.png, report.md        the report (``fdpo.report.write_report``)
+
+Rerunning the same command after an interruption (even ``kill -9``) skips finished runs, redoes the unfinished one
+and rewrites results.csv from the run directories, so no row is lost or duplicated.
+
+Reference log-probs. With ``precompute_ref_log_probs=True`` TRL 1.16 computes the reference log-probs of the whole
+dataset when a ``DPOTrainer`` is built and caches them in a ``datasets`` cache file keyed by the prepared dataset's
+fingerprint and a hash of the model. Across the trainers of a sweep that cache misses (the fingerprints of TRL's
+tokenization maps differ from one trainer to the next, and an in-memory dataset gets a random cache file). So the
+sweep computes the columns once (``fdpo.stages.compute_reference_log_probs``, through TRL's own precompute: same
+tokenization, same collation, same ``max_length`` truncation as training), saves them in ``pairs_with_ref.jsonl``,
+and trains every run on them: ``FDPOTrainer`` keeps reference columns a dataset already has. No run loads a
+reference model or runs a reference forward pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from fdpo._io import read_json, read_jsonl, write_json, write_jsonl
+from fdpo.evaluation import evaluate_policy
+from fdpo.report import BASELINE, write_report
+from fdpo.stages import (
+    compute_reference_log_probs,
+    generate_samples,
+    load_causal_lm,
+    load_prompts,
+    load_reward_model,
+    make_pairs,
+    score_samples,
+    train_policy,
+)
+from fdpo.sweep.config import RunSpec, SweepConfig
+from fdpo.sweep.errors import SweepError
+from fdpo.sweep.store import RunStore, check_same_sweep, sweep_lock
+
+__all__ = ["SweepResources", "evaluation_prompts", "prepare_pairs", "run_sweep"]
+
+# What --restart removes besides the runs: the shared stages' files.
+_STAGE_FILES = ("pair_samples.jsonl", "pair_scores.json", "pairs.jsonl", "pairs_with_ref.jsonl")
+
+
+class SweepResources:
+    """Models a sweep needs, each loaded once, on first use (a finished sweep loads nothing)."""
+
+    def __init__(self, config: SweepConfig):
+        self.config = config
+        self.device = config.resolved_device()
+        self._sft = None
+        self._reward = None
+
+    @property
+    def sft(self):
+        """``(model, tokenizer)`` of the SFT model."""
+        if self._sft is None:
+            self._sft = load_causal_lm(self.config.sft_model, self.device)
+        return self._sft
+
+    @property
+    def reward(self):
+        """The reward model (``fdpo.reward.RewardModel``)."""
+        if self._reward is None:
+            self._reward = load_reward_model(self.config.reward_model, self.config.reward, self.device)
+        return self._reward
+
+
+def run_sweep(
+    config: SweepConfig,
+    output_dir: str | os.PathLike,
+    *,
+    show_progress: bool = True,
+    write_report_files: bool = True,
+    restart: bool = False,
+) -> list[dict[str, Any]]:
+    """Runs (or resumes) a sweep and returns its result rows, the SFT baseline first.
+
+    Args:
+        config: the sweep; validated again here, before any model is loaded.
+        output_dir: where everything is written (see the module docstring for the layout).
+        show_progress: tqdm bars for sampling, evaluation and the runs.
+        write_report_files: also write tradeoff.png and report.md at the end.
+        restart: discard the runs and stages of an earlier sweep in ``output_dir`` with a different config.
+
+    Returns:
+        one dict per finished run (the rows of results.csv).
+    """
+    from tqdm.auto import tqdm
+
+    config.validate()
+    config = config.resolved(show_progress=show_progress)
+    root = Path(output_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    with sweep_lock(root):
+        check_same_sweep(root, config, restart)
+        if restart:
+            for target in (root / "runs", *(root / name for name in _STAGE_FILES)):
+                if target.is_dir():
+                    shutil.rmtree(target)
+                elif target.exists():
+                    target.unlink()
+        write_json(root / "sweep.json", {"config": config.to_dict(), "shared": config.shared_dict()})
+        store = RunStore(root)
+        runs = config.runs()
+        order = [BASELINE, *(run.run_id for run in runs)]
+        resources = SweepResources(config)
+        prompts = load_prompts(config.prompts.texts, config.prompts.file)
+        eval_prompts = evaluation_prompts(config, prompts)
+        eval_seed = int(config.grid.seeds[0])
+
+        todo = [run for run in runs if not store.is_finished(run.run_id)]
+        if not store.is_finished(BASELINE):
+            model, tokenizer = resources.sft
+            row = {
+                "run_id": BASELINE,
+                "divergence": BASELINE,
+                "loss_type": "",
+                "beta": None,
+                "seed": eval_seed,
+            }
+            store.begin(BASELINE, {"run": {"run_id": BASELINE, "divergence": BASELINE, "seed": eval_seed},
+                                   **config.to_dict()})  # fmt: skip
+            metrics, generations = _evaluate(
+                config, resources, model, eval_prompts, None, eval_seed, show_progress
+            )
+            store.finish(BASELINE, {**row, **metrics, "train_seconds": None}, generations)
+            store.write_tables(order)
+
+        if todo:
+            pairs = prepare_pairs(root, config, resources, prompts, show_progress)
+            bar = tqdm(todo, desc="f-DPO runs", unit="run", disable=not show_progress)
+            for run in bar:
+                bar.set_postfix_str(run.run_id)
+                _run_one(store, config, run, resources, pairs, eval_prompts, show_progress)
+                store.write_tables(order)
+        rows = store.write_tables(order)
+        if write_report_files:
+            write_report(
+                root,
+                diversity=config.report.diversity,
+                reward=config.report.reward,
+                title=config.name,
+                html=config.report.html,
+            )
+    return rows
+
+
+def evaluation_prompts(config: SweepConfig, prompts: list[str]) -> list[str]:
+    """The prompts policies are evaluated on: ``evaluation.prompts``/``prompts_file``, else ``prompts``, cut to
+    ``evaluation.max_prompts``."""
+    evaluation = config.evaluation
+    if evaluation.prompts is not None or evaluation.prompts_file is not None:
+        eval_prompts = load_prompts(evaluation.prompts, evaluation.prompts_file)
+    else:
+        eval_prompts = list(prompts)
+    if evaluation.max_prompts is not None:
+        eval_prompts = eval_prompts[: evaluation.max_prompts]
+    return eval_prompts
+
+
+def prepare_pairs(
+    root: str | os.PathLike,
+    config: SweepConfig,
+    resources: SweepResources,
+    prompts: Sequence[str],
+    show_progress: bool = True,
+):
+    """The sweep's shared stages, each skipped when its file in ``root`` exists: samples, scores, pairs and (with
+    ``reuse_reference_log_probs``) the reference log-probs. Returns the pairs as a ``datasets.Dataset``.
+
+    Raises:
+        SweepError: the samples give no preference pairs (the message names the counts and the fix).
+    """
+    from fdpo.generation import Samples
+
+    root = Path(root)
+    samples_path = root / "pair_samples.jsonl"
+    scores_path = root / "pair_scores.json"
+    pairs_path = root / "pairs.jsonl"
+    ref_path = root / "pairs_with_ref.jsonl"
+    if config.reuse_reference_log_probs and ref_path.is_file():
+        return _pairs_dataset(read_jsonl(ref_path))
+    if not pairs_path.is_file():
+        if samples_path.is_file():
+            samples = Samples.load(samples_path)
+        else:
+            model, tokenizer = resources.sft
+            samples = generate_samples(
+                model,
+                tokenizer,
+                prompts,
+                samples_per_prompt=config.pairs.samples_per_prompt,
+                batch_size=config.pairs.batch_size,
+                seed=config.pairs.seed,
+                prompt_template=config.prompts.template,
+                generation=config.generation,
+                show_progress=show_progress,
+            )
+            samples.save(samples_path)
+        if scores_path.is_file():
+            scores = read_json(scores_path)
+        else:
+            scores = score_samples(resources.reward, samples.texts, kind="logit").tolist()
+            write_json(scores_path, scores)
+        try:
+            pairs = make_pairs(samples, scores, config.pairs)
+        except ValueError as error:  # build_pairs names the candidate counts and the fix
+            raise SweepError(
+                f"No preference pairs from {len(samples)} samples of the SFT model: {error}"
+            ) from error
+        write_jsonl(pairs_path, pairs.to_list())
+    pairs = _pairs_dataset(read_jsonl(pairs_path))
+    if not config.reuse_reference_log_probs:
+        return pairs
+    model, tokenizer = resources.sft
+    first = config.runs()[0]
+    args = config.fdpo_config(first, output_dir=root / "runs" / ".reference")
+    started = time.perf_counter()
+    with_ref = compute_reference_log_probs(model, tokenizer, pairs, args)
+    write_json(
+        root / "reference_log_probs.json",
+        {
+            "seconds": time.perf_counter() - started,
+            "num_pairs": len(with_ref),
+            "dropped_by_trl": len(pairs) - len(with_ref),
+        },
+    )
+    write_jsonl(ref_path, with_ref.to_list())
+    shutil.rmtree(root / "runs" / ".reference", ignore_errors=True)
+    return _pairs_dataset(read_jsonl(ref_path))
+
+
+def _pairs_dataset(records):
+    from datasets import Dataset
+
+    return Dataset.from_list([dict(r) for r in records])
+
+
+def _evaluate(
+    config: SweepConfig, resources: SweepResources, policy, prompts, reference, seed, show_progress
+):
+    """``evaluate_policy`` with the sweep's settings: the one place a sweep evaluates a model."""
+    _, tokenizer = resources.sft
+    return evaluate_policy(
+        policy,
+        tokenizer,
+        resources.reward,
+        prompts,
+        reference=reference,
+        settings=config.evaluation,
+        generation=config.generation,
+        prompt_template=config.prompts.template,
+        seed=seed,
+        show_progress=show_progress,
+    )
+
+
+def _run_one(
+    store: RunStore,
+    config: SweepConfig,
+    run: RunSpec,
+    resources: SweepResources,
+    pairs,
+    eval_prompts,
+    show_progress,
+):
+    model, tokenizer = resources.sft
+    directory = store.begin(run.run_id, {"run": run.to_dict(), **config.to_dict()})
+    args = config.fdpo_config(run, output_dir=directory / "trainer")
+    policy, seconds, history = train_policy(
+        model, tokenizer, pairs, args, reuse_reference=config.reuse_reference_log_probs
+    )
+    metrics, generations = _evaluate(config, resources, policy, eval_prompts, model, run.seed, show_progress)
+    if config.save_models:
+        policy.save_pretrained(directory / "model")
+        tokenizer.save_pretrained(directory / "model")
+    shutil.rmtree(directory / "trainer", ignore_errors=True)
+    train_logs = [entry for entry in history if "loss" in entry]
+    final = train_logs[-1] if train_logs else {}
+    row = {
+        **run.to_dict(),
+        **metrics,
+        "train_seconds": seconds,
+        "train_loss": final.get("loss"),
+        "train_reward_accuracy": final.get("rewards/accuracies"),
+        "train_reward_margin": final.get("rewards/margins"),
+    }
+    store.finish(run.run_id, row, generations)
+    del policy
+    gc.collect()
+    with contextlib.suppress(Exception):
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()

@@ -1,0 +1,155 @@
+"""Tests for fdpo/sweep/runner.py: the sweep end to end on the tiny models of tests/conftest.py (a handful of
+prompts, two training steps per run): resumability, the lock, the recorded config."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pytest
+from _common import tiny_sweep_training
+
+import fdpo.sweep.runner as runner
+from fdpo._io import read_csv, read_json, read_jsonl
+from fdpo.sweep import RESULT_COLUMNS, RunStore, SweepConfig, SweepConfigError, run_sweep
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _tiny_sweep_config(model_dir: str, classifier_dir: str, **grid) -> SweepConfig:
+    return SweepConfig.from_dict(
+        {
+            "name": "tiny",
+            "sft_model": model_dir,
+            "reward_model": classifier_dir,
+            "prompts": {"texts": ["This movie was", "The cast is", "I loved", "The worst film"]},
+            "generation": {"max_new_tokens": 6, "do_sample": True, "top_k": 0},
+            "pairs": {"samples_per_prompt": 4, "strategy": "best_vs_worst", "batch_size": 16},
+            "training": tiny_sweep_training(),
+            "grid": {
+                "divergences": ["reverse_kl", "jensen_shannon"],
+                "betas": [0.1],
+                "seeds": [0, 1],
+                **grid,
+            },
+            "evaluation": {"samples_per_prompt": 2, "batch_size": 8, "num_saved_generations": 3},
+        }
+    )
+
+
+class _CountingTrainer:
+    """Wraps runner.train_policy: counts calls and raises on the call numbered ``fail_on``."""
+
+    def __init__(self, fail_on: int | None = None):
+        self.calls: list[str] = []
+        self.fail_on = fail_on
+        self.real = runner.train_policy
+
+    def __call__(self, model, tokenizer, pairs, args, **kwargs):
+        self.calls.append(args.output_dir)
+        if len(self.calls) == self.fail_on:
+            raise KeyboardInterrupt("simulated crash in the middle of a run")
+        return self.real(model, tokenizer, pairs, args, **kwargs)
+
+
+@pytest.mark.slow
+def test_sweep_resumes_after_a_crash_without_retraining_or_duplicates(
+    tiny_model_dir, tiny_classifier_dir, tmp_path, monkeypatch
+):
+    config = _tiny_sweep_config(tiny_model_dir, tiny_classifier_dir)
+    output = tmp_path / "sweep"
+    crashing = _CountingTrainer(fail_on=2)
+    monkeypatch.setattr(runner, "train_policy", crashing)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(config, output, show_progress=False)
+    runs = [run.run_id for run in config.runs()]
+    store = RunStore(output)
+    assert store.is_finished("sft") and store.is_finished(runs[0])
+    assert (output / "runs" / runs[1] / "config.json").is_file() and not store.is_finished(runs[1])
+    assert [row["run_id"] for row in read_csv(output / "results.csv")] == ["sft", runs[0]]
+    first_metrics = (output / "runs" / runs[0] / "metrics.json").read_bytes()
+    # a kill -9 during a later write leaves at most a temporary file behind
+    _write(output / "runs" / runs[1] / ".metrics.json.abc.tmp", '{"half": ')
+
+    resumed = _CountingTrainer()
+    monkeypatch.setattr(runner, "train_policy", resumed)
+    rows = run_sweep(config, output, show_progress=False)
+    assert len(resumed.calls) == len(runs) - 1  # the finished run was not retrained
+    assert all(runs[0] not in call for call in resumed.calls)
+    assert [row["run_id"] for row in rows] == ["sft", *runs]
+    results = read_csv(output / "results.csv")
+    assert [row["run_id"] for row in results] == ["sft", *runs]  # each run once, in grid order
+    assert (output / "runs" / runs[0] / "metrics.json").read_bytes() == first_metrics
+    assert not list((output / "runs" / runs[1]).glob(".*tmp"))
+
+    for row in results[1:]:
+        for column in RESULT_COLUMNS[5:]:
+            assert isinstance(row[column], float) and math.isfinite(row[column]), (row["run_id"], column)
+    baseline = results[0]
+    assert (
+        baseline["divergence"] == "sft" and baseline["kl_to_ref"] == 0.0 and baseline["train_seconds"] is None
+    )
+    summary = read_csv(output / "summary.csv")
+    assert [(row["divergence"], row["n"]) for row in summary] == [
+        ("sft", 1),
+        ("reverse_kl", 2),
+        ("jensen_shannon", 2),
+    ]
+    assert (output / "tradeoff.png").read_bytes().startswith(b"\x89PNG")
+    generations = read_jsonl(output / "runs" / runs[0] / "generations.jsonl")
+    assert len(generations) == 3 and {"prompt", "query", "completion", "reward_logit", "reward_prob"} <= set(
+        generations[0]
+    )
+    run_config = read_json(output / "runs" / runs[2] / "config.json")
+    assert run_config["run"]["run_id"] == runs[2] and run_config["training"]["max_steps"] == 2
+    with_ref = read_jsonl(output / "pairs_with_ref.jsonl")
+    assert with_ref and {"ref_chosen_logps", "ref_rejected_logps"} <= set(with_ref[0])
+
+    # a third run has nothing left to do: no training, no model loaded
+    untouched = _CountingTrainer()
+    monkeypatch.setattr(runner, "train_policy", untouched)
+    monkeypatch.setattr(
+        runner, "load_causal_lm", lambda *a, **k: pytest.fail("model loaded for a finished sweep")
+    )
+    assert [row["run_id"] for row in run_sweep(config, output, show_progress=False)] == ["sft", *runs]
+    assert untouched.calls == []
+
+    # growing the grid runs only the new cells; changing shared settings is refused
+    monkeypatch.undo()
+    bigger = config.with_overrides(["grid.seeds=[0,1,2]"])
+    counting = _CountingTrainer()
+    monkeypatch.setattr(runner, "train_policy", counting)
+    rows = run_sweep(bigger, output, show_progress=False)
+    assert len(counting.calls) == 2 and len(rows) == 1 + 6
+    changed = config.with_overrides(["training.learning_rate=0.5"])
+    with pytest.raises(SweepConfigError, match=r"different config \(training.learning_rate: 0.01 -> 0.5\)"):
+        run_sweep(changed, output, show_progress=False)
+
+
+def test_sweep_refuses_a_concurrent_sweep_in_the_same_directory(
+    tmp_path, tiny_model_dir, tiny_classifier_dir
+):
+    fcntl = pytest.importorskip("fcntl")
+    config = _tiny_sweep_config(tiny_model_dir, tiny_classifier_dir)
+    (tmp_path / "out").mkdir()
+    with open(tmp_path / "out" / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        with pytest.raises(RuntimeError, match="Another sweep is running"):
+            run_sweep(config, tmp_path / "out", show_progress=False)
+
+
+def test_sweep_json_records_the_config(tmp_path, tiny_model_dir, tiny_classifier_dir, monkeypatch):
+    """Only the stage that ran is asserted: the config is written before any model work."""
+    config = _tiny_sweep_config(tiny_model_dir, tiny_classifier_dir)
+    monkeypatch.setattr(runner, "evaluate_policy", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(config, tmp_path, show_progress=False)
+    recorded = json.loads((tmp_path / "sweep.json").read_text())
+    assert SweepConfig.from_dict(recorded["config"]).to_dict() == config.to_dict()
+    assert recorded["shared"] == config.shared_dict()
+    assert os.path.isfile(tmp_path / "runs" / "sft" / "config.json")
