@@ -117,13 +117,22 @@ def build_parser() -> argparse.ArgumentParser:
     pairs.add_argument(
         "--strategy",
         default="threshold",
-        help="How chosen and rejected texts are paired: threshold, best_vs_worst or margin (see docs/sweeps.md).",
+        help="How chosen and rejected texts are paired: threshold, best_vs_worst, margin or divpo (see "
+        "docs/sweeps.md).",
     )
     pairs.add_argument("--high", type=float, default=2.0, help="threshold: chosen texts score above this.")
     pairs.add_argument(
         "--low", type=float, default=0.0, help="threshold: rejected texts score between low and high."
     )
     pairs.add_argument("--margin", type=float, default=1.0, help="margin: minimum reward gap of a pair.")
+    pairs.add_argument(
+        "--diversity", default="logprob", help="divpo: logprob (needs --model, the SFT model) or ngram."
+    )
+    pairs.add_argument(
+        "--quantile", type=float, default=0.5, help="divpo: share of a prompt's samples in each reward pool."
+    )
+    pairs.add_argument("--ngram", type=int, default=2, help="divpo with --diversity ngram: n of the n-grams.")
+    pairs.add_argument("--model", help="divpo with --diversity logprob: the SFT model that drew the samples.")
     pairs.add_argument("--num-pairs", type=int, help="Number of pairs (default: what the strategy gives).")
     pairs.add_argument("--seed", type=int, default=0, help="Seed of the pairing.")
     pairs.add_argument("--device", help="Device for the reward model (default: cuda when available).")
@@ -350,12 +359,25 @@ def _cmd_generate(args) -> int:
 def _cmd_pairs(args) -> int:
     from fdpo._io import write_json, write_jsonl
     from fdpo.generation import Samples
-    from fdpo.stages import load_reward_model, make_pairs, score_samples
+    from fdpo.stages import load_causal_lm, load_reward_model, make_pairs, score_samples
     from fdpo.sweep.errors import SweepConfigError
     from fdpo.sweep.settings import PairSettings, RewardSettings
 
     settings = PairSettings(
-        **{name: getattr(args, name) for name in ("strategy", "high", "low", "margin", "num_pairs", "seed")}
+        **{
+            name: getattr(args, name)
+            for name in (
+                "strategy",
+                "high",
+                "low",
+                "margin",
+                "num_pairs",
+                "seed",
+                "diversity",
+                "quantile",
+                "ngram",
+            )
+        }
     )
     problems = settings.problems()
     if problems:
@@ -363,6 +385,14 @@ def _cmd_pairs(args) -> int:
     if not Path(args.samples).is_file():
         raise SweepConfigError(f"--samples {args.samples!r} does not exist; write it with 'fdpo generate'.")
     _check_model("--reward-model", args.reward_model)
+    needs_model = settings.strategy == "divpo" and settings.diversity == "logprob"
+    if needs_model and not args.model:
+        raise SweepConfigError(
+            "--strategy divpo with --diversity logprob scores the samples with the SFT model: give --model, or use "
+            "--diversity ngram."
+        )
+    if needs_model:
+        _check_model("--model", args.model)
     samples = Samples.load(args.samples)
     reward = load_reward_model(
         args.reward_model,
@@ -372,7 +402,8 @@ def _cmd_pairs(args) -> int:
     scores = score_samples(reward, samples.texts, kind="logit")
     if args.scores_output:
         write_json(args.scores_output, scores.tolist())
-    pairs = make_pairs(samples, scores, settings)
+    model, tokenizer = load_causal_lm(args.model, _device(args)) if needs_model else (None, None)
+    pairs = make_pairs(samples, scores, settings, model=model, tokenizer=tokenizer)
     write_jsonl(args.output, pairs.to_list())
     print(
         f"Scored {len(samples)} samples (reward mean {scores.mean():.3f}, max {scores.max():.3f}); "

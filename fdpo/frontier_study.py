@@ -271,9 +271,8 @@ def plan_frontier(config: SweepConfig, settings: FrontierSettings) -> list[Confi
 
 def _divpo_pairs(root: Path, config: SweepConfig, resources, criterion: str, settings: FrontierSettings):
     """DivPO pairs from the sweep's SFT samples and rewards (with reference log-probs when the sweep reuses them)."""
-    from fdpo.data import build_pairs
     from fdpo.generation import Samples
-    from fdpo.levers import mean_token_logprobs
+    from fdpo.stages import make_pairs
 
     name = _divpo_name(criterion, settings)
     pairs_path, ref_path = root / f"{name}_pairs.jsonl", root / f"{name}_pairs_with_ref.jsonl"
@@ -281,30 +280,16 @@ def _divpo_pairs(root: Path, config: SweepConfig, resources, criterion: str, set
         return _dataset(read_jsonl(ref_path))
     model, tokenizer = resources.sft
     if not pairs_path.is_file():
-        samples = Samples.load(root / "pair_samples.jsonl")
-        rewards = read_json(root / "pair_scores.json")
-        keep = [i for i, completion in enumerate(samples.completions) if completion.strip()]
-        logprobs = None
-        if criterion == "logprob":
-            logprobs = mean_token_logprobs(
-                model,
-                tokenizer,
-                [samples.queries[i] for i in keep],
-                [samples.completion_ids[i] for i in keep],
-                batch_size=config.evaluation.batch_size,
-            )
-        pairs = build_pairs(
-            [samples.queries[i] for i in keep],
-            [samples.completions[i] for i in keep],
-            [float(rewards[i]) for i in keep],
+        pair_settings = dataclasses.replace(
+            config.pairs,
             strategy="divpo",
             diversity=criterion,
-            logprobs=logprobs,
             quantile=settings.divpo_quantile,
             ngram=settings.divpo_ngram,
-            num_pairs=config.pairs.num_pairs,
-            seed=config.pairs.seed,
         )
+        samples = Samples.load(root / "pair_samples.jsonl")
+        rewards = read_json(root / "pair_scores.json")
+        pairs = make_pairs(samples, rewards, pair_settings, model=model, tokenizer=tokenizer)
         write_jsonl(pairs_path, pairs.to_list())
     pairs = _dataset(read_jsonl(pairs_path))
     if not config.reuse_reference_log_probs:
