@@ -409,10 +409,13 @@ def run_frontier(
             "progress": show_progress,
         }
         evaluations = root / "evaluations"
-        # Policy by policy (the baseline's family first), each seed's policy loaded or trained once for all the
-        # configurations on it, so that an interrupted study has its first configurations complete on every seed.
+        # Policy by policy, each seed's policy loaded or trained once for all the configurations on it, so that an
+        # interrupted study has whole families on every seed: standard DPO's first, then DivPO's (the candidates),
+        # the SFT model, the other divergences.
         todo: dict[tuple[PolicySpec | None, int], list[Configuration]] = {}
-        families = list(dict.fromkeys(c.policy(0) for c in configurations))
+        rank = {"divergence": 2, "divpo": 0, "sft": 1}
+        ordered = [configurations[0], *sorted(configurations[1:], key=lambda c: rank.get(c.lever, 3))]
+        families = list(dict.fromkeys(c.policy(0) for c in ordered))
         for family in families:
             for seed in seeds:
                 for configuration in configurations:
