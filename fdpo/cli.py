@@ -622,7 +622,9 @@ def _add_frontier_parser(commands) -> None:
 
 
 def _cmd_frontier(args) -> int:
-    from fdpo.frontier_study import frontier_config, frontier_markdown, plan_frontier, run_frontier
+    from fdpo.frontier import frontier_markdown
+    from fdpo.frontier_plan import frontier_config, plan_frontier
+    from fdpo.frontier_study import run_frontier
 
     started = time.perf_counter()
     config, settings = frontier_config(

@@ -18,6 +18,11 @@ evaluated once per seed; ``summarize_configurations`` gives, per configuration, 
   ``dominates_rkl_paired`` asks each paired interval to lie above 0. Pairing removes what the two share at a
   seed (the same trained policy for an evaluation-only lever, the same training and sampling seeds otherwise);
   ``dominates_rkl`` stays the unpaired, stricter verdict.
+* with the runs' prompt replicates given (``fdpo.report.sweep_replicates``), the divergence study's standard
+  errors (``fdpo.uncertainty``: seeds and a resampling of the evaluation prompts): ``<metric>_se`` per
+  configuration, ``<metric>_gap_z`` the gap to the baseline in standard errors of the gap (its prompt part paired:
+  the same resampled prompt sets for both), and ``dominates_rkl_se``: reward and two diversity measures each above
+  the baseline by more than 1.96 standard errors of the gap.
 
 ``write_frontier`` writes frontier.csv and frontier.png (``plot_frontier``: one panel per diversity measure, the
 levers told apart by marker and colour, the front drawn through its points).
@@ -31,6 +36,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from fdpo import uncertainty
 from fdpo._io import atomic_open, write_csv
 from fdpo.report import confidence_interval, pareto_front
 
@@ -39,6 +45,7 @@ __all__ = [
     "FRONTIER_METRICS",
     "dominates",
     "frontier_columns",
+    "frontier_markdown",
     "frontier_table",
     "plot_frontier",
     "separated",
@@ -53,6 +60,8 @@ FRONTIER_METRICS = ("reward", *DOMINANCE_MEASURES)
 #: Where each frontier metric is found in an evaluation's metrics (``fdpo.evaluation.evaluate_policy``).
 _SOURCES = {"reward": "reward_logit_mean", "kl_to_ref": "kl_to_ref"}
 _EXTRA_METRICS = ("kl_to_ref",)
+#: Two-sided 95% quantile of the standard normal: a gap above this many standard errors is outside the 95% interval.
+Z_95 = 1.959963984540054
 _LABELS = {
     "reward": "reward (positive-class logit)",
     "predictive_entropy": "predictive entropy (nats / token)",
@@ -73,17 +82,8 @@ def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def summarize_configurations(
-    rows: Sequence[Mapping[str, Any]], confidence: float = 0.95
-) -> list[dict[str, Any]]:
-    """One row per configuration (``lever``, ``setting``), in first-seen order, from one row per evaluation.
-
-    Each evaluation row holds ``lever``, ``setting`` and the metrics of ``fdpo.evaluation.evaluate_policy``
-    (``reward_logit_mean``, ``predictive_entropy``, ``token_entropy``, ``distinct_2``, ``kl_to_ref``). Returns
-    ``lever``, ``setting``, ``n`` (evaluations, one per seed) and for each of ``FRONTIER_METRICS`` and kl_to_ref
-    ``<metric>_mean``, ``_std`` and ``_ci95`` (the half-width of the Student-t interval across seeds; None with
-    one seed).
-    """
+def _groups(rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], list[Mapping[str, Any]]]:
+    """The evaluation rows of each configuration (``lever``, ``setting``), in first-seen order."""
     groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for row in rows:
         for key in ("lever", "setting"):
@@ -92,15 +92,45 @@ def summarize_configurations(
                     f"Every evaluation row needs a non-empty string {key!r}; got {row.get(key)!r}."
                 )
         groups.setdefault((row["lever"], row["setting"]), []).append(row)
+    return groups
+
+
+def _replicates_of(members, column: str, replicates) -> list[uncertainty.Replicates] | None:
+    """The replicates of ``column`` of every member with a finite value; None unless all of them have one."""
+    if not replicates:
+        return None
+    found = [replicates.get(str(m.get("run_id")), {}).get(column) for m in members if _finite(m.get(column))]
+    return found if found and all(r is not None for r in found) else None
+
+
+def summarize_configurations(
+    rows: Sequence[Mapping[str, Any]],
+    confidence: float = 0.95,
+    replicates: Mapping[str, Mapping[str, uncertainty.Replicates]] | None = None,
+) -> list[dict[str, Any]]:
+    """One row per configuration (``lever``, ``setting``), in first-seen order, from one row per evaluation.
+
+    Each evaluation row holds ``lever``, ``setting`` and the metrics of ``fdpo.evaluation.evaluate_policy``
+    (``reward_logit_mean``, ``predictive_entropy``, ``token_entropy``, ``distinct_2``, ``kl_to_ref``). Returns
+    ``lever``, ``setting``, ``n`` (evaluations, one per seed) and for each of ``FRONTIER_METRICS`` and kl_to_ref
+    ``<metric>_mean``, ``_std`` and ``_ci95`` (the half-width of the Student-t interval across seeds; None with
+    one seed), and ``<metric>_se`` (``fdpo.uncertainty.combine``: seeds, and prompts when ``replicates``, per
+    ``run_id`` and result column, are given).
+    """
     summary = []
-    for (lever, setting), members in groups.items():
+    for (lever, setting), members in _groups(rows).items():
         out: dict[str, Any] = {"lever": lever, "setting": setting, "n": len(members)}
         for metric in (*FRONTIER_METRICS, *_EXTRA_METRICS):
             source = _SOURCES.get(metric, metric)
-            mean, std, half_width = confidence_interval([m.get(source) for m in members], confidence)
+            values = [m.get(source) for m in members]
+            mean, std, half_width = confidence_interval(values, confidence)
             out[f"{metric}_mean"] = None if math.isnan(mean) else mean
             out[f"{metric}_std"] = std
             out[f"{metric}_ci95"] = half_width
+            estimate = uncertainty.combine(
+                [v for v in values if _finite(v)], _replicates_of(members, source, replicates)
+            )
+            out[f"{metric}_se"] = estimate.se
         summary.append(out)
     return summary
 
@@ -163,12 +193,28 @@ def _paired_above(row: Mapping[str, Any], metric: str) -> bool:
     return _finite(mean) and _finite(half_width) and mean - half_width > 0
 
 
+def _gap_z(members, baseline_members, metric: str, replicates) -> float | None:
+    source = _SOURCES.get(metric, metric)
+    values = [m.get(source) for m in members if _finite(m.get(source))]
+    baseline_values = [m.get(source) for m in baseline_members if _finite(m.get(source))]
+    if not values or not baseline_values:
+        return None
+    result = uncertainty.gap(
+        baseline_values,
+        values,
+        _replicates_of(baseline_members, source, replicates),
+        _replicates_of(members, source, replicates),
+    )
+    return None if math.isnan(result.z) else result.z
+
+
 def frontier_table(
     summary: Sequence[Mapping[str, Any]],
     baseline: tuple[str, str],
     *,
     diversity: str = "token_entropy",
     evaluations: Sequence[Mapping[str, Any]] | None = None,
+    replicates: Mapping[str, Mapping[str, uncertainty.Replicates]] | None = None,
 ) -> list[dict[str, Any]]:
     """The summary rows with the front and the comparison to the baseline configuration added.
 
@@ -176,7 +222,8 @@ def frontier_table(
         summary: rows of ``summarize_configurations``.
         baseline: ``(lever, setting)`` of standard DPO, the configuration to beat.
         diversity: the measure of the ``on_front`` column (every measure has its ``on_front_<measure>``).
-        evaluations: the rows ``summary`` was made from (with ``seed``), for the paired columns.
+        evaluations: the rows ``summary`` was made from (with ``seed``), for the paired and standard-error columns.
+        replicates: per ``run_id`` of the evaluations, their prompt replicates (``fdpo.report.sweep_replicates``).
 
     Raises:
         ValueError: an unknown diversity measure, or no row is the baseline.
@@ -213,6 +260,14 @@ def frontier_table(
                 and _paired_above(row, "reward")
                 and sum(_paired_above(row, m) for m in DOMINANCE_MEASURES) >= 2
             )
+            groups = _groups(evaluations)
+            members, baseline_members = groups[(row["lever"], row["setting"])], groups[tuple(baseline)]
+            for metric in FRONTIER_METRICS:
+                row[f"{metric}_gap_z"] = (
+                    None if is_baseline else _gap_z(members, baseline_members, metric, replicates)
+                )
+            above = [_finite(row[f"{m}_gap_z"]) and row[f"{m}_gap_z"] > Z_95 for m in FRONTIER_METRICS]
+            row["dominates_rkl_se"] = above[0] and sum(above[1:]) >= 2
     return rows
 
 
@@ -229,6 +284,9 @@ def frontier_columns() -> list[str]:
     columns += ["dominates_rkl_paired"]
     for metric in FRONTIER_METRICS:
         columns += [f"{metric}_paired_vs_rkl", f"{metric}_paired_vs_rkl_ci95"]
+    columns += ["dominates_rkl_se"]
+    for metric in FRONTIER_METRICS:
+        columns += [f"{metric}_se", f"{metric}_gap_z"]
     return columns
 
 
@@ -314,10 +372,18 @@ def write_frontier(
     *,
     diversity: str = "token_entropy",
     title: str | None = None,
+    replicates: Mapping[str, Mapping[str, uncertainty.Replicates]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Writes frontier.csv and frontier.png into ``output_dir`` from one row per evaluation; returns the table."""
+    """Writes frontier.csv and frontier.png into ``output_dir`` from one row per evaluation; returns the table.
+
+    ``replicates`` (per evaluation ``run_id``, from ``fdpo.report.sweep_replicates``) adds the prompt part to the
+    standard errors."""
     table = frontier_table(
-        summarize_configurations(evaluations), baseline, diversity=diversity, evaluations=evaluations
+        summarize_configurations(evaluations, replicates=replicates),
+        baseline,
+        diversity=diversity,
+        evaluations=evaluations,
+        replicates=replicates,
     )
     output_dir = Path(output_dir)
     write_csv(output_dir / "frontier.csv", table, frontier_columns())
@@ -325,3 +391,39 @@ def write_frontier(
         table, output_dir / "frontier.png", baseline=baseline, **({"title": title} if title else {})
     )
     return table
+
+
+def frontier_markdown(table: Sequence[Mapping[str, Any]], digits: int = 3, notes: Sequence[str] = ()) -> str:
+    """frontier.csv as a markdown table: mean ± 95% half-width across seeds, the front, the gaps to the baseline
+    in standard errors (reward / predictive entropy / token entropy / distinct-2) and the three dominance verdicts
+    (intervals apart / paired by seed / gap > 1.96 standard errors); then ``notes``."""
+
+    def cell(row, metric):
+        mean, half_width = row.get(f"{metric}_mean"), row.get(f"{metric}_ci95")
+        if mean is None:
+            return ""
+        return f"{mean:.{digits}f}" + (f" ± {half_width:.{digits}f}" if half_width is not None else "")
+
+    def z(row):
+        values = [row.get(f"{metric}_gap_z") for metric in ("reward", *DOMINANCE_MEASURES)]
+        return " / ".join("" if v is None else f"{v:+.1f}" for v in values) if any(values) else ""
+
+    def mark(value):
+        return "✓" if value else ""
+
+    header = (
+        "| lever | setting | reward | pred. entropy | token entropy | distinct-2 | KL to ref | n | front |"
+    )
+    header += " gap z vs RKL | dominates RKL (intervals / paired / z) |"
+    lines = [header, "|---|---|" + "---:|" * 6 + ":---:|---:|:---:|"]
+    for row in table:
+        metrics = " | ".join(cell(row, m) for m in ("reward", *DOMINANCE_MEASURES, "kl_to_ref"))
+        verdicts = " / ".join(
+            mark(row.get(k)) or "·" for k in ("dominates_rkl", "dominates_rkl_paired", "dominates_rkl_se")
+        )
+        lines.append(
+            f"| {row['lever']} | {row['setting']} | {metrics} | {row['n']} | {mark(row['on_front'])} | {z(row)} "
+            f"| {verdicts} |"
+        )
+    lines += ["", *(f"- {note}" for note in notes)] if notes else []
+    return "\n".join(lines) + "\n"

@@ -186,7 +186,7 @@ def test_write_frontier_writes_the_csv_and_the_plot(tmp_path):
 
 
 def _tiny_study(model_dir, classifier_dir):
-    from fdpo.frontier_study import FrontierSettings
+    from fdpo.frontier_plan import FrontierSettings
     from fdpo.sweep import SweepConfig
 
     config = SweepConfig.from_dict(
@@ -238,8 +238,9 @@ def test_frontier_study_trains_each_policy_once_and_resumes(
         for pairs in ("pairs", "divpo-ngram-q0.5")
         for seed in (0, 1)
     )
-    assert sorted(p.name for p in (tmp_path / "evaluations").glob("*.json")) == sorted(
-        f"{stem}__seed{seed}.json"
+    finished = sorted(p.parent.name for p in (tmp_path / "runs").glob("*/metrics.json"))
+    assert finished == sorted(
+        f"{stem}__seed{seed}"
         for stem in (
             "divergence__RKL-beta0.1",
             "sft__SFT",
@@ -251,15 +252,20 @@ def test_frontier_study_trains_each_policy_once_and_resumes(
     )
     assert list(read_csv(tmp_path / "frontier.csv")[0]) == frontier_columns()
     assert (tmp_path / "frontier.png").is_file() and "| divpo |" in (tmp_path / "frontier.md").read_text()
+    # standard errors with a prompt part (the divergence study's), and gaps to the baseline in them
+    by_lever = {row["lever"]: row for row in table}
+    assert all(row["reward_se"] > 0 and row["token_entropy_se"] > 0 for row in table)
+    assert "seeds only" not in (tmp_path / "frontier.md").read_text()  # every run's prompt replicates were made
+    assert by_lever["divergence"]["reward_gap_z"] is None and by_lever["sft"]["reward_gap_z"] is not None
     divpo_pairs = read_jsonl(tmp_path / "divpo-ngram-q0.5_pairs.jsonl")
     assert divpo_pairs and all(p["chosen_reward"] > p["rejected_reward"] for p in divpo_pairs)
     # each lever evaluated its own model: the interpolated policy's KL to the SFT model is not the policy's
-    policy_row = read_json(tmp_path / "evaluations" / "divergence__RKL-beta0.1__seed0.json")
-    half_row = read_json(tmp_path / "evaluations" / "interpolation__RKL-beta0.1-t0.5__seed0.json")
+    policy_row = read_json(tmp_path / "runs" / "divergence__RKL-beta0.1__seed0" / "metrics.json")
+    half_row = read_json(tmp_path / "runs" / "interpolation__RKL-beta0.1-t0.5__seed0" / "metrics.json")
     assert half_row["policy"] == policy_row["policy"] and half_row["kl_to_ref"] != policy_row["kl_to_ref"]
 
     # Resume after losing one evaluation: nothing is trained again, the same evaluation comes back identical.
-    lost = tmp_path / "evaluations" / "interpolation__RKL-beta0.1-t0.5__seed1.json"
+    lost = tmp_path / "runs" / "interpolation__RKL-beta0.1-t0.5__seed1" / "metrics.json"
     before = read_json(lost)
     lost.unlink()
     calls.clear()
@@ -272,7 +278,7 @@ def test_frontier_study_trains_each_policy_once_and_resumes(
 
 
 def test_frontier_settings_refuse_bad_values():
-    from fdpo.frontier_study import FrontierSettings
+    from fdpo.frontier_plan import FrontierSettings
     from fdpo.sweep import SweepConfigError
 
     with pytest.raises(SweepConfigError, match="unknown frontier setting.*temperature"):
