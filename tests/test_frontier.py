@@ -255,7 +255,9 @@ def test_frontier_study_trains_each_policy_once_and_resumes(
     # standard errors with a prompt part (the divergence study's), and gaps to the baseline in them
     by_lever = {row["lever"]: row for row in table}
     assert all(row["reward_se"] > 0 and row["token_entropy_se"] > 0 for row in table)
-    assert "seeds only" not in (tmp_path / "frontier.md").read_text()  # every run's prompt replicates were made
+    assert (
+        "seeds only" not in (tmp_path / "frontier.md").read_text()
+    )  # every run's prompt replicates were made
     assert by_lever["divergence"]["reward_gap_z"] is None and by_lever["sft"]["reward_gap_z"] is not None
     divpo_pairs = read_jsonl(tmp_path / "divpo-ngram-q0.5_pairs.jsonl")
     assert divpo_pairs and all(p["chosen_reward"] > p["rejected_reward"] for p in divpo_pairs)
@@ -291,3 +293,26 @@ def test_frontier_settings_refuse_bad_values():
         FrontierSettings.from_dict({"lever_bases": ["forward_kl"]})
     with pytest.raises(SweepConfigError, match="interpolation has duplicates"):
         FrontierSettings.from_dict({"interpolation": [0.5, 0.5]})
+
+
+def test_frontier_command_reads_a_frontier_section_and_lists_the_plan(
+    tiny_model_dir, tiny_classifier_dir, tmp_path, capsys
+):
+    from fdpo.cli import main
+
+    config = tmp_path / "sweep.yaml"
+    config.write_text(
+        f"sft_model: {tiny_model_dir}\nreward_model: {tiny_classifier_dir}\nprompts: {{texts: ['This movie was']}}\n"
+        "grid: {divergences: [forward_kl], betas: [0.1], seeds: [0, 1]}\n"
+        "frontier: {temperatures: [0.9], interpolation: [], divpo: [ngram], lever_bases: [baseline]}\n",
+        encoding="utf-8",
+    )
+    args = ["frontier", "--output-dir", str(tmp_path / "out"), "--config", str(config), "--dry-run"]
+    assert main(args) == 0
+    listed = capsys.readouterr().out
+    assert "5 configurations x 2 seeds" in listed  # RKL (added: the baseline), SFT, FKL, DivPO, RKL at T=0.9
+    for setting in ("RKL β=0.1", "SFT", "FKL β=0.1", "DivPO ngram q=0.5 RKL β=0.1", "RKL β=0.1 T=0.9"):
+        assert f"  {setting}\n" in listed
+    assert main([*args, "frontier.temperatures=[-1]"]) == 2
+    assert "frontier.temperatures has [-1]; give finite numbers > 0" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing written by a dry run or a refused config
