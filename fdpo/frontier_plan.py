@@ -45,8 +45,11 @@ class FrontierSettings:
             "help": "DivPO diversity criteria (logprob, ngram); one DivPO policy per criterion and seed."
         },
     )
-    divpo_quantile: float = field(
-        default=0.5, metadata={"help": "DivPO reward pools: top/bottom share of each prompt's samples."}
+    divpo_quantiles: list[float] = field(
+        default_factory=lambda: [0.5],
+        metadata={
+            "help": "DivPO reward pools, top/bottom share of each prompt's samples; a policy per value."
+        },
     )
     divpo_ngram: int = field(default=2, metadata={"help": "n of the ngram criterion."})
     temperatures: list[float] = field(
@@ -100,8 +103,11 @@ class FrontierSettings:
             problems.append(
                 f"frontier.divpo={self.divpo!r}: a list of {', '.join(DIVERSITY_CRITERIA)} (or [])."
             )
-        if not _is_number(self.divpo_quantile) or not 0 < self.divpo_quantile <= 0.5:
-            problems.append(f"frontier.divpo_quantile must be in (0, 0.5], got {self.divpo_quantile!r}.")
+        quantiles = self.divpo_quantiles
+        if not isinstance(quantiles, list) or any(not _is_number(q) or not 0 < q <= 0.5 for q in quantiles):
+            problems.append(
+                f"frontier.divpo_quantiles must be a list of numbers in (0, 0.5], got {quantiles!r}."
+            )
         if (
             isinstance(self.divpo_ngram, bool)
             or not isinstance(self.divpo_ngram, int)
@@ -180,8 +186,9 @@ def _realignment_available() -> bool:
     return "realign" in inspect.signature(sample).parameters
 
 
-def divpo_pairs_name(criterion: str, settings: FrontierSettings) -> str:
-    return f"divpo-{criterion}-q{settings.divpo_quantile:g}"
+def divpo_pairs_name(criterion: str, quantile: float) -> str:
+    """Name of a DivPO pair set (and prefix of its policies): ``divpo-<criterion>-q<quantile>``."""
+    return f"divpo-{criterion}-q{quantile:g}"
 
 
 def plan_frontier(config: SweepConfig, settings: FrontierSettings) -> list[Configuration]:
@@ -199,13 +206,14 @@ def plan_frontier(config: SweepConfig, settings: FrontierSettings) -> list[Confi
     configurations += [Configuration("divergence", labels[cell], "pairs", *cell) for cell in cells[1:]]
     bases = [baseline] if "baseline" in settings.lever_bases else []
     for criterion in settings.divpo:
-        name = divpo_pairs_name(criterion, settings)
-        divpo = Configuration(
-            "divpo", f"DivPO {criterion} q={settings.divpo_quantile:g} {baseline.setting}", name, *cells[0]
-        )
-        configurations.append(divpo)
-        if "divpo" in settings.lever_bases:
-            bases.append(divpo)
+        for quantile in settings.divpo_quantiles:
+            name = divpo_pairs_name(criterion, quantile)
+            divpo = Configuration(
+                "divpo", f"DivPO {criterion} q={quantile:g} {baseline.setting}", name, *cells[0]
+            )
+            configurations.append(divpo)
+            if "divpo" in settings.lever_bases:
+                bases.append(divpo)
     for base in bases:
         prefix = (
             base.setting if base.lever == "divergence" else base.setting.replace(f" {baseline.setting}", "")

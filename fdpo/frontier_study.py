@@ -38,7 +38,7 @@ from typing import Any
 from fdpo._io import read_json, read_jsonl, write_json, write_jsonl, write_text
 from fdpo.evaluation import evaluate_policy
 from fdpo.frontier import frontier_markdown, write_frontier
-from fdpo.frontier_plan import Configuration, FrontierSettings, PolicySpec, divpo_pairs_name, plan_frontier
+from fdpo.frontier_plan import Configuration, FrontierSettings, PolicySpec, plan_frontier
 from fdpo.report import sweep_replicates
 from fdpo.stages import compute_reference_log_probs, load_prompts, train_policy
 from fdpo.sweep import SweepConfig, SweepConfigError, SweepResources, evaluation_prompts, prepare_pairs
@@ -53,12 +53,13 @@ def _dataset(records):
     return Dataset.from_list([dict(record) for record in records])
 
 
-def _divpo_pairs(root: Path, config: SweepConfig, resources, criterion: str, settings: FrontierSettings):
-    """DivPO pairs from the sweep's SFT samples and rewards (with reference log-probs when the sweep reuses them)."""
+def _divpo_pairs(root: Path, config: SweepConfig, resources, name: str, settings: FrontierSettings):
+    """The DivPO pair set ``name`` (``divpo_pairs_name``) from the sweep's SFT samples and rewards, with reference
+    log-probs when the sweep reuses them."""
     from fdpo.generation import Samples
     from fdpo.stages import make_pairs
 
-    name = divpo_pairs_name(criterion, settings)
+    criterion, quantile = name.split("-")[1], float(name.rsplit("-q", 1)[1])
     pairs_path, ref_path = root / f"{name}_pairs.jsonl", root / f"{name}_pairs_with_ref.jsonl"
     if config.reuse_reference_log_probs and ref_path.is_file():
         return _dataset(read_jsonl(ref_path))
@@ -68,7 +69,7 @@ def _divpo_pairs(root: Path, config: SweepConfig, resources, criterion: str, set
             config.pairs,
             strategy="divpo",
             diversity=criterion,
-            quantile=settings.divpo_quantile,
+            quantile=quantile,
             ngram=settings.divpo_ngram,
         )
         samples = Samples.load(root / "pair_samples.jsonl")
@@ -103,10 +104,7 @@ class _Policies:
             standard = prepare_pairs(self.root, self.config, self.resources, self.prompts, self.progress)
             self._pairs["pairs"] = standard
             if name != "pairs":
-                criterion = name.split("-")[1]
-                self._pairs[name] = _divpo_pairs(
-                    self.root, self.config, self.resources, criterion, self.settings
-                )
+                self._pairs[name] = _divpo_pairs(self.root, self.config, self.resources, name, self.settings)
         return self._pairs[name]
 
     def get(self, spec: PolicySpec):
