@@ -290,6 +290,13 @@ def frontier_columns() -> list[str]:
     return columns
 
 
+def _short_label(setting: str, baseline: tuple[str, str] | None) -> str:
+    """A plot label: the baseline's setting left out of a DivPO setting (``DivPO logprob q=0.5 RKL β=0.1``)."""
+    if baseline is not None and setting.startswith("DivPO") and setting.endswith(f" {baseline[1]}"):
+        return setting[: -len(baseline[1]) - 1]
+    return setting
+
+
 def plot_frontier(
     table: Sequence[Mapping[str, Any]],
     path: str | os.PathLike,
@@ -299,8 +306,9 @@ def plot_frontier(
 ) -> Path:
     """One panel per diversity measure: reward (x) against it (y), mean ± 95% interval of every configuration.
 
-    Levers are told apart by marker and colour; the Pareto front of each panel is a dashed line; the baseline is
-    ringed and configurations that dominate it are labelled in bold. Written with matplotlib's Agg canvas.
+    Levers are told apart by marker and colour; the Pareto front of each panel is a dashed line through its
+    labelled points; the baseline is ringed and configurations that dominate it are labelled in bold. Written with
+    matplotlib's Agg canvas.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -335,15 +343,20 @@ def plot_frontier(
             is_baseline = baseline is not None and (lever, row["setting"]) == tuple(baseline)
             if is_baseline:
                 axis.plot(row["reward_mean"], row[f"{measure}_mean"], "o", ms=16, mfc="none", mec="black")
-            axis.annotate(
-                row["setting"],
-                (row["reward_mean"], row[f"{measure}_mean"]),
-                xytext=(4, 4),
-                textcoords="offset points",
-                fontsize=6.5,
-                fontweight="bold" if row.get("dominates_rkl") else "normal",
-            )
+        # Labels on the points that matter here (the front, the baseline, the SFT model, dominating ones); the others
+        # are told apart by marker and colour, and named in frontier.csv.
         front = pareto_front([(row["reward_mean"], row[f"{measure}_mean"]) for row in shown])
+        for index, row in enumerate(shown):
+            is_baseline = baseline is not None and (row["lever"], row["setting"]) == tuple(baseline)
+            if index in front or is_baseline or row["lever"] == "sft" or row.get("dominates_rkl"):
+                axis.annotate(
+                    _short_label(row["setting"], baseline),
+                    (row["reward_mean"], row[f"{measure}_mean"]),
+                    xytext=(4, 4),
+                    textcoords="offset points",
+                    fontsize=7,
+                    fontweight="bold" if row.get("dominates_rkl") else "normal",
+                )
         if len(front) > 1:
             axis.plot(
                 [shown[i]["reward_mean"] for i in front],
