@@ -316,3 +316,33 @@ def test_frontier_command_reads_a_frontier_section_and_lists_the_plan(
     assert main([*args, "frontier.temperatures=[-1]"]) == 2
     assert "frontier.temperatures has [-1]; give finite numbers > 0" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # nothing written by a dry run or a refused config
+
+
+def test_realignment_settings_follow_what_sampling_supports():
+    """frontier.realignment needs fdpo.generation.sample(reference=, realign=): refused, naming the fix, where
+    sampling lacks it; planned on each lever base where it has it."""
+    import inspect
+
+    from fdpo.frontier_plan import Configuration, FrontierSettings, plan_frontier
+    from fdpo.generation import sample
+    from fdpo.sweep import SweepConfig, SweepConfigError
+
+    if "realign" not in inspect.signature(sample).parameters:
+        with pytest.raises(
+            SweepConfigError, match=r"needs decoding-time realignment .* set frontier.realignment=\[\]"
+        ):
+            FrontierSettings.from_dict({"realignment": [0.5]})
+        return
+    settings = FrontierSettings.from_dict(
+        {"realignment": [0.5], "divpo": [], "temperatures": [], "interpolation": []}
+    )
+    config = SweepConfig.from_dict(
+        {"sft_model": "org/sft", "reward_model": "org/reward", "prompts": {"texts": ["p"]}},
+        check_models=False,
+    )
+    realigned = [c for c in plan_frontier(config, settings) if c.lever == "realignment"]
+    assert realigned == [
+        Configuration(
+            "realignment", "RKL β=0.1 λ=0.5", "pairs", "reverse_kl", "sigmoid", 0.1, ("realignment", 0.5)
+        )
+    ]
