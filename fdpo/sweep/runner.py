@@ -249,7 +249,9 @@ def prepare_pairs(
             write_json(scores_path, scores)
             stages.record(scores_path.name)
         try:
-            pairs = make_pairs(samples, scores, config.pairs)
+            needs_model = config.pairs.strategy == "divpo" and config.pairs.diversity == "logprob"
+            model, tokenizer = resources.sft if needs_model else (None, None)
+            pairs = make_pairs(samples, scores, config.pairs, model=model, tokenizer=tokenizer)
         except ValueError as error:  # build_pairs names the candidate counts and the fix
             raise SweepError(
                 f"No preference pairs from {len(samples)} samples of the SFT model: {error}"
