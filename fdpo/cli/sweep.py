@@ -77,7 +77,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="Dotted overrides of the config, values read as YAML.",
     )
     add_run_options(parser, output_required=True)
-    parser.add_argument("--dry-run", action="store_true", help="Validate the config, list the runs and exit.")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="Run every check of the config (files, models, grid, training arguments), list the runs and exit.",
+    )
 
 
 def outputs(args: argparse.Namespace) -> list[str]:
@@ -92,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     with about(f"sweep config {args.config!r}"):
         config = SweepConfig.from_yaml(args.config, overrides=args.overrides)
     if args.dry_run:
+        config.check(source=args.config)  # exactly the checks run_sweep makes before it creates anything
         runs = config.runs()
         print(f"{args.config}: valid; {len(runs)} runs (+ the SFT baseline):")
         for spec in runs:

@@ -59,12 +59,20 @@ def test_sweep_with_a_bad_config_fails_fast_with_the_problem(tmp_path, capsys, n
 
 
 def test_sweep_overrides_before_and_after_options_and_dry_run(
-    tmp_path, capsys, no_model_loading, monkeypatch
+    tmp_path, capsys, tiny_model_dir, tiny_classifier_dir, monkeypatch
 ):
-    for variable in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        monkeypatch.delenv(variable, raising=False)
+    """--dry-run runs every check of the sweep (the SFT tokenizer measures the prompts) and loads no model."""
+    import transformers
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded")
+
+    for name in ("AutoModelForCausalLM", "AutoModelForSequenceClassification"):
+        monkeypatch.setattr(getattr(transformers, name), "from_pretrained", refuse)
     config = tmp_path / "sweep.yaml"
-    config.write_text("sft_model: a/b\nreward_model: c/d\nprompts: {texts: [x]}\n")
+    config.write_text(
+        f"sft_model: {tiny_model_dir}\nreward_model: {tiny_classifier_dir}\nprompts: {{texts: [x]}}\n"
+    )
     argv = ["sweep", str(config), "grid.seeds=[0,1]", "--output-dir", str(tmp_path), "--dry-run"]
     assert main([*argv, "grid.divergences=[reverse_kl,alpha:0.5]"]) == 0
     out = capsys.readouterr().out
