@@ -18,6 +18,7 @@ from _common import tiny_sweep_training
 import fdpo.sweep.runner as runner
 from fdpo._io import read_csv, read_json, read_jsonl, write_json
 from fdpo.sweep import RESULT_COLUMNS, RunStore, SweepConfig, SweepConfigError, SweepError, run_sweep
+from fdpo.sweep.runner import prepare_pairs
 
 
 def _write(path: Path, text: str) -> Path:
@@ -274,3 +275,27 @@ def test_a_refused_config_leaves_no_folder_behind(tmp_path, tiny_model_dir, tiny
         run_sweep(
             _tiny_sweep_config(tiny_model_dir, tiny_classifier_dir), tmp_path / "file", show_progress=False
         )
+
+
+def test_no_pairs_then_the_corrected_pair_settings_reuse_the_samples(
+    tmp_path, tiny_model_dir, tiny_classifier_dir, monkeypatch
+):
+    """A first attempt that found no pairs keeps its samples and scores; the corrected command is not 'a different
+    config' (no trained run finished) and redoes only the pairs and what follows."""
+    impossible = _tiny_sweep_config(tiny_model_dir, tiny_classifier_dir).with_overrides(
+        ["pairs.strategy=threshold", "pairs.high=100", "pairs.low=99", "reuse_reference_log_probs=false"]
+    )
+    fakes = _FakeStages(monkeypatch)
+    monkeypatch.setattr(runner, "prepare_pairs", prepare_pairs)  # the real one
+    sampled = []
+    real_generate = runner.generate_samples
+    monkeypatch.setattr(
+        runner, "generate_samples", lambda *a, **k: sampled.append(1) or real_generate(*a, **k)
+    )
+    with pytest.raises(SweepError, match="No preference pairs"):
+        run_sweep(impossible, tmp_path, show_progress=False, write_report_files=False)
+    assert (tmp_path / "pair_scores.json").is_file() and not (tmp_path / "pairs.jsonl").exists()
+    corrected = impossible.with_overrides(["pairs.strategy=best_vs_worst"])
+    rows = run_sweep(corrected, tmp_path, show_progress=False, write_report_files=False)
+    assert sampled == [1]  # the samples of the first attempt were reused
+    assert len(fakes.trained) == len(corrected.runs()) and len(rows) == 1 + len(corrected.runs())
