@@ -405,3 +405,139 @@ def test_auto_engine_draws_from_generates_distribution(tiny_lm, name):
     assert p_value(generated, fast) > 0.005
     assert p_value(generated, completions("generate", 1, temperature=1.3)) < 1e-6
     assert p_value(generated, completions("auto", 1, temperature=1.3)) < 1e-6
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Decoding-time realignment (DeRa): softmax(λ·policy logits + (1 − λ)·reference logits)
+
+
+@pytest.fixture
+def policy_and_reference(tiny_lm):
+    """Two different GPT-2s over one tokenizer (the fixture's, and a second with other random weights), both with
+    sharper next-token distributions so that the mixture differs visibly from either model."""
+    from fdpo.demo.models import build_causal_lm
+
+    policy, tokenizer = tiny_lm
+    torch.manual_seed(7)
+    reference = build_causal_lm(tokenizer, n_layer=2, n_embd=32, n_head=2, n_positions=128).eval()
+    return _peaked(policy, 4.0), _peaked(reference, 4.0), tokenizer
+
+
+def _mixture_log_probs(policy, reference, ids: list[int], realign: float) -> torch.Tensor:
+    """Float64 next-token log-probabilities of the realigned model after ``ids`` (no cache, no padding)."""
+    inputs = torch.tensor([ids])
+    with torch.no_grad():
+        logits = [copy.deepcopy(m).double()(inputs).logits[0, -1] for m in (policy, reference)]
+    return torch.log_softmax(realign * logits[0] + (1.0 - realign) * logits[1], dim=-1)
+
+
+@pytest.mark.parametrize("engine", ["auto", "exact"])
+def test_realign_one_is_the_policy_and_zero_the_reference(policy_and_reference, engine):
+    policy, reference, tokenizer = policy_and_reference
+    _likely_eos(policy, tokenizer)
+    _likely_eos(reference, tokenizer, scale=2.0)
+    kwargs = dict(num_samples_per_prompt=3, batch_size=4, seed=2, max_new_tokens=12, engine=engine, **QUIET)
+    kwargs |= dict(do_sample=True, top_k=0)
+    alone = sample(policy, tokenizer, PROMPTS, **kwargs)
+    reference_alone = sample(reference, tokenizer, PROMPTS, **kwargs)
+    assert alone.completion_ids != reference_alone.completion_ids
+    assert sample(policy, tokenizer, PROMPTS, reference=reference, realign=1.0, **kwargs) == alone
+    assert sample(policy, tokenizer, PROMPTS, reference=reference, realign=0, **kwargs) == reference_alone
+
+
+@pytest.mark.parametrize("realign", [0.5, 2.0])
+def test_realigned_greedy_decoding_follows_the_float64_mixture(policy_and_reference, realign):
+    """Greedy decoding of the mixture, left-padded batch and two caches, equals the argmax of the float64 mixture
+    recomputed without cache at every step (λ = 2 extrapolates away from the reference)."""
+    policy, reference, tokenizer = policy_and_reference
+    got = sample(
+        policy,
+        tokenizer,
+        PROMPTS,
+        reference=reference,
+        realign=realign,
+        do_sample=False,
+        max_new_tokens=6,
+        batch_size=5,
+        **_no_stop(tokenizer),
+        **QUIET,
+    )
+    alone = sample(
+        policy, tokenizer, PROMPTS, do_sample=False, max_new_tokens=6, **_no_stop(tokenizer), **QUIET
+    )
+    assert got.completion_ids != alone.completion_ids
+    suppressed = [tokenizer.eos_token_id, tokenizer.pad_token_id]
+    for query, completion in zip(got.queries, got.completion_ids, strict=True):
+        ids = tokenizer(query, add_special_tokens=False)["input_ids"] or [tokenizer.bos_token_id]
+        for token in completion:
+            log_probs = _mixture_log_probs(policy, reference, ids, realign)
+            log_probs[suppressed] = -torch.inf
+            assert token == int(log_probs.argmax())
+            ids = ids + [token]
+
+
+def test_realigned_sampling_draws_from_the_float64_mixture(policy_and_reference):
+    """First tokens of 4000 realigned samples (λ = 0.5) fit the float64 mixture's probabilities (chi-square
+    goodness of fit, cells with expected count < 10 pooled), and the same test rejects the policy alone."""
+    from scipy.stats import chisquare
+
+    policy, reference, tokenizer = policy_and_reference
+    draws = 4000
+    samples = sample(
+        policy,
+        tokenizer,
+        ["This movie"],
+        num_samples_per_prompt=draws,
+        batch_size=1000,
+        seed=0,
+        reference=reference,
+        realign=0.5,
+        do_sample=True,
+        top_k=0,
+        max_new_tokens=1,
+        **_no_stop(tokenizer),
+        **QUIET,
+    )
+    observed = np.bincount([ids[0] for ids in samples.completion_ids], minlength=len(tokenizer))
+    ids = tokenizer("This movie", add_special_tokens=False)["input_ids"]
+
+    def p_value(log_probs):
+        log_probs = log_probs.clone()
+        log_probs[[tokenizer.eos_token_id, tokenizer.pad_token_id]] = -torch.inf
+        expected = torch.softmax(log_probs, -1).numpy() * draws
+        common = expected >= 10
+        assert common.sum() > 10  # many cells
+        cells_observed = np.append(observed[common], observed[~common].sum())
+        cells_expected = np.append(expected[common], expected[~common].sum())
+        return chisquare(cells_observed, cells_expected * draws / cells_expected.sum()).pvalue
+
+    assert p_value(_mixture_log_probs(policy, reference, ids, 0.5)) > 0.005
+    assert p_value(_mixture_log_probs(policy, reference, ids, 1.0)) < 1e-6
+
+
+def test_realign_bad_input(policy_and_reference, tiny_lm):
+    policy, reference, tokenizer = policy_and_reference
+    cases = [
+        (dict(realign=0.5), "needs both reference= .* and realign="),
+        (dict(reference=reference), "needs both reference="),
+        (dict(reference=reference, realign=-0.1), "finite number λ ≥ 0"),
+        (dict(reference=reference, realign=float("inf")), "finite number λ ≥ 0"),
+        (dict(reference=reference, realign="0.5"), "finite number λ ≥ 0"),
+        (dict(reference=reference, realign=0.5, num_beams=3), "plain sampling only"),
+        (dict(reference=reference, realign=0.5, engine="generate"), "fdpo's decoding loop only"),
+        (
+            dict(reference=reference, realign=0.5, repetition_penalty=1.2),
+            "repetition_penalty=1.2 is not supported",
+        ),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(ValueError, match=message):
+            sample(policy, tokenizer, ["a"], max_new_tokens=2, **kwargs, **QUIET)
+    from fdpo.demo.models import build_causal_lm, train_tokenizer
+
+    other = build_causal_lm(train_tokenizer(PROMPTS * 4, vocab_size=200), n_layer=1, n_embd=16, n_head=2)
+    assert other.config.vocab_size != len(tokenizer)
+    with pytest.raises(
+        ValueError, match=r"must share one tokenizer; the model has 300 output tokens and the ref"
+    ):
+        sample(policy, tokenizer, ["a"], reference=other, realign=0.5, max_new_tokens=2, **QUIET)
