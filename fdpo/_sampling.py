@@ -1,18 +1,20 @@
-"""fdpo's decoding loop: transformers' sampling and beam-sampling rules, token for token, with less copying.
+"""fdpo's decoding loop: transformers' sampling and beam-search rules, step for step, with less copying.
 
-``model.generate`` spends most of a CPU sampling run moving memory: its key/value cache grows by concatenation
-(every step copies the whole cache), beam search reorders the whole cache after every step, and finished rows keep
-being computed until the last one ends. This loop runs the same model forward passes and the same arithmetic on the
-logits, in the same order, and draws the same random numbers (``torch.multinomial`` draws one exponential variate
-per vocabulary entry of every row, finished or not; so does this loop), so for a fixed seed it returns the tokens
-``generate`` returns. What differs is bookkeeping only:
+``model.generate`` spends much of a CPU sampling run moving memory: in beam search it reorders the whole key/value
+cache after every step and then appends the next token by concatenation into fresh memory (two copies of the cache
+a step), and in plain sampling it keeps computing rows that have ended until the last one ends. This loop runs the
+same model forward passes and the same logits processors and beam bookkeeping, in the same order, but
 
-- after a beam step the cache is reordered while the next token is appended, in one copy (``generate`` copies the
-  whole cache twice a step: to reorder it, then to append by concatenation);
-- in plain sampling, rows that have ended are dropped from the forward pass (their random numbers are still drawn).
+- after a beam step the cache is reordered while the next token is appended, in one copy between two buffers
+  allocated once for the generation;
+- in plain sampling, rows that have ended are dropped from the forward pass.
 
-``plan`` decides whether a call can run here; options outside the supported set (listed in ``SUPPORTED``) run
-through ``model.generate`` instead, so no option ever changes meaning.
+With ``same_stream`` it also draws the random numbers ``generate`` draws (``torch.multinomial`` draws one
+exponential number per vocabulary entry of every row, ended or not; so does this loop), so for a fixed seed it
+returns the tokens ``generate`` returns. Without it, it draws fewer random numbers from the same distribution.
+
+``plan`` decides whether a call can run here; options outside ``SUPPORTED`` (set to anything but their default)
+run through ``model.generate`` instead, so no option ever changes meaning.
 """
 
 from __future__ import annotations
@@ -392,7 +394,7 @@ def _top_continuations_among_top_k(
     batch, beams, vocab = log_probs.shape
     log_probs = processors(sequences, log_probs.view(batch * beams, vocab))
     top_k = min(max(config.top_k, min_keep), vocab)
-    values, tokens = torch.topk(log_probs, top_k)
+    values, tokens = torch.topk(log_probs, top_k, sorted=False)  # order is irrelevant here
     if config.temperature is not None and config.temperature != 1.0:
         values = values / config.temperature
     if config.renormalize_logits is True:
