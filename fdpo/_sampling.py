@@ -19,6 +19,7 @@ run through ``model.generate`` instead, so no option ever changes meaning.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -264,9 +265,9 @@ def _processors(
     return processors
 
 
-def _resolve_lengths(config: GenerationConfig, prompt_width: int, model) -> GenerationConfig:
+def _resolve_lengths(config: GenerationConfig, prompt_width: int) -> GenerationConfig:
     """``max_length``/``min_length`` counted with the prompt, as ``generate`` sets them."""
-    config = GenerationConfig(**config.to_dict())
+    config = copy.deepcopy(config)
     if config.max_new_tokens is not None:
         config.max_length = config.max_new_tokens + prompt_width
     if config.min_new_tokens is not None:
@@ -297,7 +298,7 @@ def decode(
     With ``reference`` and ``realign`` = λ, every step samples from softmax(λ·policy logits + (1 − λ)·reference
     logits) (plain sampling only), each model with its own cache.
     """
-    config = _resolve_lengths(plan_.config, input_ids.shape[1], model)
+    config = _resolve_lengths(plan_.config, input_ids.shape[1])
     if config.num_beams > 1:
         candidates_only = (
             not same_stream

@@ -3,8 +3,8 @@
 ``sample`` replaces the one-at-a-time ``generate_from_input`` loop of the notebook this library grew from: prompts
 are formatted with a template, sorted by token length (so a batch pads little), left-padded, generated together with
 the key/value cache and put back in prompt order. Every ``model.generate`` option keeps its meaning: the common ones
-run in fdpo's own decoding loop (``fdpo._sampling``: the same tokens as ``generate`` for the same seed, with less
-memory traffic), the others in ``model.generate`` itself.
+run in fdpo's own decoding loop (``fdpo._sampling``: ``generate``'s rules with less memory traffic, sampling from
+``generate``'s distribution or, with ``engine="exact"``, giving its very tokens), the others in ``model.generate``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from fdpo._batching import model_device, pad_batch, start_empty_prompts
 from fdpo._io import atomic_open
 from fdpo._sampling import SUPPORTED, decode, plan
 from fdpo._validation import check_strings
+from fdpo.errors import InputError
 
 __all__ = ["Samples", "sample"]
 
@@ -117,7 +118,7 @@ def _check_realignment(model, reference, realign, engine: str, generate_kwargs: 
     if reference is None and realign is None:
         return
     if reference is None or realign is None:
-        raise ValueError(
+        raise InputError(
             "Decoding-time realignment needs both reference= (a causal LM) and realign= (λ ≥ 0); got only "
             f"{'reference' if reference is not None else 'realign'}."
         )
@@ -127,13 +128,13 @@ def _check_realignment(model, reference, realign, engine: str, generate_kwargs: 
         or not realign >= 0
         or realign == float("inf")
     ):
-        raise ValueError(
+        raise InputError(
             f"realign must be a finite number λ ≥ 0 (1 = the model alone, 0 = the reference), got {realign!r}."
         )
     if engine == "generate":
-        raise ValueError("realign runs in fdpo's decoding loop only; use engine='auto' or 'exact'.")
+        raise InputError("realign runs in fdpo's decoding loop only; use engine='auto' or 'exact'.")
     if generate_kwargs.get("num_beams", 1) != 1:
-        raise ValueError(
+        raise InputError(
             f"realign supports plain sampling only (num_beams=1), got num_beams={generate_kwargs['num_beams']}."
         )
     sizes = []
@@ -145,15 +146,15 @@ def _check_realignment(model, reference, realign, engine: str, generate_kwargs: 
             else getattr(getattr(lm, "config", None), "vocab_size", None)
         )
         if size is None:
-            raise ValueError(f"Cannot read the vocabulary size of the {name}; realign needs two causal LMs.")
+            raise InputError(f"Cannot read the vocabulary size of the {name}; realign needs two causal LMs.")
         sizes.append(size)
     if sizes[0] != sizes[1]:
-        raise ValueError(
+        raise InputError(
             f"realign mixes the two models' logits token by token, so they must share one tokenizer; the model has "
             f"{sizes[0]} output tokens and the reference {sizes[1]}."
         )
     if model_device(model) != model_device(reference):
-        raise ValueError(
+        raise InputError(
             f"model and reference must be on one device, got {model_device(model)} and {model_device(reference)}."
         )
 
@@ -179,7 +180,7 @@ def _generate(
                 realign=realign,
             )
         if reference is not None:
-            raise ValueError(
+            raise InputError(
                 f"realign runs in fdpo's decoding loop, which cannot run this call: {reason}. It implements "
                 f"{list(SUPPORTED)} on decoder-only models with a plain key/value cache."
             )
@@ -224,8 +225,9 @@ def sample(
             with ``max_new_tokens``/``max_length``, ``min_new_tokens``/``min_length``, ``temperature``, ``top_k``,
             ``top_p``, ``no_repeat_ngram_size``, ``renormalize_logits``, ``suppress_tokens``, ``length_penalty`` and
             ``early_stopping``, for a decoder-only model with a plain key/value cache; it runs the forward passes
-            ``generate`` runs, but writes its cache in place, moves a beam's cache only when the beam is copied and
-            stops computing rows that have ended. Any other option goes to ``model.generate``.
+            ``generate`` runs, but reorders the beams' cache while appending the next token (one copy a step where
+            ``generate`` makes two) and stops computing rows that have ended. Any other option (set to anything
+            but its default) goes to ``model.generate``.
 
             - ``"auto"`` (default): fdpo's loop with cheaper random draws from the same distribution as
               ``generate``: plain sampling inverts the cumulative distribution with one uniform number per row,
@@ -270,7 +272,7 @@ def sample(
         if name in generate_kwargs:
             raise ValueError(f"{name} is built by sample() from the prompts; do not pass it.")
     if engine not in _ENGINES:
-        raise ValueError(f"engine must be one of {list(_ENGINES)}, got {engine!r}.")
+        raise InputError(f"engine must be one of {list(_ENGINES)}, got {engine!r}.")
     _check_realignment(model, reference, realign, engine, generate_kwargs)
 
     generation_config = getattr(model, "generation_config", None)
