@@ -1,0 +1,139 @@
+"""Tests for fdpo/sweep/executors.py: the executor checks, the resources a run asks Ray for, and the Ray executor on
+a local two-CPU Ray cluster running the quick demo sweep: the same results.csv as the sequential executor, and a
+worker killed in the middle of a run (tests/sweep/_ray_faults.py) has its run re-executed once, with one row."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from fdpo._io import read_csv
+from fdpo.demo.world import demo_config
+from fdpo.errors import InputError
+from fdpo.sweep import SweepConfig, run_sweep
+from fdpo.sweep.executors import check_executor, ray_task_resources
+
+from ._ray_faults import FAULTS_ENV
+
+
+def _config(**fields) -> SweepConfig:
+    data = {"sft_model": "unused", "reward_model": "unused", "prompts": {"texts": ["A"]}, **fields}
+    return SweepConfig.from_dict(data, check_models=False)
+
+
+def test_ray_executor_without_ray_names_the_extra_before_any_work(monkeypatch, tmp_path, no_model_loading):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    with pytest.raises(InputError, match=r'pip install "fdpo\[ray\]"'):
+        check_executor("ray")
+    output = tmp_path / "sweep"
+    with pytest.raises(InputError, match=r'pip install "fdpo\[ray\]"'):
+        run_sweep(demo_config(quick=True, show_progress=False), output, show_progress=False, executor="ray")
+    assert not output.exists()
+
+
+def test_unknown_executor_is_refused_with_the_choices():
+    with pytest.raises(InputError, match="'dask'.*sequential, ray"):
+        check_executor("dask")
+
+
+def test_a_run_asks_ray_for_a_gpu_only_when_it_trains_on_cuda():
+    assert ray_task_resources(_config(device="cuda"), cluster_has_gpus=False) == {
+        "num_cpus": 1,
+        "num_gpus": 1,
+    }
+    assert ray_task_resources(_config(device="cuda:1"), cluster_has_gpus=True)["num_gpus"] == 1
+    assert ray_task_resources(_config(device="cpu"), cluster_has_gpus=True) == {"num_cpus": 1}
+    assert ray_task_resources(_config(), cluster_has_gpus=True) == {"num_cpus": 1, "num_gpus": 1}  # auto
+    assert ray_task_resources(_config(), cluster_has_gpus=False) == {"num_cpus": 1}
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory):
+    """A local Ray with two CPUs whose workers load the fault hook; yields the faults folder."""
+    import ray
+
+    faults = tmp_path_factory.mktemp("faults")
+    tests_dir = Path(__file__).resolve().parents[1]  # so that workers import sweep._ray_faults
+    pythonpath = os.pathsep.join(p for p in (str(tests_dir), os.environ.get("PYTHONPATH")) if p)
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        logging_level="WARNING",
+        runtime_env={
+            "env_vars": {"PYTHONPATH": pythonpath, FAULTS_ENV: str(faults), "OMP_NUM_THREADS": "1"},
+            "worker_process_setup_hook": "sweep._ray_faults.install",
+        },
+    )
+    yield faults
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def sequential_sweep(tmp_path_factory):
+    """The quick demo sweep run by the sequential executor on one thread, as the Ray workers run."""
+    config = demo_config(quick=True, show_progress=False)
+    output = tmp_path_factory.mktemp("sequential")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run_sweep(config, output, show_progress=False, write_report_files=False)
+    finally:
+        torch.set_num_threads(threads)
+    return config, output
+
+
+def _table(path: Path) -> list[dict[str, str]]:
+    """results.csv as written (strings, no float parsing), without the timing columns (train_seconds, eval_seconds and their summaries)."""
+    return [
+        {key: value for key, value in row.items() if "_seconds" not in key}
+        for row in read_csv(path, parse_numbers=False)
+    ]
+
+
+def _attempts(faults: Path) -> list[str]:
+    log = faults / "attempts.log"
+    return sorted(log.read_text(encoding="utf-8").split()) if log.exists() else []
+
+
+@pytest.mark.slow
+def test_ray_executor_writes_the_sequential_results(ray_cluster, sequential_sweep, tmp_path):
+    config, reference = sequential_sweep
+    (ray_cluster / "attempts.log").unlink(missing_ok=True)
+    output = tmp_path / "ray"
+    rows = run_sweep(config, output, show_progress=False, write_report_files=False, executor="ray")
+    runs = [run.run_id for run in config.runs()]
+    assert len(runs) == 12
+    assert [row["run_id"] for row in rows] == ["sft", *runs]
+    assert _attempts(ray_cluster) == sorted(runs)  # every run trained once, by a Ray worker
+    assert _table(output / "results.csv") == _table(reference / "results.csv")
+    assert _table(output / "summary.csv") == _table(reference / "summary.csv")
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_run_is_rerun_once_and_the_table_has_one_row_for_it(
+    ray_cluster, sequential_sweep, tmp_path
+):
+    """The sequential sweep with two runs removed, resumed on Ray; the first attempt of one of them ends its worker
+    with os._exit(1) after the run directory was created."""
+    config, reference = sequential_sweep
+    (ray_cluster / "attempts.log").unlink(missing_ok=True)
+    output = tmp_path / "resumed"
+    shutil.copytree(reference, output)
+    runs = [run.run_id for run in config.runs()]
+    killed, other = runs[1], runs[-1]
+    for run_id in (killed, other):
+        shutil.rmtree(output / "runs" / run_id)
+    (ray_cluster / f"{killed}.kill").touch()
+
+    rows = run_sweep(config, output, show_progress=False, write_report_files=False, executor="ray")
+    assert not (ray_cluster / f"{killed}.kill").exists()  # the fault fired
+    assert _attempts(ray_cluster) == sorted([killed, killed, other])  # re-run once; finished runs untouched
+    assert [row["run_id"] for row in rows] == ["sft", *runs]
+    assert [row["run_id"] for row in read_csv(output / "results.csv")] == ["sft", *runs]
+    assert _table(output / "results.csv") == _table(reference / "results.csv")
+    assert not list((output / "runs" / killed).glob(".*tmp"))
