@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fdpo._io import read_csv, write_csv, write_text
+from fdpo._optional import require
 from fdpo.evaluation import DIVERSITY_MEASURES, METRIC_COLUMNS, REWARD_MEASURES
 
 __all__ = [
@@ -237,6 +238,7 @@ def plot_tradeoff(
         diversity: ``"predictive_entropy"`` or ``"token_entropy"``.
         reward: ``"reward_logit"`` or ``"reward_prob"``.
     """
+    require("matplotlib", "study", "The reward-vs-diversity plot")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -344,14 +346,9 @@ def plot_tradeoff_html(
     """Writes the plot of ``plot_tradeoff`` as a self-contained interactive HTML page (plotly.js embedded, so it
     opens offline): hovering a point shows its configuration, every summary metric with its CI, and its run count.
 
-    Needs plotly: ``pip install "fdpo[html]"``. Arguments as for ``plot_tradeoff``.
+    Needs plotly: ``pip install "fdpo[study]"``. Arguments as for ``plot_tradeoff``.
     """
-    try:
-        import plotly.graph_objects as go
-    except ImportError as error:
-        raise ImportError(
-            'The interactive HTML plot needs plotly: pip install "fdpo[html]" (or pip install plotly).'
-        ) from error
+    go = require("plotly.graph_objects", "study", "The interactive HTML plot")
 
     tradeoff = _tradeoff(summary, diversity, reward)
     rows, points = tradeoff.rows, tradeoff.points

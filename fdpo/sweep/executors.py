@@ -17,17 +17,18 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from fdpo._optional import require
 from fdpo.errors import InputError
 from fdpo.sweep.errors import SweepError
 
 if TYPE_CHECKING:
     from fdpo.sweep.config import RunSpec, SweepConfig
 
-__all__ = ["EXECUTORS", "RAY_INSTALL_HINT", "check_executor", "ray_task_resources", "run_on_ray"]
+__all__ = ["EXECUTORS", "check_executor", "ray_task_resources", "run_on_ray"]
 
 #: The executors ``run_sweep`` (and ``fdpo sweep --executor``) accepts.
 EXECUTORS = ("sequential", "ray")
-RAY_INSTALL_HINT = 'pip install "fdpo[ray]"'
+_RAY_PURPOSE = "The Ray executor (--executor ray)"
 #: How many times Ray re-runs the task of a run whose worker died (not for an exception raised by the run).
 DEFAULT_MAX_RETRIES = 2
 
@@ -41,18 +42,7 @@ def check_executor(executor: str) -> None:
     if executor not in EXECUTORS:
         raise InputError(f"Unknown executor {executor!r}; choose one of: {', '.join(EXECUTORS)}.")
     if executor == "ray":
-        _import_ray()
-
-
-def _import_ray():
-    try:
-        import ray
-    except ImportError:
-        raise InputError(
-            f"The Ray executor needs Ray, which is not installed. Install it with: {RAY_INSTALL_HINT} "
-            '(or pip install "ray>=2.10"), or run the sweep with the sequential executor.'
-        ) from None
-    return ray
+        require("ray", "ray", _RAY_PURPOSE)
 
 
 def ray_task_resources(config: SweepConfig, cluster_has_gpus: bool) -> dict[str, float]:
@@ -97,7 +87,7 @@ def run_on_ray(
 
     from fdpo.sweep.runner import run_cell
 
-    ray = _import_ray()
+    ray = require("ray", "ray", _RAY_PURPOSE)
     started_here = not ray.is_initialized()
     if started_here:
         try:

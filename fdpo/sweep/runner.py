@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from fdpo._io import read_json, read_jsonl, write_json, write_jsonl
+from fdpo._optional import require
 from fdpo.evaluation import evaluate_policy
 from fdpo.report import BASELINE, write_report
 from fdpo.stages import (
@@ -125,6 +126,10 @@ def run_sweep(
 
     config.validate()
     check_executor(executor)
+    if write_report_files:  # before any training, not after it
+        require("matplotlib", "study", "The sweep's plot (tradeoff.png)")
+    if "self_bleu" in config.evaluation.metrics:
+        require("sacrebleu", "study", "The self_bleu metric")
     config = config.resolved(show_progress=show_progress)
     root = Path(output_dir)
     root.mkdir(parents=True, exist_ok=True)

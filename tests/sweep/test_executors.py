@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,16 +23,6 @@ from ._ray_faults import FAULTS_ENV
 def _config(**fields) -> SweepConfig:
     data = {"sft_model": "unused", "reward_model": "unused", "prompts": {"texts": ["A"]}, **fields}
     return SweepConfig.from_dict(data, check_models=False)
-
-
-def test_ray_executor_without_ray_names_the_extra_before_any_work(monkeypatch, tmp_path, no_model_loading):
-    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
-    with pytest.raises(InputError, match=r'pip install "fdpo\[ray\]"'):
-        check_executor("ray")
-    output = tmp_path / "sweep"
-    with pytest.raises(InputError, match=r'pip install "fdpo\[ray\]"'):
-        run_sweep(demo_config(quick=True, show_progress=False), output, show_progress=False, executor="ray")
-    assert not output.exists()
 
 
 def test_unknown_executor_is_refused_with_the_choices():
