@@ -3,6 +3,17 @@
 Each writer writes a temporary file in the destination's directory, flushes and fsyncs it, then ``os.replace``s it
 over the destination, which POSIX and Windows both perform atomically within one file system. Any module may use
 these helpers; they create missing parent directories.
+
+The file gets the permissions a plain ``open(path, "w")`` would give it: the destination's current mode if it exists,
+otherwise 0666 minus the process's umask (``tempfile.mkstemp`` alone would leave 0600).
+
+Temporary files are named ``.<destination name>.<pid>@<host>.<random>.tmp`` (for ``results.csv``:
+``.results.csv.4242@node1.k3j_x9a2.tmp``), next to the destination. A writer killed between creating and renaming one
+leaves it behind; ``remove_stale_temp_files`` deletes those whose writer is gone.
+
+The readers raise ``MalformedFileError`` (an ``InputError``, hence a ``ValueError``) naming the file, the line and
+the problem, for a file that is not valid UTF-8 or JSON, a JSONL line that is not an object, or a last line cut short
+by an interrupted write.
 """
 
 from __future__ import annotations
@@ -13,12 +24,19 @@ import io
 import json
 import math
 import os
+import re
+import socket
 import tempfile
+import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from fdpo.errors import InputError
+
 __all__ = [
+    "MalformedFileError",
     "atomic_open",
     "write_text",
     "write_json",
@@ -27,7 +45,46 @@ __all__ = [
     "read_jsonl",
     "write_csv",
     "read_csv",
+    "remove_stale_temp_files",
 ]
+
+_TEMP_SUFFIX = ".tmp"
+# .<name>.<pid>@<host>.<random>.tmp ; mkstemp's random part is 8 characters of [a-z0-9_]
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)@(?P<host>[A-Za-z0-9_-]*)\.[a-z0-9_]+\.tmp$")
+_ACTIVE_TEMPS: set[str] = set()  # temporary files this process is writing now
+_ACTIVE_LOCK = threading.Lock()
+
+
+class MalformedFileError(InputError):
+    """A file fdpo reads is not in the expected format; ``path`` and ``line`` (1-based, or ``None``) locate it."""
+
+    def __init__(self, message: str, path: str | os.PathLike, line: int | None = None):
+        super().__init__(message)
+        self.path = Path(path)
+        self.line = line
+
+
+def _host_tag() -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:32]
+
+
+def _new_file_mode(path: Path) -> int:
+    """The mode ``open(path, "w")`` would leave: the existing file's, or 0666 minus the umask."""
+    with contextlib.suppress(OSError):
+        return path.stat().st_mode & 0o7777
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    # /proc avoids os.umask's set-and-restore, which is not thread-safe; other systems fall back to it.
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -45,8 +102,18 @@ def atomic_open(
         raise ValueError(f"atomic_open writes whole files: mode must be 'w' or 'wb', got {mode!r}.")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    file_mode = _new_file_mode(path)
+    descriptor, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.{os.getpid()}@{_host_tag()}.", suffix=_TEMP_SUFFIX
+    )
+    with _ACTIVE_LOCK:
+        _ACTIVE_TEMPS.add(os.path.abspath(temporary))
     try:
+        if hasattr(os, "fchmod"):
+            with contextlib.suppress(
+                OSError
+            ):  # some network and FUSE file systems refuse chmod: keep mkstemp's
+                os.fchmod(descriptor, file_mode)
         kwargs = {} if "b" in mode else {"encoding": encoding, "newline": ""}
         with os.fdopen(descriptor, mode, **kwargs) as handle:
             yield handle
@@ -57,6 +124,67 @@ def atomic_open(
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+    finally:
+        with _ACTIVE_LOCK:
+            _ACTIVE_TEMPS.discard(os.path.abspath(temporary))
+
+
+def _process_is_gone(pid: int) -> bool | None:
+    """True if no process ``pid`` runs on this machine, False if one does, None if this system cannot tell."""
+    if os.name != "posix":
+        return None  # on Windows os.kill(pid, 0) would send CTRL_C_EVENT
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # exists, owned by someone else
+        return False
+    except OSError:
+        return None
+    return False
+
+
+def remove_stale_temp_files(
+    directory: str | os.PathLike, *, recursive: bool = True, min_age_seconds: float = 3600.0
+) -> list[Path]:
+    """Deletes the temporary files that atomic writes killed mid-way left in ``directory``, and returns their paths.
+
+    A file named ``.<name>.<pid>@<host>.<random>.tmp`` (the scheme of ``atomic_open``) is stale when it was written on
+    this host by a process that is no longer running (or by this process, outside a write in progress). A temporary
+    file from another host (a file system shared by several machines) or in an unknown state is removed only once it
+    has not been modified for ``min_age_seconds``, so that a write in progress elsewhere is left alone. Other files,
+    including other ``*.tmp`` files, are never touched.
+
+    Args:
+        directory: the folder to clean; a missing folder is not an error.
+        recursive: also clean its sub-folders.
+        min_age_seconds: age beyond which a temporary file whose writer cannot be checked counts as stale.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    candidates = directory.rglob(f".*{_TEMP_SUFFIX}") if recursive else directory.glob(f".*{_TEMP_SUFFIX}")
+    host, now, removed = _host_tag(), time.time(), []
+    for candidate in candidates:
+        match = _TEMP_NAME.match(candidate.name)
+        if match is None or not candidate.is_file():
+            continue
+        pid = int(match["pid"])
+        gone = None
+        if match["host"] == host:
+            if pid == os.getpid():
+                with _ACTIVE_LOCK:
+                    gone = os.path.abspath(candidate) not in _ACTIVE_TEMPS
+            else:
+                gone = _process_is_gone(pid)
+        if gone is None:
+            with contextlib.suppress(OSError):
+                gone = now - candidate.stat().st_mtime >= min_age_seconds
+        if gone:
+            with contextlib.suppress(FileNotFoundError):
+                candidate.unlink()
+                removed.append(candidate)
+    return removed
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
@@ -94,10 +222,52 @@ def write_json(path: str | os.PathLike, obj: Any, *, indent: int | None = 2) -> 
     return write_text(path, text + "\n")
 
 
+def _read_text(path: str | os.PathLike) -> str:
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8-sig")  # a byte-order mark some editors write is dropped
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise MalformedFileError(
+            f"{os.fspath(path)}, line {line}: not UTF-8 text (byte {data[error.start]:#04x} at offset {error.start}). "
+            "Save the file as UTF-8.",
+            path,
+            line,
+        ) from error
+
+
+def _cut_short(text: str, error: json.JSONDecodeError) -> bool:
+    """Whether a JSON error looks like a write that stopped early: no final newline, error on the last line.
+
+    (Every writer here ends its files with a newline.)
+    """
+    return not text.endswith("\n") and "\n" not in text[error.pos :]
+
+
 def read_json(path: str | os.PathLike) -> Any:
-    """Reads a JSON file."""
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+    """Reads a JSON file.
+
+    Raises:
+        MalformedFileError: the file is not UTF-8 or not valid JSON (e.g. cut short by an interrupted write).
+    """
+    text = _read_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        if not text.strip():
+            problem = "is empty, where a JSON document was expected"
+        elif _cut_short(text, error):
+            problem = (
+                f"is not valid JSON ({error.msg}, column {error.colno}) and has no final newline: it was probably "
+                "cut short by an interrupted write"
+            )
+        else:
+            problem = f"is not valid JSON ({error.msg}, column {error.colno})"
+        raise MalformedFileError(
+            f"{os.fspath(path)}, line {error.lineno}: the file {problem}. Fix or delete the file.",
+            path,
+            error.lineno,
+        ) from error
 
 
 def write_jsonl(path: str | os.PathLike, records: Iterable[Mapping[str, Any]]) -> Path:
@@ -111,9 +281,54 @@ def write_jsonl(path: str | os.PathLike, records: Iterable[Mapping[str, Any]]) -
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Reads a JSONL file; blank lines are skipped."""
-    with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    """Reads a JSONL file: one JSON object per line; blank lines are skipped.
+
+    Raises:
+        MalformedFileError: naming the file and line, for text that is not UTF-8, a line that is not valid JSON, a
+            last line cut short by an interrupted write (said as such) or a line holding
+            something other than an object.
+    """
+    text = _read_text(path)
+    lines = text.split("\n")  # not splitlines(): records may hold U+2028 and the like, which JSON leaves raw
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            if number == len(lines) and _cut_short(line, error):  # the last line, with no newline after it
+                problem = (
+                    f"the last line is not valid JSON ({error.msg}, column {error.colno}) and has no final newline: "
+                    "the file was probably cut short by an interrupted write. Delete that line or regenerate the "
+                    "file."
+                )
+            else:
+                problem = (
+                    f"not valid JSON ({error.msg}, column {error.colno}). Each line must be one JSON object."
+                )
+            raise MalformedFileError(f"{os.fspath(path)}, line {number}: {problem}", path, number) from error
+        if not isinstance(record, dict):
+            raise MalformedFileError(
+                f"{os.fspath(path)}, line {number}: holds a JSON {_json_type(record)} where a JSON object "
+                '({"key": value, ...}) was expected. Each line must be one object.',
+                path,
+                number,
+            )
+        records.append(record)
+    return records
+
+
+def _json_type(value: Any) -> str:
+    names = {
+        list: "array",
+        str: "string",
+        bool: "boolean",
+        int: "number",
+        float: "number",
+        type(None): "null",
+    }
+    return names.get(type(value), type(value).__name__)
 
 
 def _csv_cell(value: Any) -> Any:

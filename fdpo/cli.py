@@ -470,10 +470,13 @@ def _cmd_evaluate(args) -> int:
 
 
 def _print_results(output_dir: Path, started: float) -> None:
-    from fdpo.report import markdown_table
+    from fdpo.report import markdown_table, read_verdict
 
     print()
     print(markdown_table(output_dir / "summary.csv"))
+    for line in read_verdict(output_dir):
+        print(line)
+    print()
     print(f"Results: {output_dir / 'results.csv'}")
     print(f"Summary: {output_dir / 'summary.csv'}")
     print(f"Plot:    {output_dir / 'tradeoff.png'}")
@@ -520,6 +523,7 @@ def _cmd_report(args) -> int:
         html=args.html,
     )
     print(markdown_table(paths["summary"]))
+    print("\n".join(paths["verdict"]) + "\n")
     print(f"Plot:   {paths['plot']}")
     if "html" in paths:
         print(f"HTML:   {paths['html']}")

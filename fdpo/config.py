@@ -17,10 +17,20 @@ from dataclasses import dataclass, field
 
 from trl import DPOConfig
 
+from fdpo._validation import real_number
 from fdpo.divergences import FDivergence, get_divergence, list_divergences
+from fdpo.errors import InputError
 from fdpo.losses import LOSS_TYPES
 
-__all__ = ["FDPOConfig"]
+__all__ = ["FDPOConfig", "bf16_supported"]
+
+
+def bf16_supported() -> bool:
+    """Whether this machine has an accelerator with bfloat16 support (the check ``TrainingArguments`` applies)."""
+    from transformers.utils import is_torch_bf16_gpu_available, is_torch_xla_available
+
+    return is_torch_bf16_gpu_available() or is_torch_xla_available()
+
 
 # TRL's own f-divergence names and the divergence of ours that computes the same f′ (see the module docstring).
 _TRL_F_DIVERGENCES = {
@@ -71,12 +81,18 @@ class FDPOConfig(DPOConfig):
             ``chi_squared_kl`` and any divergence registered with ``@register_divergence``) or a spec with its
             parameter, such as ``"alpha:0.3"``. ``reverse_kl`` is standard DPO. After validation the field holds the
             canonical spec (``divergence="alpha", alpha=0.3`` becomes ``"alpha:0.3"``).
+        bf16 (`bool`, *optional*):
+            bfloat16 mixed precision. Left unset (``None``), it is on exactly when ``fp16`` and ``use_cpu`` are off
+            and the machine has an accelerator that supports bf16 (an Ampere or newer NVIDIA GPU, for instance), so
+            the same code runs on a laptop CPU and in bf16 on such a GPU. TRL's ``DPOConfig`` turns it on whatever
+            the hardware, which a CPU-only machine refuses. An explicit ``True`` or ``False`` is kept as given;
+            ``True`` without bf16 hardware (and without ``use_cpu=True``) raises ``InputError``.
         alpha (`float`, *optional*):
             α of the α-divergence, in (0, 1), in the paper's convention: α → 0 is reverse KL, α → 1 is forward KL.
             TRL's ``f_alpha_divergence_coef`` is 1 − α. Only for a divergence that has an ``alpha`` parameter; if the
             spec already gives α, the two must agree. Left as ``None``, it is filled in from the divergence.
 
-    Refused (``ValueError`` in ``__post_init__`` and again in ``FDPOTrainer``): a non-default ``f_divergence_type`` or
+    Refused (``InputError``, a ``ValueError``, in ``__post_init__`` and again in ``FDPOTrainer``): a non-default ``f_divergence_type`` or
     ``f_alpha_divergence_coef`` (use ``divergence``/``alpha``; the divergence would otherwise be applied twice), a
     ``loss_type`` outside ``fdpo.losses.LOSS_TYPES`` or more than one loss type, ``loss_weights`` other than ``[1.0]``,
     ``beta <= 0``, and non-default ``ld_alpha``, ``use_weighting``, ``label_smoothing``, ``discopop_tau``,
@@ -99,13 +115,49 @@ class FDPOConfig(DPOConfig):
         },
     )
 
+    bf16: bool | None = field(
+        default=None,
+        metadata={
+            "help": "bf16 mixed precision. Unset: on when fp16 and use_cpu are off and the accelerator supports bf16 "
+            "(off on a CPU-only machine). An explicit true/false is kept."
+        },
+    )
+
     def __post_init__(self):
         self.validate()
+        self._resolve_bf16()
         super().__post_init__()
+
+    def _resolve_bf16(self) -> None:
+        if self.bf16 is None:
+            self.bf16 = not self.fp16 and not self.use_cpu and bf16_supported()
+        elif self.bf16 and not self.use_cpu and not bf16_supported():
+            raise InputError(
+                "FDPOConfig(bf16=True): this machine has no accelerator with bfloat16 support. Leave bf16 unset "
+                "(it is then on only where the hardware supports it), pass bf16=False, or pass use_cpu=True for "
+                "bf16 on the CPU."
+            )
 
     def get_divergence(self) -> FDivergence:
         """The ``FDivergence`` this config trains with (a fresh instance from ``divergence``)."""
         return get_divergence(self.divergence)
+
+    def trl_equivalent(self) -> dict[str, object] | None:
+        """The ``DPOConfig`` settings with which TRL's own f-divergence computes the same f′, or ``None`` if it has none.
+
+        ``{"f_divergence_type": ..., "f_alpha_divergence_coef": ...}``; for ``alpha:0.3``, TRL's coefficient is 0.7
+        (1 − α). The objectives agree where |f′| ≤ 1e4; beyond, fdpo extends f′ linearly where TRL's forward KL
+        overflows and its α-divergence clamps (zero gradient). ``chi_squared_kl`` and registered divergences of your
+        own have no TRL counterpart.
+        """
+        divergence = self.get_divergence()
+        if divergence.name == "reverse_kl":
+            return {"f_divergence_type": "reverse_kl", "f_alpha_divergence_coef": 0.5}
+        for trl_name, ours in _TRL_F_DIVERGENCES.items():
+            if ours == divergence.name:
+                coefficient = 1.0 - divergence.params["alpha"] if ours == "alpha" else 0.5
+                return {"f_divergence_type": trl_name, "f_alpha_divergence_coef": coefficient}
+        return None
 
     def validate(self) -> None:
         """Checks the f-DPO fields and refuses the TRL settings the f-DPO loss cannot honour.
@@ -115,7 +167,7 @@ class FDPOConfig(DPOConfig):
         changed after construction is checked again.
 
         Raises:
-            ValueError: naming the bad setting, the accepted values and what to use instead.
+            InputError (a ValueError): naming the bad setting, the accepted values and what to use instead.
         """
         self._resolve_divergence()
         self._check_trl_divergence_unused()
@@ -123,7 +175,7 @@ class FDPOConfig(DPOConfig):
         for name, default, reason in _REFUSED_SETTINGS:
             value = getattr(self, name)
             if value != default:
-                raise ValueError(
+                raise InputError(
                     f"FDPOConfig does not support {name}={value!r}: {reason}. Leave {name} at its default ({default!r})."
                 )
 
@@ -138,10 +190,12 @@ class FDPOConfig(DPOConfig):
             )
         resolved = get_divergence(divergence)  # ValueError for an unknown name lists the registered ones
         if self.alpha is not None:
-            if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)):
-                raise ValueError(f"alpha must be a number in (0, 1), got {self.alpha!r}.")
+            alpha = real_number(self.alpha)
+            if alpha is None:
+                raise InputError(f"alpha must be a number in (0, 1), got {self.alpha!r}.")
+            self.alpha = alpha
             if "alpha" not in resolved.params:
-                raise ValueError(
+                raise InputError(
                     f"alpha={self.alpha!r} is set but divergence={divergence!r} has no alpha parameter. Use "
                     f"divergence='alpha' for the α-divergence (registered: {', '.join(list_divergences())}), or leave "
                     "alpha unset."
@@ -149,7 +203,7 @@ class FDPOConfig(DPOConfig):
             name, _, arguments = divergence.partition(":")
             if arguments.strip():
                 if not math.isclose(resolved.params["alpha"], self.alpha, rel_tol=0.0, abs_tol=1e-12):
-                    raise ValueError(
+                    raise InputError(
                         f"divergence={divergence!r} and alpha={self.alpha!r} disagree on α; give α in one place only."
                     )
             else:
@@ -159,13 +213,13 @@ class FDPOConfig(DPOConfig):
         try:
             round_trip = get_divergence(spec)
         except ValueError as error:
-            raise ValueError(
+            raise InputError(
                 f"divergence {divergence!r} resolves to {resolved!r}, whose spec {spec!r} does not resolve back to it "
                 f"({error}). Register its class with @fdpo.register_divergence and make its `params` the constructor "
                 "arguments."
             ) from error
         if round_trip != resolved:
-            raise ValueError(
+            raise InputError(
                 f"divergence {divergence!r} resolves to {resolved!r} but its spec {spec!r} gives {round_trip!r}; make "
                 "the class's `params` property return its constructor arguments."
             )
@@ -182,13 +236,13 @@ class FDPOConfig(DPOConfig):
                 if ours
                 else "divergence=<one of " + ", ".join(list_divergences()) + ">"
             )
-            raise ValueError(
+            raise InputError(
                 f"FDPOConfig refuses f_divergence_type={self.f_divergence_type!r}: the f-divergence is set with "
                 f"`divergence`, and TRL's own f_divergence_type would apply a second f′ on top of it. Leave "
                 f"f_divergence_type='reverse_kl' and use {hint} instead."
             )
         if self.f_alpha_divergence_coef != 0.5:
-            raise ValueError(
+            raise InputError(
                 f"FDPOConfig refuses f_alpha_divergence_coef={self.f_alpha_divergence_coef!r}: it is TRL's α, ignored "
                 f"by FDPOTrainer. Use divergence='alpha' with alpha={1.0 - self.f_alpha_divergence_coef:g} "
                 "(our α is 1 − TRL's coefficient; α → 0 is reverse KL, α → 1 forward KL)."
@@ -199,27 +253,25 @@ class FDPOConfig(DPOConfig):
             self.loss_type = [self.loss_type]
         loss_types = list(self.loss_type)
         if len(loss_types) != 1:
-            raise ValueError(
+            raise InputError(
                 f"FDPOConfig takes exactly one loss_type, got {loss_types}. Combining TRL losses (MPO-style "
                 f"loss_weights) is not supported; choose one of {', '.join(LOSS_TYPES)}."
             )
         if loss_types[0] not in LOSS_TYPES:
-            raise ValueError(
+            raise InputError(
                 f"FDPOConfig does not support loss_type={loss_types[0]!r}; choose one of {', '.join(LOSS_TYPES)}. "
                 "f-DPO leaves a β·log Z(x) term that cancels only in the chosen-minus-rejected margin, so TRL's other "
                 "losses have no f-divergence form here."
             )
         self.loss_type = loss_types
         if self.loss_weights is not None and [float(w) for w in self.loss_weights] != [1.0]:
-            raise ValueError(
+            raise InputError(
                 f"FDPOConfig does not support loss_weights={self.loss_weights!r}: there is a single loss. Leave "
                 "loss_weights unset (or [1.0])."
             )
-        beta = self.beta
-        if (
-            isinstance(beta, bool)
-            or not isinstance(beta, (int, float))
-            or not math.isfinite(beta)
-            or beta <= 0
-        ):
-            raise ValueError(f"beta must be a finite number > 0, got {beta!r}. DPO papers use 0.01 to 0.5.")
+        beta = real_number(self.beta)
+        if beta is None or not math.isfinite(beta) or beta <= 0:
+            raise InputError(
+                f"beta must be a finite number > 0, got {self.beta!r}. DPO papers use 0.01 to 0.5."
+            )
+        self.beta = beta

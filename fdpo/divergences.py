@@ -23,11 +23,15 @@ slope as gradient. Computation happens in float32 (float64 inputs stay float64),
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
+
+from fdpo._validation import real_number
+from fdpo.errors import InputError
 
 __all__ = [
     "MAX_EXACT_F_PRIME",
@@ -57,6 +61,12 @@ def compute_dtype(tensor: torch.Tensor) -> torch.dtype:
     """The dtype f′ and the loss are computed in: float32 for half precision and integer inputs, float64 stays
     float64 (``fdpo.losses`` follows the same rule)."""
     return torch.promote_types(tensor.dtype, torch.float32)
+
+
+#: Below this |αa|, the α-divergence's f′ uses the series of (1 − e^(−x))/x (truncation error x⁴/120 < 1e−17).
+_SERIES_BOUND = 1e-4
+#: Below this α, the α-divergence's f′ is the series alone: |αa| < 1e−4 on its whole exact range.
+_SERIES_ONLY_ALPHA = 1e-12
 
 
 def _one_minus_exp(x: torch.Tensor) -> torch.Tensor:
@@ -203,21 +213,79 @@ def _parse_value(text: str) -> float | str:
         return text
 
 
+def _constructor_parameters(cls: type[FDivergence]) -> list[str] | None:
+    """Names of the keyword arguments ``cls`` accepts, or ``None`` if it takes ``**kwargs`` (anything goes)."""
+    if cls.__init__ is object.__init__:
+        return []
+    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters):
+        return None
+    return [
+        parameter.name
+        for parameter in parameters
+        if parameter.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    ]
+
+
+def _parse_spec(name: str, cls: type[FDivergence], arguments: str, spec: str) -> dict[str, float | str]:
+    """The parameters of a spec's ``arguments`` (the text after ``name:``), refusing anything ambiguous."""
+    example = f"'{name}:0.3'" if cls.spec_param else f"'{name}:<key>=<value>'"
+    if not arguments.strip():
+        raise InputError(
+            f"Divergence spec {spec!r} has a ':' but no parameter after it. Give one, as in {example}, or write "
+            f"'{name}' alone for the default."
+        )
+    parsed: dict[str, float | str] = {}
+    for item in (part.strip() for part in arguments.split(",")):
+        if not item:
+            raise InputError(
+                f"Divergence spec {spec!r} has an empty parameter (a stray ','); write it as {example}."
+            )
+        key, equals, value = (part.strip() for part in item.partition("="))
+        if not equals:
+            if cls.spec_param is None:
+                hint = (
+                    f"write its parameters as '{name}:<key>=<value>'"
+                    if _constructor_parameters(cls) != []
+                    else f"use '{name}' alone"
+                )
+                raise InputError(
+                    f"Divergence '{name}' takes no parameter without a name, got spec {spec!r}; {hint}."
+                )
+            if parsed:
+                raise InputError(
+                    f"Divergence spec {spec!r} gives more than one value; '{name}' takes one unnamed value "
+                    f"({cls.spec_param}), as in {example}. For several divergences, list several specs."
+                )
+            key, value = cls.spec_param, item
+        if not key or not value:
+            raise InputError(
+                f"Divergence spec {spec!r} has an incomplete parameter {item!r}; write it as key=value."
+            )
+        if key in parsed:
+            raise InputError(
+                f"Divergence spec {spec!r} sets {key} twice; give each parameter once, as in {example}."
+            )
+        parsed[key] = _parse_value(value)
+    return parsed
+
+
 def get_divergence(divergence: str | FDivergence, **params) -> FDivergence:
     """Returns a divergence from a name, a spec string or an instance.
 
     Args:
         divergence: a registered name (``"forward_kl"``), a spec (``"alpha:0.3"`` or ``"alpha:alpha=0.3"``), or an
-            ``FDivergence`` instance, returned unchanged.
+            ``FDivergence`` instance, returned unchanged. A spec sets each parameter once: ``"alpha:0.3,0.7"``,
+            ``"alpha:alpha=0.2,alpha=0.4"``, ``"alpha:"`` and unknown parameter names are refused.
         **params: constructor arguments, e.g. ``get_divergence("alpha", alpha=0.3)``.
 
     Raises:
-        ValueError: unknown name (the message lists the registered ones), a divergence the f-DPO theorem excludes,
-            or bad parameters.
+        InputError (a ``ValueError``): unknown name (the message lists the registered ones), a divergence the f-DPO
+            theorem excludes, a malformed spec or bad parameters.
     """
     if isinstance(divergence, FDivergence):
         if params:
-            raise ValueError(
+            raise InputError(
                 f"Got an FDivergence instance {divergence!r} and parameters {params}; pass one or the other."
             )
         return divergence
@@ -225,37 +293,38 @@ def get_divergence(divergence: str | FDivergence, **params) -> FDivergence:
         raise TypeError(
             f"divergence must be a name, a spec string or an FDivergence, got {type(divergence).__name__}."
         )
-    name, _, arguments = divergence.strip().partition(":")
+    name, colon, arguments = divergence.strip().partition(":")
     name = name.strip()
     if name in _REFUSED:
-        raise ValueError(
+        raise InputError(
             f"'{name}' cannot be used with f-DPO: {_REFUSED[name]}. The f-DPO reparameterization (Wang et al., 2024, "
             "Theorem 1) needs 0 ∉ dom f′, i.e. f′(u) → −∞ as u → 0. "
             f"Use one of: {', '.join(list_divergences())}."
         )
     if name not in _REGISTRY:
-        raise ValueError(
+        raise InputError(
             f"Unknown divergence '{name}'. Registered divergences: {', '.join(list_divergences())}. "
             "Register your own with @fdpo.register_divergence."
         )
     cls = _REGISTRY[name]
-    parsed: dict[str, float | str] = {}
-    for item in filter(None, (part.strip() for part in arguments.split(","))):
-        key, equals, value = item.partition("=")
-        if not equals:
-            if cls.spec_param is None:
-                raise ValueError(f"Divergence '{name}' takes no parameter, got spec {divergence!r}.")
-            key, value = cls.spec_param, item
-        parsed[key.strip()] = _parse_value(value.strip())
+    parsed = _parse_spec(name, cls, arguments, divergence) if colon else {}
     duplicated = set(parsed) & set(params)
     if duplicated:
-        raise ValueError(
-            f"Parameter(s) {sorted(duplicated)} given both in the spec {divergence!r} and as arguments."
+        raise InputError(
+            f"Parameter(s) {sorted(duplicated)} given both in the spec {divergence!r} and as arguments; give them "
+            "in one place."
+        )
+    accepted = _constructor_parameters(cls)
+    unknown = [] if accepted is None else sorted((set(parsed) | set(params)) - set(accepted))
+    if unknown:
+        takes = f"takes only {', '.join(accepted)}" if accepted else "takes no parameter"
+        raise InputError(
+            f"Bad parameters for divergence '{name}' (spec {divergence!r}): {', '.join(unknown)} unknown; it {takes}."
         )
     try:
         return cls(**parsed, **params)
     except TypeError as error:
-        raise ValueError(f"Bad parameters for divergence '{name}': {error}.") from error
+        raise InputError(f"Bad parameters for divergence '{name}': {error}.") from error
 
 
 @register_divergence
@@ -334,41 +403,59 @@ class AlphaDivergence(FDivergence):
     evaluated without cancellation near a = 0.
     TRL's ``f_alpha_divergence_coef`` is 1 − α (TRL writes f′(t) = (t^(coef−1) − 1)/(coef − 1)).
     |f′| exceeds 1e4 for a < −log1p(1e4·α)/α; there f′ continues linearly (TRL clamps, which zeroes the gradient).
+    For α < 1e−4, f′ also exceeds 1e4 for a > −log(1 − 1e4·α)/α (f′ tends to 1/α > 1e4) and continues linearly.
+
+    Any α in (0, 1) that is a positive float is accepted, however small: where |αa| < 1e−4, f′ is computed as
+    a·(1 − x/2 + x²/6 − x³/24) with x = αa (the series of a·(1 − e^(−x))/x), so a tiny α, which float32 rounds to
+    0, gives reverse KL's f′ = a to float32 precision instead of 0/0.
     """
 
     name = "alpha"
     spec_param = "alpha"
 
     def __init__(self, alpha: float = 0.5):
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < float(alpha) < 1.0:
-            raise ValueError(
+        value = real_number(alpha)
+        if value is None or not 0.0 < value < 1.0:
+            raise InputError(
                 f"alpha must lie strictly between 0 and 1 (paper convention: α → 0 is reverse_kl, α → 1 is "
                 f"forward_kl), got {alpha!r}. For the limits use 'reverse_kl' or 'forward_kl'."
             )
-        self.alpha = float(alpha)
+        self.alpha = value
 
     @property
     def params(self) -> dict[str, float]:
         return {"alpha": self.alpha}
 
     def exact_range(self) -> tuple[float, float]:
-        return (-math.log1p(MAX_EXACT_F_PRIME * self.alpha) / self.alpha, math.inf)
+        alpha = self.alpha
+        low = -math.log1p(MAX_EXACT_F_PRIME * alpha) / alpha
+        high = (
+            -math.log1p(-MAX_EXACT_F_PRIME * alpha) / alpha if MAX_EXACT_F_PRIME * alpha < 1.0 else math.inf
+        )
+        return (low, high)
 
     def f_prime_exact(self, log_ratio: torch.Tensor) -> torch.Tensor:
-        return _one_minus_exp(-self.alpha * log_ratio) / self.alpha
+        alpha = self.alpha
+        scaled = log_ratio * alpha  # x = αa; 0 in float32 when α < 1.4e−45, which the series below handles
+        small = scaled.abs() < _SERIES_BOUND
+        # Both branches see safe inputs, so the one torch.where drops contributes a zero gradient, never 0·inf.
+        x = torch.where(small, scaled, torch.zeros_like(scaled))
+        series = log_ratio * (1.0 - x / 2.0 * (1.0 - x / 3.0 * (1.0 - x / 4.0)))
+        if alpha < _SERIES_ONLY_ALPHA:
+            # |αa| < 1e−4 all over the exact range (|a| ≲ 1e4), and 1/α would overflow float32
+            return series
+        closed = _one_minus_exp(-torch.where(small, torch.ones_like(scaled), scaled)) / alpha
+        return torch.where(small, series, closed)
 
     def f(self, log_ratio: torch.Tensor) -> torch.Tensor:
-        alpha = self.alpha
-        return (torch.exp((1 - alpha) * log_ratio) - (1 - alpha) * torch.exp(log_ratio) - alpha) / (
-            alpha * (alpha - 1)
-        )
+        log_ratio = log_ratio.to(compute_dtype(log_ratio))
+        return torch.exp(log_ratio) * self.f_over_u(log_ratio)
 
     def f_over_u(self, log_ratio: torch.Tensor) -> torch.Tensor:
         log_ratio = log_ratio.to(compute_dtype(log_ratio))
-        alpha = self.alpha
-        return (torch.exp(-alpha * log_ratio) - (1 - alpha) - alpha * torch.exp(-log_ratio)) / (
-            alpha * (alpha - 1)
-        )
+        # (e^(−αa) − (1−α) − α e^(−a)) / (α(α−1)) = ((1 − e^(−αa))/α − (1 − e^(−a))) / (1 − α): no division by a
+        # tiny α, and the first term is f′ in closed form
+        return (self.f_prime_exact(log_ratio) - _one_minus_exp(-log_ratio)) / (1.0 - self.alpha)
 
 
 @register_divergence

@@ -7,7 +7,9 @@ import math
 import torch
 import torch.nn.functional as F
 
+from fdpo._validation import real_number
 from fdpo.divergences import FDivergence, compute_dtype, get_divergence
+from fdpo.errors import InputError
 
 __all__ = ["LOSS_TYPES", "fdpo_loss", "validate_log_probs"]
 
@@ -26,22 +28,31 @@ def validate_log_probs(**tensors: torch.Tensor) -> None:
         if not isinstance(tensor, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor of shape (batch,), got {type(tensor).__name__}.")
         if tensor.dim() != 1:
-            raise ValueError(
+            raise InputError(
                 f"{name} must have shape (batch,): summed log-probs, one per sequence. Got shape {tuple(tensor.shape)}; "
                 "sum per-token log-probs over the completion first."
             )
         if shape is None:
             first, shape = name, tensor.shape
         elif tensor.shape != shape:
-            raise ValueError(
+            raise InputError(
                 f"{name} has shape {tuple(tensor.shape)} but {first} has shape {tuple(shape)}; all four log-prob "
                 "tensors must hold one value per preference pair."
             )
         if not torch.isfinite(tensor).all():
             bad = (~torch.isfinite(tensor)).nonzero().flatten().tolist()
-            raise ValueError(
+            raise InputError(
                 f"{name} holds non-finite values (NaN or inf) at batch positions {bad[:10]}. Log-probs must be finite: "
                 "check for empty completions, fp16 overflow in the model, or -inf from masked logits."
+            )
+
+
+def _check_lengths(batch_size: int, **lengths: torch.Tensor) -> None:
+    for name, tensor in lengths.items():
+        if not isinstance(tensor, torch.Tensor) or tuple(tensor.shape) != (batch_size,):
+            got = tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
+            raise InputError(
+                f"{name} must be a tensor of shape ({batch_size},), the completion length of each pair; got {got}."
             )
 
 
@@ -72,23 +83,49 @@ def fdpo_loss(
         divergence: an ``FDivergence``, a registered name or a spec such as ``"alpha:0.3"``.
         beta: strength of the divergence constraint, > 0 (for IPO, its τ).
         loss_type: one of ``LOSS_TYPES``.
-        chosen_lengths, rejected_lengths: completion lengths in tokens, used by ``"ipo"`` only. Shape: (batch_size,).
+        chosen_lengths, rejected_lengths: completion lengths in tokens, used by ``"ipo"`` only (both or neither).
+            Shape: (batch_size,).
 
     Returns:
         ``(losses, chosen_rewards, rejected_rewards)``, each of shape (batch_size,): the unreduced loss in float32
         (float64 for float64 inputs) and the detached implicit rewards β·f′(u).
+
+    Raises:
+        InputError (a ``ValueError``): a bad divergence, β or loss type, log-probs that are not finite or not of one
+            shape (batch_size,), an empty batch, or IPO lengths given for one side only.
     """
     divergence = get_divergence(divergence)
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not math.isfinite(beta) or beta <= 0:
-        raise ValueError(f"beta must be a finite number > 0, got {beta!r}. DPO papers use 0.01 to 0.5.")
+    beta_value = real_number(beta)
+    if beta_value is None or not math.isfinite(beta_value) or beta_value <= 0:
+        raise InputError(f"beta must be a finite number > 0, got {beta!r}. DPO papers use 0.01 to 0.5.")
+    beta = beta_value
     if loss_type not in LOSS_TYPES:
-        raise ValueError(f"Unknown loss_type {loss_type!r}; f-DPO supports {', '.join(LOSS_TYPES)}.")
+        raise InputError(f"Unknown loss_type {loss_type!r}; f-DPO supports {', '.join(LOSS_TYPES)}.")
     validate_log_probs(
         policy_chosen_logps=policy_chosen_logps,
         policy_rejected_logps=policy_rejected_logps,
         ref_chosen_logps=ref_chosen_logps,
         ref_rejected_logps=ref_rejected_logps,
     )
+
+    batch_size = policy_chosen_logps.shape[0]
+    if batch_size == 0:
+        raise InputError(
+            "fdpo_loss got an empty batch (0 preference pairs): there is no loss to compute, and the mean of the "
+            "empty result would be NaN. Skip empty batches, or check that the dataset has rows."
+        )
+    if loss_type == "ipo" and (chosen_lengths is None) != (rejected_lengths is None):
+        given, missing = (
+            ("chosen_lengths", "rejected_lengths")
+            if chosen_lengths is not None
+            else ("rejected_lengths", "chosen_lengths")
+        )
+        raise InputError(
+            f"IPO got {given} but not {missing}: it normalizes both completions by their lengths or neither. Pass "
+            "both (tokens per completion, shape (batch_size,)) or neither."
+        )
+    if loss_type == "ipo" and chosen_lengths is not None:
+        _check_lengths(batch_size, chosen_lengths=chosen_lengths, rejected_lengths=rejected_lengths)
 
     # Upcast before subtracting: a bfloat16 difference of two log-probs near −200 keeps about one digit.
     dtype = compute_dtype(policy_chosen_logps)

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from fdpo._batching import forward_parameters, model_device, pad_batch
 from fdpo._validation import check_strings
+from fdpo.errors import InputError
 
 __all__ = ["KINDS", "RewardModel", "as_reward_fn", "score_texts"]
 
@@ -83,15 +84,30 @@ class RewardModel:
         self._uses_token_type_ids = "token_type_ids" in (forward_parameters(model) or set())
 
     @classmethod
-    def from_pretrained(cls, path_or_hub_id: str, **kwargs) -> RewardModel:
+    def from_pretrained(
+        cls, path_or_hub_id: str, *, allow_missing_weights: bool = False, **kwargs
+    ) -> RewardModel:
         """Loads a classifier and its tokenizer from a local folder or a hub id (e.g. ``"lvwerra/distilbert-imdb"``).
 
-        ``kwargs`` go to the constructor (``positive_index``, ``batch_size``, ``device``, ``max_length``).
+        Args:
+            path_or_hub_id: a folder written by ``save_pretrained`` or a hub id, holding a sequence classifier.
+            allow_missing_weights: load even when the checkpoint lacks some of the classifier's weights, which
+                ``transformers`` then initializes at random. Off by default: a causal LM or a bare encoder loaded as
+                a classifier gets a random classification head and would score texts with noise.
+            **kwargs: go to the constructor (``positive_index``, ``batch_size``, ``device``, ``max_length``).
+
+        Raises:
+            InputError: the checkpoint lacks weights of the classifier (named in the message) or holds weights of
+                the wrong shape, and ``allow_missing_weights`` is off.
         """
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(path_or_hub_id)
-        model = AutoModelForSequenceClassification.from_pretrained(path_or_hub_id)
+        model, loading_info = AutoModelForSequenceClassification.from_pretrained(
+            path_or_hub_id, output_loading_info=True
+        )
+        if not allow_missing_weights:
+            _check_fully_loaded(path_or_hub_id, type(model).__name__, loading_info)
         return cls(model, tokenizer, **kwargs)
 
     @property
@@ -156,6 +172,32 @@ class RewardModel:
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         """The logit rewards, so that a ``RewardModel`` is itself a ``list[str] -> array`` reward function."""
         return self.score(texts)
+
+
+def _check_fully_loaded(source: str, class_name: str, loading_info: dict) -> None:
+    """Raises ``InputError`` when ``from_pretrained`` initialized some weights at random instead of loading them."""
+    missing = sorted(loading_info.get("missing_keys") or ())
+    mismatched = sorted(
+        str(key[0] if isinstance(key, tuple) else key) for key in loading_info.get("mismatched_keys") or ()
+    )
+    if not missing and not mismatched:
+        return
+    problems = []
+    if missing:
+        problems.append(
+            f"lacks {len(missing)} weight(s) of {class_name} ({', '.join(missing[:8])}"
+            + (", ..." if len(missing) > 8 else "")
+            + ")"
+        )
+    if mismatched:
+        problems.append(f"holds {len(mismatched)} weight(s) of the wrong shape ({', '.join(mismatched[:8])})")
+    raise InputError(
+        f"Reward model {source!r} {' and '.join(problems)}: transformers would initialize them at random, so the "
+        "rewards would be noise. This happens when the folder holds a causal language model or a bare encoder "
+        "rather than a sequence classifier. Pass a classifier trained for the reward (saved with "
+        "AutoModelForSequenceClassification.save_pretrained, e.g. lvwerra/distilbert-imdb), or, if the missing "
+        "weights are harmless, RewardModel.from_pretrained(..., allow_missing_weights=True)."
+    )
 
 
 def as_reward_fn(reward) -> Callable[[Sequence[str]], np.ndarray]:

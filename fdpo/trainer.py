@@ -16,19 +16,48 @@ TRL logs β·log u whatever its ``f_divergence_type``.
 
 from __future__ import annotations
 
+import inspect
+import os
 import textwrap
 import warnings
+from pathlib import Path
 
 import torch
+import trl
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 from trl import DPOTrainer
-from trl.trainer.utils import get_config_model_id
 
+from fdpo._io import write_text
+from fdpo._validation import check_preference_dataset
 from fdpo.config import FDPOConfig
 from fdpo.data import REFERENCE_COLUMNS
 from fdpo.divergences import FDivergence
+from fdpo.errors import FDPOError
 from fdpo.losses import fdpo_loss
 
-__all__ = ["FDPOTrainer"]
+#: The TRL releases whose private ``DPOTrainer._compute_loss`` FDPOTrainer replaces (as pinned in pyproject.toml).
+TRL_REQUIREMENT = ">=1.16,<1.17"
+
+
+class IncompatibleTRLError(FDPOError, ImportError):
+    """The installed TRL is not one whose private DPO internals FDPOTrainer was written against."""
+
+
+def _check_trl_version(installed: str) -> None:
+    if not SpecifierSet(TRL_REQUIREMENT).contains(Version(installed), prereleases=True):
+        raise IncompatibleTRLError(
+            f"fdpo needs TRL {TRL_REQUIREMENT}, but TRL {installed} is installed. FDPOTrainer computes the f-DPO loss "
+            "by replacing DPOTrainer._compute_loss, a private method of TRL 1.16 (TRL has no public hook for the DPO "
+            "loss), and a private method may change in any release, so another TRL version is refused rather than "
+            f'trained with silently. Install a matching one: pip install "trl{TRL_REQUIREMENT}".'
+        )
+
+
+# Before anything of TRL's but its public DPOTrainer is touched (get_config_model_id is imported where it is used).
+_check_trl_version(trl.__version__)
+
+__all__ = ["TRL_REQUIREMENT", "FDPOTrainer", "IncompatibleTRLError"]
 
 # Collated batch entries that are not model inputs.
 _NON_MODEL_KEYS = frozenset({"completion_mask", *REFERENCE_COLUMNS})
@@ -37,24 +66,23 @@ _NON_MODEL_KEYS = frozenset({"completion_mask", *REFERENCE_COLUMNS})
 class FDPOTrainer(DPOTrainer):
     """Direct preference optimization under an f-divergence constraint (f-DPO, Wang et al., ICLR 2024).
 
-        Takes the same arguments as ``trl.DPOTrainer``; ``args`` must be an ``FDPOConfig``, whose ``divergence`` picks
-        f. The loss of a batch is ``self.dpo_loss(...)`` averaged over the pairs; override ``dpo_loss`` to change it
-        (it sees the summed log-probs of each completion under the policy and the reference).
+    Takes the same arguments as ``trl.DPOTrainer``; ``args`` must be an ``FDPOConfig``, whose ``divergence`` picks
+    f. The loss of a batch is ``self.dpo_loss(...)`` averaged over the pairs; override ``dpo_loss`` to change it
+    (it sees the summed log-probs of each completion under the policy and the reference).
 
-        Attributes:
-            divergence: the ``FDivergence`` resolved from ``args.divergence``; ``dpo_loss`` applies its f′.
-            loss_type: ``"sigmoid"``, ``"hinge"`` or ``"ipo"``, from ``args.loss_type``.
+    Attributes:
+        divergence: the ``FDivergence`` resolved from ``args.divergence``; ``dpo_loss`` applies its f′.
+        loss_type: ``"sigmoid"``, ``"hinge"`` or ``"ipo"``, from ``args.loss_type``.
 
-        Example:
+    Example:
 
-        ```python
-        >>> from fdpo.config import FDPOConfig
-    from fdpo.data import REFERENCE_COLUMNS
-        >>> from fdpo.trainer import FDPOTrainer
-        >>> args = FDPOConfig("out", divergence="alpha", alpha=0.3, beta=0.01)
-        >>> trainer = FDPOTrainer(model="path/to/sft-model", args=args, train_dataset=pairs)  # prompt/chosen/rejected
-        >>> trainer.train()
-        ```
+    ```python
+    >>> from fdpo.config import FDPOConfig
+    >>> from fdpo.trainer import FDPOTrainer
+    >>> args = FDPOConfig("out", divergence="alpha", alpha=0.3, beta=0.01)
+    >>> trainer = FDPOTrainer(model="path/to/sft-model", args=args, train_dataset=pairs)  # prompt/chosen/rejected
+    >>> trainer.train()
+    ```
     """
 
     _tag_names = ["trl", "dpo", "f-dpo"]
@@ -75,6 +103,8 @@ class FDPOTrainer(DPOTrainer):
         self, model, ref_model=None, args: FDPOConfig | None = None, *trainer_args, **trainer_kwargs
     ):
         if args is None:
+            from trl.trainer.utils import get_config_model_id
+
             model_name = model if isinstance(model, str) else get_config_model_id(model.config)
             args = FDPOConfig(f"{model_name.split('/')[-1]}-FDPO")
         elif not isinstance(args, FDPOConfig):
@@ -85,9 +115,62 @@ class FDPOTrainer(DPOTrainer):
             )
         # The config may have been changed since it was built: check it again before anything is loaded.
         args.validate()
+        self._check_datasets(model, ref_model, args, *trainer_args, **trainer_kwargs)
         self.divergence: FDivergence = args.get_divergence()
         self.loss_type: str = args.loss_type[0]
         super().__init__(model, ref_model, args, *trainer_args, **trainer_kwargs)
+
+    @staticmethod
+    def _check_datasets(*dpo_trainer_args, **dpo_trainer_kwargs) -> None:
+        """Checks ``train_dataset`` and ``eval_dataset`` before the model is loaded or anything tokenized.
+
+        ``InputError`` for an empty dataset, missing ``chosen``/``rejected`` columns or a value that is not a string
+        or a list of messages; a warning for pairs with chosen == rejected (see
+        ``fdpo._validation.check_preference_dataset``).
+        """
+        try:
+            bound = inspect.signature(DPOTrainer.__init__).bind(None, *dpo_trainer_args, **dpo_trainer_kwargs)
+        except TypeError:
+            return  # DPOTrainer.__init__ reports wrong arguments itself
+        for name in ("train_dataset", "eval_dataset"):
+            if bound.arguments.get(name) is not None:
+                check_preference_dataset(bound.arguments[name], name)
+
+    def create_model_card(
+        self,
+        model_name: str | None = None,
+        dataset_name: str | None = None,
+        tags: str | list[str] | None = None,
+    ):
+        """TRL's model card (``README.md`` in ``args.output_dir``), plus the f-DPO settings it was trained with.
+
+        The settings go into the card's metadata (key ``fdpo``: divergence spec, α, TRL's equivalent settings, β,
+        loss type) and into an "f-DPO settings" section of its text; the divergence is also a tag. Called by
+        ``save_model``, by checkpoint saves and by ``push_to_hub``.
+        """
+        tags = [tags] if isinstance(tags, str) else list(tags or [])
+        tags.append(f"f-divergence:{self.divergence.name}")
+        super().create_model_card(model_name=model_name, dataset_name=dataset_name, tags=tags)
+        if self.is_world_process_zero():
+            _add_fdpo_settings(os.path.join(self.args.output_dir, "README.md"), self.args)
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        """Saves the model (or the PEFT adapter) as ``Trainer.save_model`` does, with a model card next to it.
+
+        TRL writes its card only with checkpoints and on ``push_to_hub``; here a call from user code also writes one
+        (``README.md``, see ``create_model_card``) into ``output_dir``.
+        """
+        super().save_model(output_dir, _internal_call=_internal_call)
+        if _internal_call or not self.is_world_process_zero():
+            return
+        output_dir = output_dir or self.args.output_dir
+        model_name = (
+            Path(output_dir).name if self.args.hub_model_id is None else self.args.hub_model_id.split("/")[-1]
+        )
+        self.create_model_card(model_name=model_name)
+        card = Path(self.args.output_dir) / "README.md"
+        if card.is_file() and Path(output_dir).resolve() != card.parent.resolve():
+            write_text(Path(output_dir) / "README.md", card.read_text(encoding="utf-8"))
 
     def dpo_loss(
         self,
@@ -308,3 +391,44 @@ class FDPOTrainer(DPOTrainer):
         metrics["rewards/margins"].append(margin)
         metrics["logps/chosen"].append(logp_chosen)
         metrics["logps/rejected"].append(logp_rejected)
+
+
+def _add_fdpo_settings(card_path: str, args: FDPOConfig) -> None:
+    """Adds the f-DPO settings to the model card TRL wrote at ``card_path``: metadata and a section of text."""
+    from huggingface_hub import ModelCard
+
+    divergence = args.get_divergence()
+    trl = args.trl_equivalent()
+    settings = {
+        "divergence": args.divergence,
+        "alpha": args.alpha,
+        "beta": args.beta,
+        "loss_type": args.loss_type[0],
+    }
+    if trl is not None:
+        settings["trl_f_divergence_type"] = trl["f_divergence_type"]
+        settings["trl_f_alpha_divergence_coef"] = trl["f_alpha_divergence_coef"]
+    card = ModelCard.load(card_path)
+    card.data.fdpo = settings
+    rows = [("divergence", f"`{args.divergence}` ({type(divergence).__name__})")]
+    if args.alpha is not None:
+        rows.append(("α (paper convention: α → 0 is reverse KL, α → 1 forward KL)", f"{args.alpha:g}"))
+    if trl is None:
+        rows.append(("TRL equivalent", "none: TRL's DPOTrainer has no such f-divergence"))
+    else:
+        coefficient = (
+            f", `f_alpha_divergence_coef={trl['f_alpha_divergence_coef']:g}` (= 1 − α)"
+            if trl["f_divergence_type"] == "alpha_divergence"
+            else ""
+        )
+        rows.append(("TRL equivalent", f'`f_divergence_type="{trl["f_divergence_type"]}"`{coefficient}'))
+    rows += [("β", f"{args.beta:g}"), ("loss type", args.loss_type[0])]
+    section = (
+        "### f-DPO settings\n\n"
+        "Trained with f-DPO (preference optimization under an f-divergence constraint) by fdpo's FDPOTrainer:\n\n"
+        "| setting | value |\n|---|---|\n" + "".join(f"| {name} | {value} |\n" for name, value in rows) + "\n"
+    )
+    text = card.text
+    anchor = text.find("### Framework versions")
+    text = text + "\n" + section if anchor < 0 else text[:anchor] + section + text[anchor:]
+    ModelCard(f"---\n{card.data.to_yaml()}\n---\n{text}").save(card_path)

@@ -82,6 +82,10 @@ def test_report_command(tmp_path, capsys):
     assert main(["report", str(tmp_path), "--diversity", "token_entropy", "--title", "T"]) == 0
     out = capsys.readouterr().out
     assert "| RKL | sigmoid | 0.1 | 2 |" in out and "tradeoff.png" in out
+    # the verdict, as report.md has it: reward falls 1.0 (14 SE), token entropy flat
+    assert "- reward falls: **holds** — ρ = −1.00; FKL − RKL = −1.000 ± 0.0707 (seeds only), −14.1 SE" in out
+    assert "- token entropy rises: **does not hold**" in out
+    assert "- reward falls: **holds**" in (tmp_path / "report.md").read_text()
     assert (tmp_path / "tradeoff.png").read_bytes().startswith(b"\x89PNG")
     assert main(["report", str(tmp_path / "nothing")]) == 2
 
@@ -224,6 +228,7 @@ def test_demo_quick_end_to_end_and_the_example_resumes_it(tmp_path, capsys, monk
     assert "sft" in divergences and "reverse_kl" in divergences and "forward_kl" in divergences
     assert len({row["seed"] for row in results if row["divergence"] != "sft"}) >= 2
     assert "| SFT |" in out and "| RKL |" in out
+    assert "- reward falls: **" in out  # the verdict follows the table
 
     import fdpo.sweep.runner as runner
 

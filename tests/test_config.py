@@ -7,9 +7,11 @@ import re
 
 import pytest
 from transformers import HfArgumentParser
+from trl import DPOConfig
 
 from fdpo.config import FDPOConfig
 from fdpo.divergences import AlphaDivergence, ForwardKL, ReverseKL, get_divergence, list_divergences
+from fdpo.errors import InputError
 
 
 def _config(tmp_path, **kwargs) -> FDPOConfig:
@@ -192,3 +194,66 @@ def test_command_line_parsing(tmp_path):
         parser.parse_args_into_dataclasses(
             ["--output_dir", str(tmp_path), "--divergence", "no_such_divergence"]
         )
+
+
+# bf16: on only where the hardware supports it, unless the user says otherwise
+
+
+def _pretend_bf16_hardware(monkeypatch, supported: bool) -> None:
+    """Makes both our check and TrainingArguments' own check see (or not see) a bf16-capable accelerator."""
+    import transformers.training_args
+
+    monkeypatch.setattr("fdpo.config.bf16_supported", lambda: supported)
+    monkeypatch.setattr(transformers.training_args, "is_torch_bf16_gpu_available", lambda: supported)
+
+
+def test_the_readme_snippet_runs_on_this_machine_and_picks_bf16_from_the_hardware(tmp_path):
+    """TRL's DPOConfig turns bf16 on everywhere and refuses a CPU-only machine; ours asks the hardware."""
+    from fdpo.config import bf16_supported
+
+    config = FDPOConfig(output_dir=str(tmp_path), divergence="jensen_shannon", beta=0.1)
+    assert config.bf16 is bf16_supported()
+    if not bf16_supported():  # the machine the suite usually runs on: TRL's default would raise here
+        with pytest.raises(ValueError, match="bf16"):
+            DPOConfig(output_dir=str(tmp_path))
+
+
+def test_bf16_defaults_off_without_bf16_hardware(tmp_path, monkeypatch):
+    _pretend_bf16_hardware(monkeypatch, False)
+    assert FDPOConfig(output_dir=str(tmp_path)).bf16 is False
+
+
+def test_bf16_defaults_on_with_bf16_hardware(tmp_path, monkeypatch):
+    _pretend_bf16_hardware(monkeypatch, True)
+    assert FDPOConfig(output_dir=str(tmp_path)).bf16 is True
+    assert FDPOConfig(output_dir=str(tmp_path), use_cpu=True).bf16 is False  # CPU training asked for: fp32
+    (parsed,) = HfArgumentParser(FDPOConfig).parse_args_into_dataclasses(["--output_dir", str(tmp_path)])
+    assert parsed.bf16 is True
+
+
+def test_explicit_bf16_false_is_kept_on_bf16_hardware(tmp_path, monkeypatch):
+    _pretend_bf16_hardware(monkeypatch, True)
+    assert FDPOConfig(output_dir=str(tmp_path), bf16=False).bf16 is False
+
+
+def test_explicit_bf16_true_without_bf16_hardware_says_what_to_do(tmp_path, monkeypatch):
+    _pretend_bf16_hardware(monkeypatch, False)
+    with pytest.raises(InputError, match=r"bf16=True.*no accelerator with bfloat16 support.*bf16=False"):
+        FDPOConfig(output_dir=str(tmp_path), bf16=True)
+    # use_cpu=True asks for bf16 on the CPU, which TrainingArguments allows
+    assert FDPOConfig(output_dir=str(tmp_path), bf16=True, use_cpu=True).bf16 is True
+
+
+def test_numpy_scalars_are_accepted_as_alpha_and_beta(tmp_path):
+    import numpy as np
+
+    config = _config(tmp_path, divergence="alpha", alpha=np.float32(0.25), beta=np.float32(0.5))
+    assert config.alpha == 0.25 and config.beta == 0.5
+    assert type(config.alpha) is float and type(config.beta) is float  # to_json_string needs plain floats
+    json.loads(config.to_json_string())
+
+
+@pytest.mark.parametrize("spec", ["alpha:0.3,0.7", "alpha:alpha=0.2,alpha=0.4", "alpha:"])
+def test_ambiguous_specs_are_refused_by_the_config(tmp_path, spec):
+    with pytest.raises(InputError, match=re.escape(repr(spec))):
+        _config(tmp_path, divergence=spec)

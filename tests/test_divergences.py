@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from fdpo.divergences import (
     list_divergences,
     register_divergence,
 )
+from fdpo.errors import InputError
 
 BUILT_INS = ["alpha", "chi_squared_kl", "forward_kl", "jensen_shannon", "reverse_kl"]
 LOW_PRECISION = [torch.float32, torch.bfloat16, torch.float16]
@@ -34,7 +36,8 @@ def _reference_f_prime(spec: str, log_ratio: np.ndarray) -> np.ndarray:
     if divergence.name == "jensen_shannon":
         return np.log(2 * u / (1 + u))
     if divergence.name == "alpha":
-        return (1 - u ** (-divergence.alpha)) / divergence.alpha
+        # (1 − u^(−α))/α, as −expm1(−αa)/α so that a tiny α keeps float64 accuracy
+        return -np.expm1(-divergence.alpha * np.log(u)) / divergence.alpha
     if divergence.name == "chi_squared_kl":
         return u + np.log(u) - 1.0
     raise KeyError(spec)
@@ -66,6 +69,9 @@ SPECS = [
     "alpha:0.9",
     "chi_squared_kl",
 ]
+# α so small that float32 rounds it to 0 (1e−46) or cannot hold it at all (1e−300): f′ must be reverse KL's, not NaN
+TINY_ALPHA_SPECS = ["alpha:1e-300", "alpha:1e-46", "alpha:1e-8"]
+F_PRIME_SPECS = SPECS + TINY_ALPHA_SPECS
 
 
 def _exact_grid(divergence: FDivergence, n: int = 2001) -> np.ndarray:
@@ -130,6 +136,44 @@ def test_spec_errors():
         get_divergence(get_divergence("alpha:0.3"), alpha=0.4)
 
 
+@pytest.mark.parametrize(
+    "spec,words",
+    [
+        # each of these once resolved silently: to α = 0.7, α = 0.4 and the default α = 0.5
+        ("alpha:0.3,0.7", "gives more than one value"),
+        ("alpha:alpha=0.2,alpha=0.4", "sets alpha twice"),
+        ("alpha:0.3,alpha=0.4", "sets alpha twice"),
+        ("alpha:", "has a ':' but no parameter after it"),
+        ("alpha: ", "has a ':' but no parameter after it"),
+        ("reverse_kl:", "has a ':' but no parameter after it"),
+        ("alpha:0.3,", "has an empty parameter"),
+        ("alpha:,0.3", "has an empty parameter"),
+        ("alpha:alpha=", "incomplete parameter"),
+        ("alpha:=0.3", "incomplete parameter"),
+        ("alpha:beta=0.3", "beta unknown; it takes only alpha"),
+        ("forward_kl:0.3", "takes no parameter without a name"),
+        ("forward_kl:scale=2", "scale unknown; it takes no parameter"),
+    ],
+)
+def test_ambiguous_or_malformed_specs_are_refused(spec, words):
+    with pytest.raises(InputError, match=re.escape(words)) as error:
+        get_divergence(spec)
+    assert repr(spec) in str(error.value)
+
+
+def test_unknown_keyword_parameters_are_named():
+    with pytest.raises(InputError, match=r"beta unknown; it takes only alpha"):
+        get_divergence("alpha", beta=0.3)
+
+
+@pytest.mark.parametrize("alpha", [np.float32(0.1), np.float64(0.3), np.float16(0.5)])
+def test_numpy_scalars_are_accepted_as_alpha(alpha):
+    assert AlphaDivergence(alpha).alpha == float(alpha)
+    assert type(AlphaDivergence(alpha).alpha) is float  # serializable, spec round-trips
+    divergence = get_divergence("alpha", alpha=alpha)
+    assert get_divergence(divergence.spec) == divergence
+
+
 def test_register_refuses_duplicates_and_excluded_names():
     class Duplicate(FDivergence):
         name = "reverse_kl"
@@ -179,7 +223,7 @@ def test_user_divergence_registers_and_is_stabilised():
 # Closed forms
 
 
-@pytest.mark.parametrize("spec", SPECS)
+@pytest.mark.parametrize("spec", F_PRIME_SPECS)
 def test_f_prime_matches_float64_closed_form_in_exact_region(spec):
     divergence = get_divergence(spec)
     grid = _exact_grid(divergence)
@@ -203,7 +247,7 @@ def _reference_f_double_prime(spec: str, log_ratio: np.ndarray) -> np.ndarray:
     }[divergence.name]()
 
 
-@pytest.mark.parametrize("spec", SPECS)
+@pytest.mark.parametrize("spec", F_PRIME_SPECS)
 def test_f_prime_gradient_matches_float64_in_exact_region(spec):
     """Relative accuracy of f″ in float32, tiny values included (torch's expm1 backward once rounded them to 0)."""
     divergence = get_divergence(spec)
@@ -216,7 +260,7 @@ def test_f_prime_gradient_matches_float64_in_exact_region(spec):
     )
 
 
-@pytest.mark.parametrize("spec", SPECS)
+@pytest.mark.parametrize("spec", F_PRIME_SPECS)
 def test_f_prime_float64_input_is_float64_exact(spec):
     divergence = get_divergence(spec)
     grid = _exact_grid(divergence)
@@ -317,7 +361,7 @@ EXTREMES = torch.tensor(
 )
 
 
-@pytest.mark.parametrize("name", list_divergences())
+@pytest.mark.parametrize("name", list_divergences() + TINY_ALPHA_SPECS)
 @pytest.mark.parametrize("dtype", LOW_PRECISION)
 def test_f_prime_finite_monotone_with_nonzero_gradient_on_extremes(name, dtype):
     divergence = get_divergence(name)
@@ -351,7 +395,7 @@ def test_extension_is_tangent_at_the_boundary(spec):
 
 @settings(max_examples=300, deadline=None)
 @given(
-    spec=st.sampled_from(SPECS),
+    spec=st.sampled_from(F_PRIME_SPECS),
     first=st.floats(-1e4, 1e4),
     second=st.floats(-1e4, 1e4),
     dtype=st.sampled_from(LOW_PRECISION),
@@ -366,7 +410,7 @@ def test_property_f_prime_is_monotone_and_finite(spec, first, second, dtype):
 
 
 @settings(max_examples=300, deadline=None)
-@given(spec=st.sampled_from(SPECS), log_ratio=st.floats(-30, 30))
+@given(spec=st.sampled_from(F_PRIME_SPECS), log_ratio=st.floats(-30, 30))
 def test_property_exact_wherever_f_prime_is_modest(spec, log_ratio):
     divergence = get_divergence(spec)
     reference = _reference_f_prime(spec, np.array([np.float32(log_ratio)]))[0]
@@ -374,3 +418,46 @@ def test_property_exact_wherever_f_prime_is_modest(spec, log_ratio):
         return
     ours = divergence.f_prime(torch.tensor([log_ratio], dtype=torch.float32)).item()
     assert ours == pytest.approx(reference, rel=4e-6, abs=4e-6)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Tiny α: the limit α → 0 is reverse KL, computed without 0/0
+
+
+def _mpmath_alpha(alpha: float, log_ratio: float) -> tuple[float, float, float]:
+    """(f′, f″, f/u) of the α-divergence at a = log_ratio, in arbitrary precision (f/u needs ~α⁻¹'s digits)."""
+    mpmath = pytest.importorskip("mpmath")
+    with mpmath.workdps(int(-math.log10(alpha)) + 40):
+        a, al = mpmath.mpf(log_ratio), mpmath.mpf(alpha)
+        f_prime = -mpmath.expm1(-al * a) / al
+        f_second = mpmath.exp(-al * a)
+        f_over_u = (mpmath.exp(-al * a) - (1 - al) - al * mpmath.exp(-a)) / (al * (al - 1))
+        return float(f_prime), float(f_second), float(f_over_u)
+
+
+@pytest.mark.parametrize("spec", TINY_ALPHA_SPECS)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16, torch.float16])
+def test_tiny_alpha_matches_arbitrary_precision(spec, dtype):
+    """α = 1e−300 and 1e−46 once gave NaN in float32 ((1 − e^0)/0); f′, f″ and f/u now match mpmath."""
+    divergence = get_divergence(spec)
+    grid = torch.tensor([-9000.0, -300.0, -20.0, -1.0, -1e-3, 0.0, 1e-3, 1.0, 20.0, 300.0, 9000.0]).to(dtype)
+    log_ratio = grid.detach().clone().requires_grad_(True)
+    value = divergence.f_prime(log_ratio)
+    (gradient,) = torch.autograd.grad(value.sum(), log_ratio)
+    reference = np.array([_mpmath_alpha(divergence.alpha, a) for a in grid.double().tolist()])
+    tolerance = 1e-13 if dtype == torch.float64 else 4e-7
+    # the gradient comes back in the input's dtype: one rounding of a value near 1
+    gradient_tolerance = {torch.bfloat16: 2**-8, torch.float16: 2**-11}.get(dtype, tolerance)
+    np.testing.assert_allclose(
+        value.detach().double().numpy(), reference[:, 0], rtol=tolerance, atol=tolerance
+    )
+    np.testing.assert_allclose(gradient.double().numpy(), reference[:, 1], rtol=gradient_tolerance, atol=0)
+    f_over_u = divergence.f_over_u(grid.double()).numpy()
+    np.testing.assert_allclose(f_over_u, reference[:, 2], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("spec", TINY_ALPHA_SPECS)
+def test_tiny_alpha_is_exact_where_reverse_kl_is_modest(spec):
+    """|f′| ≤ 1e4 ⇔ |a| ≲ 1e4 here; beyond, the tangent, as for every divergence (contract test above)."""
+    low, high = get_divergence(spec).exact_range()
+    assert -1.0001e4 < low < -0.9999e4 and 0.9999e4 < high < 1.0001e4

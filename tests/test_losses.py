@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fdpo.divergences import get_divergence
+from fdpo.errors import InputError
 from fdpo.losses import LOSS_TYPES, fdpo_loss
 
 SPECS = ["reverse_kl", "forward_kl", "jensen_shannon", "alpha:0.3", "alpha:0.7", "chi_squared_kl"]
@@ -295,3 +296,54 @@ def test_bad_loss_type_and_divergence_are_refused():
         fdpo_loss(*tensors, "kl", 0.1)
     with pytest.raises(ValueError, match="alpha must lie strictly between 0 and 1"):
         fdpo_loss(*tensors, "alpha:1.5", 0.1)
+
+
+@pytest.mark.parametrize("beta", [np.float32(0.1), np.float64(0.1), np.int64(1)])
+def test_numpy_scalar_beta_is_accepted(beta):
+    tensors = _batch(n=3, dtype=torch.float64)
+    ours = fdpo_loss(*tensors, "jensen_shannon", beta)
+    reference = fdpo_loss(*tensors, "jensen_shannon", float(beta))
+    for got, expected in zip(ours, reference, strict=True):
+        torch.testing.assert_close(got, expected, rtol=0, atol=0)
+
+
+def test_empty_batch_is_refused_instead_of_a_nan_mean():
+    empty = torch.zeros(0)
+    with pytest.raises(InputError, match=r"empty batch \(0 preference pairs\)"):
+        fdpo_loss(empty, empty, empty, empty, "reverse_kl", 0.1)
+
+
+@pytest.mark.parametrize("side", ["chosen_lengths", "rejected_lengths"])
+def test_ipo_with_lengths_for_one_side_only_is_refused(side):
+    tensors = _batch(n=4, dtype=torch.float32)
+    lengths = {side: torch.full((4,), 8)}
+    other = "rejected_lengths" if side == "chosen_lengths" else "chosen_lengths"
+    with pytest.raises(InputError, match=f"IPO got {side} but not {other}"):
+        fdpo_loss(*tensors, "reverse_kl", 0.1, "ipo", **lengths)
+    with pytest.raises(InputError, match=r"rejected_lengths must be a tensor of shape \(4,\)"):
+        fdpo_loss(*tensors, "reverse_kl", 0.1, "ipo", torch.full((4,), 8), torch.full((3,), 8))
+
+
+@pytest.mark.parametrize("spec", ["alpha:1e-300", "alpha:1e-46", "alpha:1e-8"])
+@pytest.mark.parametrize("loss_type", LOSS_TYPES)
+@pytest.mark.parametrize("dtype", LOW_PRECISION)
+def test_tiny_alpha_loss_is_the_reverse_kl_loss(spec, loss_type, dtype):
+    """α → 0 is reverse KL: a tiny α gives DPO's loss and gradients (it gave NaN for α ≲ 1e−45 in float32)."""
+    alpha = get_divergence(spec).alpha
+    tensors = [t.requires_grad_(True) for t in _batch(n=16, scale=20.0, dtype=dtype)]
+    lengths = (torch.full((16,), 32), torch.full((16,), 48)) if loss_type == "ipo" else (None, None)
+    losses, chosen_rewards, _ = fdpo_loss(*tensors, spec, 0.1, loss_type, *lengths)
+    gradients = torch.autograd.grad(losses.sum(), tensors)
+    # float64 reference: the α-divergence's f′ = −expm1(−αa)/α from the same (rounded) inputs
+    pc, pr, rc, rr = (t.detach().double().numpy() for t in tensors)
+    chosen, rejected = pc - rc, pr - rr
+    f_chosen, f_rejected = (-np.expm1(-alpha * a) / alpha for a in (chosen, rejected))
+    margin = 0.1 * (f_chosen - f_rejected)
+    reference = {
+        "sigmoid": lambda: np.logaddexp(0.0, -margin),
+        "hinge": lambda: np.maximum(0.0, 1 - margin),
+        "ipo": lambda: (f_chosen / 32 - f_rejected / 48 - 1 / 0.2) ** 2,
+    }[loss_type]()
+    assert all(torch.isfinite(g).all() for g in gradients)
+    np.testing.assert_allclose(losses.detach().double().numpy(), reference, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(chosen_rewards.double().numpy(), 0.1 * f_chosen, rtol=1e-5, atol=1e-5)

@@ -12,17 +12,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from fdpo._io import read_csv, write_csv
+from fdpo._io import read_csv, write_csv, write_json, write_jsonl
+from fdpo.metrics import distinct_n, token_entropy
 from fdpo.report import (
+    RESAMPLING_SEED,
     confidence_interval,
     configuration_label,
     markdown_table,
     pareto_front,
     plot_tradeoff,
     plot_tradeoff_html,
+    read_verdict,
     summarize,
+    sweep_replicates,
+    verdict,
+    verdict_lines,
     write_report,
 )
+from fdpo.uncertainty import bootstrap_weights, ratio_bootstrap
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -158,6 +165,51 @@ def test_plot_tradeoff_writes_png(tmp_path, diversity):
     assert not list(tmp_path.glob(".*tmp"))  # written atomically: no temporary file left
 
 
+def _figure(summary, diversity="predictive_entropy"):
+    from fdpo.report import _tradeoff, _tradeoff_figure
+
+    return _tradeoff_figure(_tradeoff(summary, diversity, "reward_logit"), diversity, "reward_logit", None)
+
+
+def test_plot_names_every_configuration_with_its_own_marker_and_colour():
+    """The legend lists each configuration (and the frontier and the baseline); no two configurations share a
+    marker or a colour; the bars are ±1 standard error, as the caption says."""
+    from matplotlib.colors import to_hex
+
+    summary = summarize(_results())
+    (axes,) = _figure(summary).axes
+    handles, labels = axes.get_legend_handles_labels()
+    assert labels == ["Pareto frontier", "RKL", "JS", "α=0.5", "FKL", "SFT baseline"]
+    configurations = handles[1:5]
+    assert len({h.get_marker() for h in configurations}) == 4
+    assert len({to_hex(h.get_markerfacecolor()) for h in configurations}) == 4
+    rkl = summary[1]
+    bars = [c for c in axes.collections if len(c.get_segments()) == 1]
+    vertical = [c.get_segments()[0] for c in bars if c.get_segments()[0][0][0] == c.get_segments()[0][1][0]]
+    (low, high) = next(seg[:, 1] for seg in vertical if seg[0][0] == pytest.approx(rkl["reward_logit_mean"]))
+    assert (low, high) == pytest.approx(
+        (
+            rkl["predictive_entropy_mean"] - rkl["predictive_entropy_se"],
+            rkl["predictive_entropy_mean"] + rkl["predictive_entropy_se"],
+        )
+    )
+    captions = [t.get_text() for t in axes.texts]
+    assert "mean over 3 seeds ± 1 standard error (seeds and evaluation prompts)" in captions
+    # an older summary.csv without standard errors: 95% intervals, and the caption says so
+    old = [{k: v for k, v in row.items() if "_se" not in k} for row in summary]
+    assert "mean over 3 seeds ± 95% CI across seeds" in [t.get_text() for t in _figure(old).axes[0].texts]
+
+
+def test_plot_rings_a_single_point_frontier():
+    """When one configuration dominates the others, the frontier is that point, drawn as a ring."""
+    rows = [dict(divergence=d, loss_type="sigmoid", beta=0.1, seed=0, reward_logit_mean=r, predictive_entropy=e)
+            for d, r, e in (("reverse_kl", 3.0, 2.0), ("forward_kl", 1.0, 1.0))]  # fmt: skip
+    (axes,) = _figure(summarize(rows)).axes
+    frontier = axes.get_lines()[0]
+    assert frontier.get_label() == "Pareto frontier" and list(frontier.get_xdata()) == [3.0]
+    assert frontier.get_marker() == "o" and frontier.get_markerfacecolor() == "none"
+
+
 def test_plot_tradeoff_rejects_bad_axes(tmp_path):
     summary = summarize(_results())
     with pytest.raises(ValueError, match="diversity='distinct_1'"):
@@ -180,9 +232,11 @@ def test_plot_tradeoff_html_is_self_contained_with_the_summary_on_hover(tmp_path
     )
     assert '<script src="http' not in page and len(page) > 1_000_000  # plotly.js embedded: opens offline
     rkl = next(row for row in summary if row["divergence"] == "reverse_kl")
-    hover = f"reward_logit: {rkl['reward_logit_mean']:.3f} ± {rkl['reward_logit_ci95']:.3f}"
+    hover = f"reward_logit: {rkl['reward_logit_mean']:.3f} ± {rkl['reward_logit_se']:.3f}"
     assert json.dumps(hover)[1:-1] in page  # as the page's JSON holds it
     assert "Pareto frontier" in page and "SFT baseline" in page
+    for label in ("RKL", "JS", "α=0.5", "FKL"):  # one legend entry per configuration
+        assert f'"name":{json.dumps(label)}' in page.replace('"name": ', '"name":')
     with pytest.raises(ValueError, match="diversity='distinct_1'"):
         plot_tradeoff_html(summary, tmp_path / "p.html", diversity="distinct_1")
 
@@ -196,15 +250,20 @@ def test_html_without_plotly_says_how_to_install_it(tmp_path, monkeypatch):
 
 
 def test_markdown_table_rows_and_cells():
-    table = markdown_table(summarize(_results()))
-    lines = table.strip().splitlines()
+    """Cells are mean ± standard error (here the seed part alone: no generations); an older summary.csv without
+    standard errors gets mean ± 95% CI half-width."""
+    summary = summarize(_results())
+    lines = markdown_table(summary).strip().splitlines()
     assert len(lines) == 2 + 5
     assert lines[0].startswith("| configuration | loss | β | n | reward (logit) |")
     values = [2.65, 2.7, 2.78]
-    low, high = stats.t.interval(0.95, 2, loc=np.mean(values), scale=stats.sem(values))
-    assert f"| RKL | sigmoid | 0.1 | 3 | {np.mean(values):.3f} ± {(high - low) / 2:.3f} |" in lines[3]
+    assert f"| RKL | sigmoid | 0.1 | 3 | {np.mean(values):.3f} ± {stats.sem(values):.3f} |" in lines[3]
     assert lines[2].startswith("| SFT |  |  | 1 | 0.200 | ")
     assert "self-BLEU" not in lines[0]  # a metric no row has is left out
+    old = [{k: v for k, v in row.items() if "_se" not in k} for row in summary]
+    low, high = stats.t.interval(0.95, 2, loc=np.mean(values), scale=stats.sem(values))
+    old_line = markdown_table(old).strip().splitlines()[3]
+    assert f"| RKL | sigmoid | 0.1 | 3 | {np.mean(values):.3f} ± {(high - low) / 2:.3f} |" in old_line
 
 
 def test_write_report_from_results_csv(tmp_path):
@@ -227,3 +286,260 @@ def test_write_report_from_results_csv(tmp_path):
 def test_write_report_without_results_says_what_to_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="fdpo sweep"):
         write_report(tmp_path)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Standard errors from the saved generations, and the verdict
+
+PROMPTS = ["The film was", "I thought the", "Overall it is", "The plot", "The acting was", "This movie"]
+WORDS = np.array("great dull plot acting fun long wonderful boring score story".split())
+
+
+def _run(rng, run_id, divergence, seed, reward_shift, tokenizer, samples_per_prompt=3):
+    """A run's generations with every per-sample field, and its results row computed from them."""
+    records = []
+    for prompt in PROMPTS[::-1]:  # any order: runs are paired by prompt text
+        for _ in range(samples_per_prompt):
+            words = rng.choice(WORDS, size=rng.integers(0, 7))
+            records.append(
+                dict(prompt=prompt, query=prompt, completion=" " + " ".join(words) if len(words) else "",
+                     reward_logit=float(rng.normal(reward_shift)), reward_prob=float(rng.random()),
+                     predictive_entropy=float(rng.random()) if len(words) else None, num_tokens=len(words),
+                     policy_logp=float(rng.normal(-20)), ref_logp=float(rng.normal(-22)))
+            )  # fmt: skip
+    if divergence == "sft":  # the baseline is its own reference: no ref_logp, KL 0
+        for record in records:
+            del record["ref_logp"]
+    completions = [r["completion"] for r in records]
+    row = dict(
+        run_id=run_id, divergence=divergence, loss_type="" if divergence == "sft" else "sigmoid",
+        beta=None if divergence == "sft" else 0.1, seed=seed,
+        reward_logit_mean=np.mean([r["reward_logit"] for r in records]),
+        reward_prob_mean=np.mean([r["reward_prob"] for r in records]),
+        predictive_entropy=np.mean([r["predictive_entropy"] for r in records if r["num_tokens"]]),
+        kl_to_ref=0.0 if divergence == "sft" else np.mean([r["policy_logp"] - r["ref_logp"] for r in records]),
+        token_entropy=token_entropy(completions, tokenizer),
+        distinct_1=distinct_n(completions, 1), distinct_2=distinct_n(completions, 2),
+        num_eval_samples=len(records),
+    )  # fmt: skip
+    return row, records
+
+
+def _sweep_dir(root, tiny_model_dir, divergences=("reverse_kl", "forward_kl"), seeds=(0, 1)):
+    """A sweep directory as the runner writes it: sweep.json, results.csv and runs/<id>/generations.jsonl."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    rng = np.random.default_rng(0)
+    rows, generations = [], {}
+    runs = [("sft", "sft", 0, 0.0)]
+    runs += [(f"{d}-{s}", d, s, 1.0 - i) for i, d in enumerate(divergences) for s in seeds]
+    for run_id, divergence, seed, shift in runs:
+        row, records = _run(rng, run_id, divergence, seed, shift, tokenizer)
+        rows.append(row)
+        generations[run_id] = records
+        write_jsonl(root / "runs" / run_id / "generations.jsonl", records)
+    write_json(root / "sweep.json", {"config": {"sft_model": tiny_model_dir, "evaluation": {}}})
+    write_csv(root / "results.csv", rows)
+    return rows, generations
+
+
+def test_sweep_replicates_recompute_every_metric_on_shared_resamples(tmp_path, tiny_model_dir):
+    rows, generations = _sweep_dir(tmp_path, tiny_model_dir)
+    replicates, notes = sweep_replicates(tmp_path, read_csv(tmp_path / "results.csv"), num_resamples=200)
+    assert notes == []
+    assert set(replicates) == {row["run_id"] for row in rows}
+    columns = {"reward_logit_mean", "reward_prob_mean", "predictive_entropy", "kl_to_ref", "token_entropy",
+               "distinct_1", "distinct_2"}  # fmt: skip
+    for row in rows:
+        run = replicates[row["run_id"]]
+        assert set(run) == columns
+        for column in columns:
+            assert run[column].estimate == pytest.approx(row[column], rel=1e-9)
+        assert run["token_entropy"].method == "jackknife" and run["token_entropy"].values.shape == (6,)
+    # the bootstrap of every run uses the same draws, prompts numbered in sorted order
+    index = {prompt: i for i, prompt in enumerate(sorted(PROMPTS))}
+    records = generations["reverse_kl-1"]
+    expected = ratio_bootstrap(
+        np.array([index[r["prompt"]] for r in records]),
+        np.array([r["reward_logit"] for r in records]),
+        bootstrap_weights(6, 200, RESAMPLING_SEED),
+    )
+    assert np.allclose(replicates["reverse_kl-1"]["reward_logit_mean"].values, expected, rtol=1e-12)
+    # the baseline's KL is 0 with no spread; the summary's prompt part comes from the replicates
+    assert np.all(replicates["sft"]["kl_to_ref"].values == 0.0)
+    summary = summarize(read_csv(tmp_path / "results.csv"), replicates=replicates)
+    rkl = next(row for row in summary if row["divergence"] == "reverse_kl")
+    assert rkl["token_entropy_se_prompts"] > 0 and rkl["token_entropy_se_seeds"] > 0
+    assert rkl["token_entropy_se"] == pytest.approx(
+        math.hypot(rkl["token_entropy_se_prompts"], rkl["token_entropy_se_seeds"])
+    )
+
+
+def test_sweep_replicates_say_which_runs_count_seeds_only(tmp_path, tiny_model_dir):
+    rows, generations = _sweep_dir(tmp_path, tiny_model_dir)
+    results = read_csv(tmp_path / "results.csv")
+    results[1]["distinct_2"] += 0.01  # a value the generations do not give
+    write_jsonl(tmp_path / "runs" / "reverse_kl-1" / "generations.jsonl", generations["reverse_kl-1"][:-1])
+    (tmp_path / "runs" / "forward_kl-0" / "generations.jsonl").unlink()
+    for record in generations["forward_kl-1"]:
+        del record["policy_logp"]
+    write_jsonl(tmp_path / "runs" / "forward_kl-1" / "generations.jsonl", generations["forward_kl-1"])
+    replicates, notes = sweep_replicates(tmp_path, results, num_resamples=50)
+    text = "\n".join(notes)
+    assert "reverse_kl-0: distinct_2 recomputed from generations.jsonl" in text
+    assert "reverse_kl-1: generations.jsonl keeps 17 of its 18 samples" in text
+    assert "forward_kl-0: no generations.jsonl" in text
+    assert "kl_to_ref: the saved generations lack the per-sample values" in text
+    assert "distinct_2" not in replicates["reverse_kl-0"] and "distinct_1" in replicates["reverse_kl-0"]
+    assert set(replicates) == {"sft", "reverse_kl-0", "forward_kl-1"}
+    # a configuration with one run lacking the prompt part gets the seed part alone
+    fkl = next(row for row in summarize(results, replicates=replicates) if row["divergence"] == "forward_kl")
+    assert fkl["reward_logit_se_prompts"] is None and fkl["reward_logit_se"] == fkl["reward_logit_se_seeds"]
+    # different prompt sets cannot be paired
+    generations["sft"][0]["prompt"] = "Another prompt"
+    write_jsonl(tmp_path / "runs" / "sft" / "generations.jsonl", generations["sft"])
+    replicates, notes = sweep_replicates(tmp_path, results)
+    assert (
+        replicates == {} and "The runs were evaluated on different prompts: no paired resampling" in notes[-1]
+    )
+
+
+def test_token_entropy_without_a_tokenizer_counts_seeds_only(tmp_path, tiny_model_dir):
+    _sweep_dir(tmp_path, tiny_model_dir)
+    write_json(
+        tmp_path / "sweep.json", {"config": {"sft_model": str(tmp_path / "missing"), "evaluation": {}}}
+    )
+    replicates, notes = sweep_replicates(tmp_path, read_csv(tmp_path / "results.csv"), num_resamples=50)
+    assert "token_entropy" not in replicates["sft"] and "reward_logit_mean" in replicates["sft"]
+    assert any("Could not load the tokenizer" in note for note in notes)
+
+
+def _family(means: dict[str, list[float]], divergences=None, seeds=(0, 1, 2), noise=0.01):
+    """Results rows of a family: for each metric, the configuration means in family order, ± noise by seed."""
+    divergences = divergences or [
+        "reverse_kl",
+        "jensen_shannon",
+        "alpha:0.3",
+        "alpha:0.5",
+        "alpha:0.7",
+        "forward_kl",
+    ]
+    rows = [dict(run_id="sft", divergence="sft", loss_type="", beta=None, seed=0,
+                 **{metric: values[0] for metric, values in means.items()})]  # fmt: skip
+    offsets = np.array([-1.0, 0.0, 1.0, 0.5, -0.5])[: len(seeds)] * noise
+    for position, divergence in enumerate(divergences):
+        for seed, offset in zip(seeds, offsets, strict=False):
+            row = dict(
+                run_id=f"{divergence}-{seed}", divergence=divergence, loss_type="sigmoid", beta=0.1, seed=seed
+            )
+            row.update({metric: values[position] + offset for metric, values in means.items()})
+            rows.append(row)
+    return rows
+
+
+KNOWN_FAMILY = {
+    "reward_logit_mean": [3.0, 2.8, 2.5, 2.2, 2.0, 1.5],  # falls cleanly: holds
+    "predictive_entropy": [1.6, 1.58, 1.55, 1.54, 1.5, 1.45],  # falls: reversed
+    "token_entropy": [5.0, 5.001, 4.999, 5.0, 5.002, 5.003],  # flat within noise: does not hold
+    "distinct_2": [0.2, 0.25, 0.21, 0.26, 0.19, 0.3],  # ends apart, order scrambled: does not hold
+    "kl_to_ref": [30.0, 25.0, 20.0, 15.0, 10.0, 5.0],  # falls: holds
+}
+
+
+def test_verdict_on_a_family_with_known_outcomes():
+    (family,) = verdict(_family(KNOWN_FAMILY))
+    assert family.reason == "" and family.labels == ("RKL", "JS", "α=0.3", "α=0.5", "α=0.7", "FKL")
+    outcomes = {judged.claim.metric: judged.outcome for judged in family.claims}
+    assert outcomes == {
+        "reward_logit_mean": "holds",
+        "predictive_entropy": "reversed",
+        "token_entropy": "does not hold",
+        "distinct_2": "does not hold",
+        "kl_to_ref": "holds",
+    }
+    reward = family.claims[0]
+    assert reward.rho == pytest.approx(-1.0)
+    # seeds only: s = 0.01 at both ends, 3 seeds each
+    assert reward.gap.value == pytest.approx(-1.5) and reward.gap.se == pytest.approx(
+        math.sqrt(2 * 0.01**2 / 3)
+    )
+    lines = verdict_lines([family])
+    assert lines[0].startswith("Along RKL → JS → α=0.3 → α=0.5 → α=0.7 → FKL: a claim holds")
+    assert len(lines) == 6
+    assert lines[1].startswith(
+        "- reward falls: **holds** — ρ = −1.00; FKL − RKL = −1.500 ± 0.00816 (seeds only)"
+    )
+    assert lines[2].startswith("- predictive entropy rises: **reversed** — ρ = −1.00")
+
+
+def test_verdict_reads_a_family_listed_from_forward_kl_backwards():
+    divergences = ["forward_kl", "alpha:0.5", "reverse_kl"]
+    means = {"reward_logit_mean": [1.0, 2.0, 3.0], "distinct_2": [0.3, 0.25, 0.2]}
+    (family,) = verdict(_family(means, divergences))
+    assert family.labels == ("RKL", "α=0.5", "FKL")
+    assert [(c.claim.metric, c.outcome) for c in family.claims if c.outcome != "no verdict"] == [
+        ("reward_logit_mean", "holds"),
+        ("distinct_2", "holds"),
+    ]
+    assert [c.reason for c in family.claims if c.outcome == "no verdict"] == ["not measured"] * 3
+    assert verdict_lines([family])[2] == "- predictive entropy rises: no verdict (not measured)"
+
+
+@pytest.mark.parametrize(
+    ("divergences", "seeds", "reason"),
+    [
+        (["reverse_kl", "jensen_shannon", "alpha:0.5"], (0, 1), "no forward_kl configuration"),
+        (["alpha:0.3", "alpha:0.7"], (0, 1), "no reverse_kl and no forward_kl configuration"),
+        (["reverse_kl", "forward_kl"], (0,), "at least two seeds each"),
+        (["jensen_shannon", "reverse_kl", "forward_kl"], (0, 1), "the grid lists JS → RKL → FKL"),
+        (["chi_squared_kl"], (0, 1), "no reverse KL, JS, α or forward KL configuration"),
+    ],
+)
+def test_no_verdict_says_why(divergences, seeds, reason):
+    means = {"reward_logit_mean": list(range(len(divergences)))}
+    (family,) = verdict(_family(means, divergences, seeds))
+    assert family.claims == () and reason in family.reason
+    assert verdict_lines([family]) == [family.reason]
+
+
+def test_verdict_uses_the_paired_prompt_part(tmp_path, tiny_model_dir):
+    """With generations, the gap's standard error includes the paired prompt part."""
+    rows, _ = _sweep_dir(tmp_path, tiny_model_dir)
+    results = read_csv(tmp_path / "results.csv")
+    replicates, _ = sweep_replicates(tmp_path, results, num_resamples=300)
+    (family,) = verdict(results, replicates)
+    reward = family.claims[0]
+    rkl = [r["run_id"] for r in rows if r["divergence"] == "reverse_kl"]
+    fkl = [r["run_id"] for r in rows if r["divergence"] == "forward_kl"]
+    difference = np.mean([replicates[i]["reward_logit_mean"].values for i in fkl], axis=0) - np.mean(
+        [replicates[i]["reward_logit_mean"].values for i in rkl], axis=0
+    )
+    assert reward.gap.se_prompts == pytest.approx(difference.std(ddof=1))
+    assert reward.gap.se == pytest.approx(math.hypot(reward.gap.se_prompts, reward.gap.se_seeds))
+    assert "(seeds and prompts)" in verdict_lines([family])[1]
+
+
+def test_write_report_has_the_verdict_and_standard_errors(tmp_path, tiny_model_dir):
+    _sweep_dir(tmp_path, tiny_model_dir)
+    paths = write_report(tmp_path, title="synthetic")
+    report = (tmp_path / "report.md").read_text()
+    assert "## Verdict" in report and "\n".join(paths["verdict"]) in report
+    assert read_verdict(tmp_path) == paths["verdict"]  # what fdpo sweep / fdpo demo print
+    assert paths["verdict"][1].startswith("- reward falls: ")
+    assert (
+        "one standard error that counts both the seed-to-seed variation and the choice of evaluation prompts"
+        in report
+    )
+    summary = read_csv(tmp_path / "summary.csv")
+    assert all(
+        _ in summary[1] for _ in ("reward_logit_se", "reward_logit_se_seeds", "reward_logit_se_prompts")
+    )
+    assert summary[1]["reward_logit_ci95"] is not None  # the old columns stay
+    assert "Notes on the standard errors" not in report
+    # a directory holding only a summary.csv is reported without a verdict
+    (tmp_path / "results.csv").unlink()
+    paths = write_report(tmp_path)
+    assert paths["verdict"] == [
+        "No verdict: the directory has no results.csv (one row per run) to judge from."
+    ]

@@ -9,6 +9,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification
 
+from fdpo.errors import InputError
 from fdpo.reward import RewardModel, as_reward_fn, score_texts
 
 TEXTS = [
@@ -170,3 +171,21 @@ def test_bad_input_errors(tiny_classifier):
         RewardModel(model, tokenizer, batch_size=0)
     with pytest.raises(TypeError, match="positive_index must be an int"):
         RewardModel(model, tokenizer, positive_index="POSITIVE")
+
+
+def test_a_causal_lm_folder_is_refused_as_a_reward_model(tiny_model_dir):
+    """AutoModelForSequenceClassification loads a GPT-2 LM checkpoint with a randomly initialised `score` head;
+    scoring with it would give plausible-looking noise, so from_pretrained names the missing weights instead."""
+    with pytest.raises(
+        InputError, match=r"lacks 1 weight\(s\) of GPT2ForSequenceClassification \(score\.weight\)"
+    ) as error:
+        RewardModel.from_pretrained(tiny_model_dir)
+    assert tiny_model_dir in str(error.value) and "allow_missing_weights=True" in str(error.value)
+    # The escape hatch loads it, with the head transformers initialised
+    reward = RewardModel.from_pretrained(tiny_model_dir, allow_missing_weights=True)
+    assert reward.model.score.weight.shape[0] == reward.model.config.num_labels
+
+
+def test_a_saved_classifier_loads_without_complaint(tiny_classifier_dir):
+    reward = RewardModel.from_pretrained(tiny_classifier_dir)
+    assert reward.score(["A lovely film."]).shape == (1,)
