@@ -15,7 +15,7 @@ from fdpo._io import read_csv
 from fdpo.demo.world import demo_config
 from fdpo.errors import InputError
 from fdpo.sweep import SweepConfig, run_sweep
-from fdpo.sweep.executors import check_executor, ray_task_resources
+from fdpo.sweep.executors import check_executor, ray_task_resources, run_on_ray
 
 from ._ray_faults import FAULTS_ENV
 
@@ -39,6 +39,20 @@ def test_a_run_asks_ray_for_a_gpu_only_when_it_trains_on_cuda():
     assert ray_task_resources(_config(device="cpu"), cluster_has_gpus=True) == {"num_cpus": 1}
     assert ray_task_resources(_config(), cluster_has_gpus=True) == {"num_cpus": 1, "num_gpus": 1}  # auto
     assert ray_task_resources(_config(), cluster_has_gpus=False) == {"num_cpus": 1}
+
+
+def test_no_cluster_at_the_address_is_one_paragraph_naming_it(monkeypatch, tmp_path):
+    """ray.init raises ConnectionError ("Could not find any running Ray instance ...") for --address auto with no
+    cluster; the executor turns it into an InputError that names the address and how to start a cluster."""
+    import ray
+
+    def no_cluster(address=None, **kwargs):
+        raise ConnectionError(f"Could not find any running Ray instance at {address}.")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", no_cluster)
+    with pytest.raises(InputError, match=r"No Ray cluster answers at address 'auto'.*ray start --head"):
+        run_on_ray(tmp_path, _config(), [], [], on_finished=print, address="auto", show_progress=False)
 
 
 @pytest.fixture(scope="module")
