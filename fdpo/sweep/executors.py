@@ -130,6 +130,6 @@ def run_on_ray(
         run, error = failures[0]
         raise SweepError(
             f"{len(failures)} of {len(runs)} runs failed on Ray: {', '.join(r.run_id for r, _ in failures)}. "
-            f"The first, {run.run_id}, raised {type(error).__name__}: {error}. The finished runs are kept; rerun "
-            "the same command to redo the failed ones."
+            f"The first, {run.run_id}, raised {type(error).__name__}: {str(error).rstrip('.')}. The finished runs "
+            "are kept; rerun the same command to redo the failed ones."
         ) from error

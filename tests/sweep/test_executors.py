@@ -118,25 +118,41 @@ def test_ray_executor_writes_the_sequential_results(ray_cluster, sequential_swee
 
 
 @pytest.mark.slow
-def test_a_worker_killed_mid_run_is_rerun_once_and_the_table_has_one_row_for_it(
+def test_a_killed_worker_is_rerun_once_and_a_failing_run_stops_only_itself(
     ray_cluster, sequential_sweep, tmp_path
 ):
-    """The sequential sweep with two runs removed, resumed on Ray; the first attempt of one of them ends its worker
-    with os._exit(1) after the run directory was created."""
+    """The sequential sweep with three runs removed, resumed on Ray: the first attempt of one ends its worker with
+    os._exit(1) after the run directory was created; another raises. Then the sweep is rerun without faults."""
+    from fdpo.sweep import SweepError
+
     config, reference = sequential_sweep
     (ray_cluster / "attempts.log").unlink(missing_ok=True)
     output = tmp_path / "resumed"
     shutil.copytree(reference, output)
     runs = [run.run_id for run in config.runs()]
-    killed, other = runs[1], runs[-1]
-    for run_id in (killed, other):
+    killed, failing, other = runs[1], runs[4], runs[-1]
+    for run_id in (killed, failing, other):
         shutil.rmtree(output / "runs" / run_id)
     (ray_cluster / f"{killed}.kill").touch()
+    (ray_cluster / f"{failing}.raise").touch()
 
-    rows = run_sweep(config, output, show_progress=False, write_report_files=False, executor="ray")
+    with pytest.raises(
+        SweepError, match=f"1 of 3 runs failed on Ray: {failing}.*RuntimeError: injected failure"
+    ):
+        run_sweep(config, output, show_progress=False, write_report_files=False, executor="ray")
     assert not (ray_cluster / f"{killed}.kill").exists()  # the fault fired
-    assert _attempts(ray_cluster) == sorted([killed, killed, other])  # re-run once; finished runs untouched
-    assert [row["run_id"] for row in rows] == ["sft", *runs]
-    assert [row["run_id"] for row in read_csv(output / "results.csv")] == ["sft", *runs]
-    assert _table(output / "results.csv") == _table(reference / "results.csv")
+    assert _attempts(ray_cluster) == sorted(
+        [killed, killed, failing, other]
+    )  # re-run once; finished runs untouched
+    finished = [run_id for run_id in runs if run_id != failing]
+    assert [row["run_id"] for row in read_csv(output / "results.csv")] == ["sft", *finished]  # one row each
+    expected = [row for row in _table(reference / "results.csv") if row["run_id"] != failing]
+    assert _table(output / "results.csv") == expected
     assert not list((output / "runs" / killed).glob(".*tmp"))
+
+    (ray_cluster / f"{failing}.raise").unlink()
+    (ray_cluster / "attempts.log").unlink()
+    rows = run_sweep(config, output, show_progress=False, write_report_files=False, executor="ray")
+    assert _attempts(ray_cluster) == [failing]  # only the failed run is redone
+    assert [row["run_id"] for row in rows] == ["sft", *runs]
+    assert _table(output / "results.csv") == _table(reference / "results.csv")
