@@ -1,9 +1,10 @@
-"""Tests for fdpo/cli.py: help texts, config errors, each stage from files, and the demo end to end."""
+"""Tests of the fdpo command (fdpo/cli/): help texts, config errors, each stage from files, the demo end to end."""
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import runpy
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from fdpo._io import read_csv, read_json, read_jsonl, write_csv, write_json
 from fdpo.cli import build_parser, main
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SUBCOMMANDS = ("generate", "pairs", "train", "evaluate", "sweep", "report", "demo")
 
 
@@ -130,6 +131,9 @@ def test_stages_from_files(tiny_model_dir, tiny_classifier_dir, tmp_path, capsys
     generate = ["generate", "--model", tiny_model_dir, *prompts, "--samples-per-prompt", "4"]
     assert main([*generate, "--gen", "max_new_tokens=6", "--output", str(samples), "--no-progress"]) == 0
     assert len(read_jsonl(samples)) == 12
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert samples.stat().st_mode & 0o777 == 0o666 & ~mask  # the user's permissions, not a temp file's 0600
 
     pairs = tmp_path / "pairs.jsonl"
     scores = tmp_path / "scores.json"

@@ -1,0 +1,111 @@
+"""``fdpo evaluate``: sample from a model and measure reward and diversity (a metrics JSON file)."""
+
+from __future__ import annotations
+
+import argparse
+
+from fdpo.cli.options import Formatter, add_fields, add_prompt_options, add_sampling_options
+
+HELP = "Sample from a model and measure reward and diversity."
+
+# EvaluationSettings fields the command sets → their options (for naming problems)
+_OPTIONS = {
+    "samples_per_prompt": "--samples-per-prompt",
+    "batch_size": "--batch-size",
+    "metrics": "--metrics",
+}
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from fdpo.evaluation import DEFAULT_METRICS
+    from fdpo.sweep.settings import EvaluationSettings, RewardSettings
+
+    parser = subparsers.add_parser(
+        "evaluate",
+        help=HELP,
+        description="Sample from a model and write its metrics (reward logit/probability, token and predictive "
+        "entropy, distinct-1/2, KL to the reference) to a JSON file.",
+        formatter_class=Formatter,
+    )
+    parser.add_argument("--model", required=True, help="The model to evaluate.")
+    parser.add_argument(
+        "--reference", help="Reference model for kl_to_ref (default: none, KL is not computed)."
+    )
+    parser.add_argument(
+        "--reward-model", required=True, help="Local directory or hub id of the reward classifier."
+    )
+    add_fields(parser, RewardSettings, {"positive_index": "--positive-index"})
+    add_fields(
+        parser,
+        EvaluationSettings,
+        {"metrics": "--metrics"},
+        defaults={"metrics": None},
+        helps={
+            "metrics": f"Metrics to compute (default: {', '.join(DEFAULT_METRICS)}; kl_to_ref only with --reference)."
+        },
+    )
+    add_prompt_options(parser)
+    add_sampling_options(parser, EvaluationSettings)
+    parser.add_argument("--output", required=True, help="Metrics file to write (JSON).")
+    parser.add_argument("--generations-output", help="Also write the generations with their rewards (JSONL).")
+    parser.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
+
+
+def outputs(args: argparse.Namespace) -> list[str]:
+    return [args.output, *([args.generations_output] if args.generations_output else [])]
+
+
+def run(args: argparse.Namespace) -> int:
+    from fdpo._io import write_json, write_jsonl
+    from fdpo.cli.failures import about
+    from fdpo.cli.options import check_model, device, generation_settings, option_problems, prompts
+    from fdpo.errors import InputError
+    from fdpo.evaluation import DEFAULT_METRICS, evaluate_policy
+    from fdpo.stages import load_causal_lm, load_reward_model
+    from fdpo.sweep.settings import EvaluationSettings, RewardSettings
+
+    given = prompts(args)
+    generation = generation_settings(args.gen)
+    metrics = args.metrics or [m for m in DEFAULT_METRICS if m != "kl_to_ref" or args.reference]
+    settings = EvaluationSettings(
+        samples_per_prompt=args.samples_per_prompt, batch_size=args.batch_size, metrics=list(metrics)
+    )
+    problems = option_problems(settings.problems(), "evaluation", _OPTIONS)
+    if "kl_to_ref" in metrics and not args.reference:
+        problems.append("kl_to_ref needs --reference (the model the policy was trained from).")
+    if problems:
+        raise InputError("; ".join(problems))
+    check_model("--model", args.model)
+    check_model("--reward-model", args.reward_model)
+    if args.reference:
+        check_model("--reference", args.reference)
+    on = device(args.device)
+    with about(f"--model {args.model!r}"):
+        model, tokenizer = load_causal_lm(args.model, on)
+    reference = None
+    if args.reference:
+        with about(f"--reference {args.reference!r}"):
+            reference = load_causal_lm(args.reference, on)[0]
+    with about(f"--reward-model {args.reward_model!r}"):
+        reward = load_reward_model(args.reward_model, RewardSettings(positive_index=args.positive_index), on)
+    result, generations = evaluate_policy(
+        model,
+        tokenizer,
+        reward,
+        given,
+        reference=reference,
+        settings=settings,
+        generation=generation,
+        prompt_template=args.template,
+        seed=args.seed,
+        show_progress=not args.no_progress,
+    )
+    with about(f"--output {args.output!r}"):
+        write_json(args.output, result)
+    if args.generations_output:
+        with about(f"--generations-output {args.generations_output!r}"):
+            write_jsonl(args.generations_output, generations)
+    for key, value in result.items():
+        if value is not None:
+            print(f"{key:>20}: {value:.4f}" if isinstance(value, float) else f"{key:>20}: {value}")
+    return 0

@@ -1,0 +1,63 @@
+"""``fdpo generate``: sample completions of prompts from a causal LM into a samples file (JSONL)."""
+
+from __future__ import annotations
+
+import argparse
+
+from fdpo.cli.options import Formatter, add_prompt_options, add_sampling_options
+
+HELP = "Sample completions of prompts from a causal LM into a JSONL file."
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from fdpo.sweep.settings import PairSettings
+
+    parser = subparsers.add_parser(
+        "generate",
+        help=HELP,
+        description="Sample completions of prompts from a causal LM (fdpo.generation.sample) into a JSONL file.",
+        formatter_class=Formatter,
+    )
+    parser.add_argument("--model", required=True, help="Local directory or hub id of the causal LM.")
+    add_prompt_options(parser)
+    add_sampling_options(parser, PairSettings)
+    parser.add_argument("--output", required=True, help="Samples file to write (JSONL, atomically).")
+    parser.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
+
+
+def outputs(args: argparse.Namespace) -> list[str]:
+    return [args.output]
+
+
+def run(args: argparse.Namespace) -> int:
+    from fdpo.cli.failures import about
+    from fdpo.cli.options import check_model, device, generation_settings, prompts
+    from fdpo.errors import InputError
+    from fdpo.stages import generate_samples, load_causal_lm
+    from fdpo.sweep.settings import positive_int_problems
+
+    given = prompts(args)
+    generation = generation_settings(args.gen)
+    problems = positive_int_problems("--samples-per-prompt", args.samples_per_prompt)
+    problems += positive_int_problems("--batch-size", args.batch_size)
+    if problems:
+        raise InputError("; ".join(problems))
+    check_model("--model", args.model)
+    on = device(args.device)
+    with about(f"--model {args.model!r}"):
+        model, tokenizer = load_causal_lm(args.model, on)
+    samples = generate_samples(
+        model,
+        tokenizer,
+        given,
+        samples_per_prompt=args.samples_per_prompt,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        prompt_template=args.template,
+        generation=generation,
+        show_progress=not args.no_progress,
+    )
+    with about(f"--output {args.output!r}"):
+        samples.save(args.output)
+    print(f"Wrote {len(samples)} samples to {args.output}")
+    return 0

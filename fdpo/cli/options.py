@@ -1,0 +1,257 @@
+"""Options shared by the subcommands, built from the settings dataclasses where the command restates them.
+
+``add_fields`` turns fields of a settings dataclass (``fdpo.sweep.settings``) into options: the type, the choices of a
+``Literal`` field, the default and the help (``metadata["help"]``) come from the field, so the command and the YAML
+config cannot drift apart. ``settings_from`` builds the dataclass back from the parsed arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from fdpo.errors import InputError
+
+__all__ = [
+    "Formatter",
+    "add_fields",
+    "add_prompt_options",
+    "add_sampling_options",
+    "check_model",
+    "check_output_dir",
+    "check_output_paths",
+    "device",
+    "generation_settings",
+    "option_problems",
+    "prompts",
+    "settings_from",
+]
+
+
+class Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the line breaks of descriptions and shows the defaults that say something (not None/False/[])."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        says_nothing = default is None or default is False or default is argparse.SUPPRESS or default == []
+        if "%(default)" in text or says_nothing or action.nargs == 0:
+            return text
+        return text + " (default: %(default)s)"
+
+
+def _option_type(hint: Any) -> dict[str, Any]:
+    """argparse keywords for a field type: ``int | None`` → int, ``Literal[...]`` → choices, ``list[X]`` → nargs."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        (hint,) = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+    if typing.get_origin(hint) is list:
+        return {"nargs": "+", **_option_type(typing.get_args(hint)[0])}
+    if typing.get_origin(hint) is Literal:
+        choices = typing.get_args(hint)
+        return {"choices": choices, "type": type(choices[0])}
+    if hint is bool:
+        return {"action": argparse.BooleanOptionalAction}
+    return {"type": hint}
+
+
+def add_fields(
+    group: argparse._ActionsContainer,
+    settings: type,
+    options: Mapping[str, str],
+    *,
+    helps: Mapping[str, str] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+) -> None:
+    """Adds one option per field of the dataclass ``settings``.
+
+    Args:
+        options: field name → option string (``{"batch_size": "--reward-batch-size"}``); the parsed value is stored
+            under the option's name (``args.reward_batch_size``).
+        helps: a help text for the command line where the field's own speaks of the YAML config.
+        defaults: a default of the command that differs from the field's.
+    """
+    hints = typing.get_type_hints(settings)
+    fields = {item.name: item for item in dataclasses.fields(settings)}
+    helps, defaults = helps or {}, defaults or {}
+    for name, option in options.items():
+        item = fields[name]
+        if name in defaults:
+            default = defaults[name]
+        elif item.default_factory is not dataclasses.MISSING:
+            default = item.default_factory()
+        else:
+            default = item.default
+        group.add_argument(
+            option,
+            default=default,
+            help=helps.get(name, item.metadata.get("help")),
+            **_option_type(hints[name]),
+        )
+
+
+def settings_from(settings: type, args: argparse.Namespace, options: Mapping[str, str], **values: Any) -> Any:
+    """The dataclass ``settings`` from the arguments of ``add_fields(..., options)``, plus ``values``."""
+    given = {name: getattr(args, option.lstrip("-").replace("-", "_")) for name, option in options.items()}
+    return settings(**given, **values)
+
+
+def option_problems(problems: list[str], section: str, options: Mapping[str, str]) -> list[str]:
+    """Problems of a settings section (``pairs.high ...``) said with the options that set them (``--high ...``)."""
+    for name, option in options.items():
+        problems = [problem.replace(f"{section}.{name}", option) for problem in problems]
+    return problems
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Prompts and sampling (generate, evaluate)
+
+
+def add_prompt_options(parser: argparse.ArgumentParser) -> None:
+    from fdpo.sweep.settings import PromptSettings
+
+    group = parser.add_argument_group("prompts")
+    group.add_argument(
+        "--prompt",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="A prompt to continue; repeat for several.",
+    )
+    add_fields(
+        group,
+        PromptSettings,
+        {"file": "--prompts-file", "template": "--template"},
+        helps={"file": "Text file with one prompt per line (added to --prompt)."},
+    )
+
+
+def add_sampling_options(parser: argparse.ArgumentParser, settings: type) -> None:
+    """``--samples-per-prompt``, ``--batch-size``, ``--seed`` (fields of ``settings``), ``--gen``, ``--device``."""
+    group = parser.add_argument_group("sampling")
+    options = {"samples_per_prompt": "--samples-per-prompt", "batch_size": "--batch-size"}
+    if "seed" in {item.name for item in dataclasses.fields(settings)}:
+        options["seed"] = "--seed"
+    add_fields(group, settings, options)
+    if "seed" not in options:
+        group.add_argument("--seed", type=int, default=0, help="Sampling seed.")
+    group.add_argument(
+        "--gen",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="A generate() setting, value read as YAML (e.g. --gen top_k=50 --gen max_new_tokens=40); repeatable.",
+    )
+    group.add_argument("--device", help="Device for the models (default: cuda when available, else cpu).")
+
+
+def prompts(args: argparse.Namespace) -> list[str]:
+    """The prompts of ``--prompt``/``--prompts-file``, checked: the file exists, is UTF-8 text and is not blank."""
+    from fdpo.cli.failures import about
+    from fdpo.stages import load_prompts
+
+    file = args.prompts_file
+    if file is not None:
+        path = Path(file).expanduser()
+        if path.is_dir():
+            raise InputError(
+                f"--prompts-file {file!r} is a folder; give a text file with one prompt per line."
+            )
+        if not path.is_file():
+            raise InputError(
+                f"--prompts-file {file!r} does not exist; give a text file with one prompt per line."
+            )
+    with about(f"--prompts-file {file!r}"):
+        from_file = load_prompts([], file) if file is not None else []
+    if file is not None and not from_file:
+        raise InputError(
+            f"--prompts-file {file!r} holds no prompts (it is empty or blank); write one prompt per line."
+        )
+    given = list(args.prompt) + from_file
+    if not given:
+        raise InputError("No prompts: give --prompt TEXT (repeatable) or --prompts-file FILE.")
+    if "{prompt}" not in args.template:
+        raise InputError(f"--template {args.template!r} must contain {{prompt}}, where each prompt goes.")
+    return given
+
+
+def generation_settings(items: list[str]) -> dict[str, Any]:
+    """The ``--gen KEY=VALUE`` settings, checked against what ``generate()`` knows."""
+    from fdpo.sweep.settings import generation_problems
+    from fdpo.sweep.yamlio import apply_overrides
+
+    settings = apply_overrides({}, items)
+    problems = generation_problems("--gen", settings)
+    if problems:
+        raise InputError("; ".join(problems))
+    return settings
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Models, devices, output folders
+
+
+def check_model(option: str, value: str) -> None:
+    """A model given as a local folder or a hub id: refused before anything loads if it cannot be found."""
+    from fdpo.sweep.settings import model_reference_problems
+
+    problems = model_reference_problems(option, value)
+    if problems:
+        raise InputError(problems[0])
+
+
+def device(requested: str | None) -> str:
+    """``requested`` checked (a device torch knows, present on this machine), or cuda when available, else cpu."""
+    import torch
+
+    if not requested:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        kind = torch.device(requested).type
+    except (RuntimeError, ValueError) as error:
+        raise InputError(
+            f"--device {requested!r} is not a device ({error}); use cpu, cuda, cuda:1 or mps."
+        ) from error
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise InputError(
+            f"--device {requested!r}: no CUDA GPU is available here; use --device cpu or leave it out."
+        )
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise InputError(
+            f"--device {requested!r}: MPS is not available here; use --device cpu or leave it out."
+        )
+    return requested
+
+
+def check_output_dir(option: str, value: str | None) -> None:
+    """An output folder that exists as a file is refused before any work."""
+    if value is not None and Path(value).exists() and not Path(value).is_dir():
+        raise InputError(
+            f"{option} {value!r} is a file, not a folder. Give a folder path (it is created if missing), or move "
+            "the file away."
+        )
+
+
+def check_output_paths(paths: list[str]) -> None:
+    """Output files and folders a command will write: no part of the path is a file, and the folder they go in
+    (its nearest existing part) is writable. Checked before any work, so that the work is not lost at the end."""
+    import os
+
+    for value in paths:
+        path = Path(value).expanduser()
+        for parent in path.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise InputError(
+                        f"{value!r}: {str(parent)!r} is a file, so nothing can be written under it. Give another path."
+                    )
+                if not os.access(parent, os.W_OK | os.X_OK):
+                    raise InputError(
+                        f"{value!r}: the folder {str(parent)!r} is not writable for you. Choose a folder you can "
+                        "write to, or change its permissions."
+                    )
+                break

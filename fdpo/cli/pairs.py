@@ -1,0 +1,97 @@
+"""``fdpo pairs``: score a samples file with a reward classifier and build preference pairs (JSONL)."""
+
+from __future__ import annotations
+
+import argparse
+
+from fdpo.cli.options import Formatter, add_fields
+
+HELP = "Score samples with a reward model and build preference pairs."
+
+# PairSettings / RewardSettings field → option
+_PAIR_OPTIONS = {
+    "strategy": "--strategy",
+    "high": "--high",
+    "low": "--low",
+    "margin": "--margin",
+    "num_pairs": "--num-pairs",
+    "seed": "--seed",
+}
+_REWARD_OPTIONS = {"positive_index": "--positive-index", "batch_size": "--reward-batch-size"}
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from fdpo.sweep.settings import PairSettings, RewardSettings
+
+    parser = subparsers.add_parser(
+        "pairs",
+        help=HELP,
+        description="Score the samples of 'fdpo generate' with a reward classifier and build preference pairs "
+        "(fdpo.data.build_pairs). Writes a JSONL file with prompt, chosen, rejected, chosen_reward, rejected_reward.",
+        formatter_class=Formatter,
+    )
+    parser.add_argument("--samples", required=True, help="Samples file written by 'fdpo generate'.")
+    parser.add_argument(
+        "--reward-model", required=True, help="Local directory or hub id of the sequence classifier."
+    )
+    add_fields(parser, RewardSettings, _REWARD_OPTIONS)
+    helps = {
+        "strategy": "How chosen and rejected texts are paired (see docs/sweeps.md).",
+        "seed": "Seed of the pairing.",
+    }
+    add_fields(parser, PairSettings, _PAIR_OPTIONS, helps=helps)
+    parser.add_argument("--device", help="Device for the reward model (default: cuda when available).")
+    parser.add_argument(
+        "--scores-output", help="Also write the reward (logit) of every sample to this JSON file."
+    )
+    parser.add_argument("--output", required=True, help="Pairs file to write (JSONL, atomically).")
+
+
+def outputs(args: argparse.Namespace) -> list[str]:
+    return [args.output, *([args.scores_output] if args.scores_output else [])]
+
+
+def run(args: argparse.Namespace) -> int:
+    from fdpo._io import write_json, write_jsonl
+    from fdpo.cli.failures import about
+    from fdpo.cli.options import check_model, device, option_problems, settings_from
+    from fdpo.errors import InputError
+    from fdpo.generation import Samples
+    from fdpo.stages import load_reward_model, make_pairs, score_samples
+    from fdpo.sweep.settings import PairSettings, RewardSettings
+
+    settings = settings_from(PairSettings, args, _PAIR_OPTIONS)
+    reward_settings = settings_from(RewardSettings, args, _REWARD_OPTIONS)
+    problems = option_problems(settings.problems(), "pairs", _PAIR_OPTIONS)
+    problems += option_problems(reward_settings.problems(), "reward", _REWARD_OPTIONS)
+    if problems:
+        raise InputError("; ".join(problems))
+    with about(f"--samples {args.samples!r}", also=(ValueError, KeyError, TypeError)):
+        samples = Samples.load(args.samples)
+    if not len(samples):
+        raise InputError(f"--samples {args.samples!r} holds no samples; write it with 'fdpo generate'.")
+    for name in ("queries", "completions", "texts"):
+        bad = next((i for i, value in enumerate(getattr(samples, name)) if not isinstance(value, str)), None)
+        if bad is not None:
+            value = getattr(samples, name)[bad]
+            raise InputError(
+                f"--samples {args.samples!r}, record {bad + 1}: {name!r} is {value!r:.60}, where text is expected. "
+                "Regenerate the file with 'fdpo generate', or fix that record."
+            )
+    check_model("--reward-model", args.reward_model)
+    with about(f"--reward-model {args.reward_model!r}"):
+        reward = load_reward_model(args.reward_model, reward_settings, device(args.device))
+    scores = score_samples(reward, samples.texts, kind="logit")
+    # No pair passing the strategy's test is a matter of its settings (thresholds, margin), said by build_pairs.
+    with about(f"--strategy {settings.strategy}", also=(ValueError,)):
+        pairs = make_pairs(samples, scores, settings)
+    if args.scores_output:
+        with about(f"--scores-output {args.scores_output!r}"):
+            write_json(args.scores_output, scores.tolist())
+    with about(f"--output {args.output!r}"):
+        write_jsonl(args.output, pairs.to_list())
+    print(
+        f"Scored {len(samples)} samples (reward mean {scores.mean():.3f}, max {scores.max():.3f}); "
+        f"wrote {len(pairs)} pairs to {args.output}"
+    )
+    return 0

@@ -1,0 +1,100 @@
+"""``fdpo sweep``: run or resume a sweep described in YAML; the run options it shares with ``fdpo demo``.
+
+``add_run_options`` and ``run_and_print`` are the one place where a sweep is started from the command line: an
+option that changes how the runs execute is added there (with its keyword to ``run_sweep``) for both commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from fdpo.cli.options import Formatter
+
+HELP = "Run or resume a sweep described in YAML."
+
+
+def add_run_options(parser: argparse.ArgumentParser, *, output_required: bool) -> None:
+    """The options of running a sweep: output folder, restart, progress."""
+    group = parser.add_argument_group("running")
+    group.add_argument(
+        "--output-dir",
+        required=output_required,
+        help="Sweep directory (created; reused to resume)"
+        + ("." if output_required else "; required to run."),
+    )
+    group.add_argument(
+        "--restart",
+        action="store_true",
+        help="Discard the runs of an earlier sweep in --output-dir and start over.",
+    )
+    group.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
+
+
+def run_options(args: argparse.Namespace) -> dict:
+    """The keywords of ``fdpo.sweep.run_sweep`` that ``add_run_options`` sets."""
+    return {"show_progress": not args.no_progress, "restart": args.restart}
+
+
+def run_and_print(config, args: argparse.Namespace, started: float) -> int:
+    """Runs (or resumes) the sweep into ``--output-dir`` and prints the summary table and the files written."""
+    from fdpo.cli.options import check_output_dir
+    from fdpo.report import markdown_table, read_verdict
+    from fdpo.sweep import run_sweep
+
+    output_dir = Path(args.output_dir)
+    check_output_dir("--output-dir", args.output_dir)
+    run_sweep(config, output_dir, **run_options(args))
+    print()
+    print(markdown_table(output_dir / "summary.csv"))
+    for line in read_verdict(output_dir):
+        print(line)
+    print()
+    print(f"Results: {output_dir / 'results.csv'}")
+    print(f"Summary: {output_dir / 'summary.csv'}")
+    print(f"Plot:    {output_dir / 'tradeoff.png'}")
+    print(f"Total time: {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "sweep",
+        help=HELP,
+        description="Run (or resume) the whole study: sample, score, pairs, then train and evaluate every grid cell "
+        "divergence x loss_type x beta x seed; writes results.csv, summary.csv, tradeoff.png and report.md.\n"
+        "Rerun the same command after an interruption: finished runs are skipped.\n\n"
+        "example: fdpo sweep examples/sweep_imdb.yaml --output-dir sweeps/imdb \\\n"
+        "             training.learning_rate=1e-5 'grid.divergences=[reverse_kl,alpha:0.5]'",
+        formatter_class=Formatter,
+    )
+    parser.add_argument("config", help="Sweep YAML file (see examples/sweep_imdb.yaml, docs/sweeps.md).")
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="Dotted overrides of the config, values read as YAML.",
+    )
+    add_run_options(parser, output_required=True)
+    parser.add_argument("--dry-run", action="store_true", help="Validate the config, list the runs and exit.")
+
+
+def outputs(args: argparse.Namespace) -> list[str]:
+    return [] if args.dry_run else [args.output_dir]
+
+
+def run(args: argparse.Namespace) -> int:
+    from fdpo.cli.failures import about
+    from fdpo.sweep import SweepConfig
+
+    started = time.perf_counter()
+    with about(f"sweep config {args.config!r}"):
+        config = SweepConfig.from_yaml(args.config, overrides=args.overrides)
+    if args.dry_run:
+        runs = config.runs()
+        print(f"{args.config}: valid; {len(runs)} runs (+ the SFT baseline):")
+        for spec in runs:
+            print(f"  {spec.run_id}")
+        return 0
+    return run_and_print(config, args, started)
