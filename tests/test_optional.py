@@ -93,3 +93,15 @@ def test_a_sweep_missing_an_extra_says_so_before_any_work(
     with pytest.raises(MissingExtraError, match=message):
         run_sweep(config, output, show_progress=False, **kwargs)
     assert not output.exists()
+
+
+def test_fdpo_report_without_matplotlib_is_one_paragraph_naming_the_extra(monkeypatch, tmp_path, capsys):
+    from fdpo._io import write_csv
+    from fdpo.cli import main
+
+    write_csv(tmp_path / "summary.csv", _summary())
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert 'needs matplotlib, which is not installed. Install it with: pip install "fdpo[study]"' in err
+    assert "Traceback" not in err and not (tmp_path / "tradeoff.png").exists()

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from fdpo._io import read_csv
+from fdpo.cli import main
 from fdpo.demo.world import demo_config
 from fdpo.errors import InputError
-from fdpo.sweep import SweepConfig, run_sweep
+from fdpo.sweep import SweepConfig, SweepError, run_sweep
 from fdpo.sweep.executors import check_executor, ray_task_resources, run_on_ray
 
 from ._ray_faults import FAULTS_ENV
@@ -53,6 +55,37 @@ def test_no_cluster_at_the_address_is_one_paragraph_naming_it(monkeypatch, tmp_p
     monkeypatch.setattr(ray, "init", no_cluster)
     with pytest.raises(InputError, match=r"No Ray cluster answers at address 'auto'.*ray start --head"):
         run_on_ray(tmp_path, _config(), [], [], on_finished=print, address="auto", show_progress=False)
+
+
+def test_cli_passes_executor_and_address_to_run_sweep(monkeypatch, tmp_path, capsys):
+    import fdpo.sweep
+
+    calls = []
+
+    def fake_run_sweep(config, output_dir, **kwargs):
+        calls.append(kwargs)
+        raise SweepError("stopped by the test")
+
+    monkeypatch.setattr(fdpo.sweep, "run_sweep", fake_run_sweep)
+    output = str(tmp_path / "out")
+    assert main(["demo", "--quick", "--output-dir", output, "--executor", "ray", "--address", "auto"]) == 2
+    assert calls[-1]["executor"] == "ray" and calls[-1]["ray_address"] == "auto"
+    assert main(["demo", "--quick", "--output-dir", output, "--no-progress"]) == 2
+    assert calls[-1]["executor"] == "sequential" and calls[-1]["ray_address"] is None
+    assert "stopped by the test" in capsys.readouterr().err
+
+
+def test_cli_refuses_address_without_ray_and_names_the_ray_extra(
+    monkeypatch, tmp_path, capsys, no_model_loading
+):
+    output = tmp_path / "out"
+    assert main(["demo", "--quick", "--output-dir", str(output), "--address", "auto"]) == 2
+    assert "--address auto needs --executor ray" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "ray", None)
+    assert main(["demo", "--quick", "--output-dir", str(output), "--executor", "ray"]) == 2
+    err = capsys.readouterr().err
+    assert 'pip install "fdpo[ray]"' in err and "Traceback" not in err
+    assert not output.exists()
 
 
 @pytest.fixture(scope="module")
@@ -123,8 +156,6 @@ def test_a_killed_worker_is_rerun_once_and_a_failing_run_stops_only_itself(
 ):
     """The sequential sweep with three runs removed, resumed on Ray: the first attempt of one ends its worker with
     os._exit(1) after the run directory was created; another raises. Then the sweep is rerun without faults."""
-    from fdpo.sweep import SweepError
-
     config, reference = sequential_sweep
     (ray_cluster / "attempts.log").unlink(missing_ok=True)
     output = tmp_path / "resumed"
