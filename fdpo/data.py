@@ -1,4 +1,5 @@
-"""Preference pairs from scored samples: the notebook's thresholds, the paper's best-vs-worst, or a reward margin.
+"""Preference pairs from scored samples: the notebook's thresholds, the paper's best-vs-worst, a reward margin, or
+DivPO's diverse pairs (Lanchantin et al., 2025).
 
 Every pair shares its prompt: DPO compares two responses to the same query. With a single prompt (the notebook's
 "Good Review:") the threshold strategy is exactly the notebook's global random pairing.
@@ -17,9 +18,20 @@ from pathlib import Path
 import numpy as np
 from datasets import Dataset, DatasetDict, load_from_disk
 
-__all__ = ["COLUMNS", "REFERENCE_COLUMNS", "STRATEGIES", "build_pairs", "load_pairs", "save_pairs"]
+__all__ = [
+    "COLUMNS",
+    "DIVERSITY_CRITERIA",
+    "REFERENCE_COLUMNS",
+    "STRATEGIES",
+    "build_pairs",
+    "load_pairs",
+    "ngram_diversity",
+    "save_pairs",
+]
 
-STRATEGIES = ("threshold", "best_vs_worst", "margin")
+STRATEGIES = ("threshold", "best_vs_worst", "margin", "divpo")
+#: How ``divpo`` measures a sample's diversity.
+DIVERSITY_CRITERIA = ("logprob", "ngram")
 COLUMNS = ("prompt", "chosen", "rejected", "chosen_reward", "rejected_reward")
 #: Reference log-probs of a pair's completions, summed over their tokens, as TRL's precompute names them.
 REFERENCE_COLUMNS = ("ref_chosen_logps", "ref_rejected_logps")
@@ -139,6 +151,128 @@ def _margin_pairs(by_prompt, rewards, margin, num_pairs, rng) -> list[tuple[int,
     return [candidates[i] for i in order[: num_pairs or len(candidates)]]
 
 
+def ngram_diversity(completions: Sequence[str], groups: Sequence[Sequence[int]], n: int = 2) -> np.ndarray:
+    """Each completion's mean n-gram Jaccard distance to the other completions of its group (its prompt's samples).
+
+    The n-grams of a text are its sets of n consecutive whitespace-separated words; the Jaccard distance of two
+    sets is 1 − |A ∩ B| / |A ∪ B| (0 for two empty sets: neither has an n-gram the other lacks). A completion
+    alone in its group has no other to differ from: NaN.
+
+    Args:
+        completions: the texts. Shape: (n_samples,).
+        groups: lists of indices into ``completions`` (e.g. the samples of each prompt), disjoint.
+        n: the n-gram length (2: bigrams).
+
+    Returns:
+        float64 array of shape (n_samples,); higher is more diverse.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}.")
+    grams = []
+    for text in completions:
+        words = text.split()
+        grams.append(set(zip(*(words[i:] for i in range(n)), strict=False)))
+    diversity = np.full(len(completions), np.nan)
+    for indices in groups:
+        indices = list(indices)
+        if len(indices) < 2:
+            continue
+        for i in indices:
+            distances = []
+            for j in indices:
+                if j == i:
+                    continue
+                union = len(grams[i] | grams[j])
+                distances.append(1.0 - len(grams[i] & grams[j]) / union if union else 0.0)
+            diversity[i] = float(np.mean(distances))
+    return diversity
+
+
+def _divpo_pairs(by_prompt, rewards, diversity, quantile, high, low, num_pairs, rng) -> list[tuple[int, int]]:
+    """Per prompt: the most diverse sample of its high-reward pool against the least diverse of its low-reward pool.
+
+    Pools: with ``quantile`` q, the k = max(1, ⌊q·n⌋) highest- and k lowest-reward of the prompt's n samples
+    (reward ties broken by sample order); with ``quantile=None``, reward > ``high`` and reward < ``low``. Diversity
+    ties go to the earlier sample. A prompt gives no pair when a pool is empty or the chosen reward is not above
+    the rejected one (ties across the pools).
+    """
+    pairs, pooled = [], 0
+    for indices in by_prompt.values():
+        indices = np.asarray(indices)
+        values = rewards[indices]
+        if quantile is not None:
+            if len(indices) < 2:
+                continue
+            k = max(1, math.floor(quantile * len(indices)))
+            order = np.argsort(values, kind="stable")
+            top, bottom = indices[order[-k:]], indices[order[:k]]
+        else:
+            top, bottom = indices[values > high], indices[values < low]
+            if not len(top) or not len(bottom):
+                continue
+        pooled += 1
+        chosen = int(top[int(np.argmax(diversity[top]))])
+        rejected = int(bottom[int(np.argmin(diversity[bottom]))])
+        if rewards[chosen] > rewards[rejected]:
+            pairs.append((chosen, rejected))
+    if not pairs:
+        pools = (
+            f"the top and bottom {quantile:g} of each prompt's samples by reward"
+            if quantile is not None
+            else f"reward > {high} and reward < {low}"
+        )
+        raise ValueError(
+            f"divpo found no pair among {len(by_prompt)} prompts ({len(rewards)} samples): {pooled} prompt(s) have "
+            f"both pools ({pools}), and in none does the chosen sample out-score the rejected one. Sample several "
+            "completions per prompt (num_samples_per_prompt >= 2)"
+            + (", or lower `high` / raise `low`." if quantile is None else ".")
+        )
+    if num_pairs is not None:
+        pairs = [pairs[i] for i in rng.permutation(len(pairs))[:num_pairs]]
+    return pairs
+
+
+def _check_divpo_options(diversity, logprobs, quantile, ngram, high, low, size) -> np.ndarray | None:
+    """Validates DivPO's options; returns the log-probs as a float64 array (None for the ngram criterion)."""
+    if diversity not in DIVERSITY_CRITERIA:
+        raise ValueError(
+            f"Unknown diversity criterion {diversity!r}; choose one of {', '.join(DIVERSITY_CRITERIA)}."
+        )
+    if quantile is not None:
+        if isinstance(quantile, bool) or not isinstance(quantile, (int, float)) or not 0.0 < quantile <= 0.5:
+            raise ValueError(
+                f"quantile must be in (0, 0.5] (the share of each prompt's samples in each reward pool) or None "
+                f"(pools by high/low), got {quantile!r}."
+            )
+    elif not low <= high:
+        raise ValueError(f"divpo with quantile=None needs low <= high, got low={low}, high={high}.")
+    if isinstance(ngram, bool) or not isinstance(ngram, int) or ngram < 1:
+        raise ValueError(f"ngram must be a positive integer, got {ngram!r}.")
+    if diversity == "ngram":
+        if logprobs is not None:
+            raise ValueError(
+                "logprobs is used only with diversity='logprob'; leave it out for diversity='ngram'."
+            )
+        return None
+    if logprobs is None:
+        raise ValueError(
+            "diversity='logprob' needs logprobs: the mean per-token log-prob of each completion under the SFT model "
+            "(e.g. fdpo.metrics.completion_statistics: logps / num_tokens); or use diversity='ngram'."
+        )
+    try:
+        values = np.asarray(logprobs, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"logprobs must be numbers, one per sample ({error}).") from error
+    if values.shape != (size,):
+        raise ValueError(f"logprobs must hold one number per sample ({size}), got shape {values.shape}.")
+    if not np.isfinite(values).all():
+        bad = np.flatnonzero(~np.isfinite(values)).tolist()
+        raise ValueError(
+            f"logprobs hold NaN or inf at positions {bad[:10]}; compute them again or drop those samples."
+        )
+    return values
+
+
 def build_pairs(
     prompts: Sequence[str],
     completions: Sequence[str],
@@ -151,6 +285,10 @@ def build_pairs(
     num_pairs: int | None = None,
     seed: int = 0,
     test_size: float = 0.0,
+    diversity: str = "logprob",
+    logprobs: Sequence[float] | None = None,
+    quantile: float | None = 0.25,
+    ngram: int = 2,
 ) -> Dataset | DatasetDict:
     """Builds a preference dataset with columns prompt, chosen, rejected, chosen_reward, rejected_reward.
 
@@ -162,6 +300,13 @@ def build_pairs(
             whose samples all tie give none); ``num_pairs`` keeps a random subset.
         ``margin``: every pair of samples of the same prompt whose rewards differ by at least ``margin``, in random
             order; ``num_pairs`` keeps the first ones.
+        ``divpo`` (DivPO, Lanchantin et al., 2025): for each prompt, chosen is the *most diverse* sample of its
+            high-reward pool and rejected the *least diverse* of its low-reward pool. Pools: the top and bottom
+            ``quantile`` of the prompt's samples by reward (at least one each), or with ``quantile=None`` the
+            samples with reward > ``high`` and < ``low``. ``diversity`` picks the criterion: ``"logprob"`` (a lower
+            mean per-token log-prob under the SFT model, given in ``logprobs``, is more diverse) or ``"ngram"``
+            (``ngram_diversity``: mean ``ngram``-gram Jaccard distance to the prompt's other samples).
+            ``num_pairs`` keeps a random subset.
 
     Args:
         prompts: the query text each sample was generated from (``Samples.queries``: what the model saw).
@@ -170,6 +315,7 @@ def build_pairs(
         seed: seeds the random pairing and the split.
         test_size: fraction of pairs held out; with ``test_size > 0`` a ``DatasetDict`` with ``train`` and
             ``test``. The split is over pairs, as the notebook's: pairs sharing a prompt may land on both sides.
+        diversity, logprobs, quantile, ngram: the ``divpo`` options (above); ``logprobs`` has shape (n_samples,).
 
     Raises:
         TypeError, ValueError: bad input (empty or non-string texts, NaN rewards, mismatched lengths, bad
@@ -198,10 +344,17 @@ def build_pairs(
         pairs = _threshold_pairs(by_prompt, rewards, high, low, num_pairs, rng)
     elif strategy == "best_vs_worst":
         pairs = _best_vs_worst_pairs(by_prompt, rewards, num_pairs, rng)
-    else:
+    elif strategy == "margin":
         if margin <= 0:
             raise ValueError(f"margin must be > 0, got {margin}.")
         pairs = _margin_pairs(by_prompt, rewards, margin, num_pairs, rng)
+    else:
+        mean_logprobs = _check_divpo_options(diversity, logprobs, quantile, ngram, high, low, len(rewards))
+        if mean_logprobs is not None:
+            sample_diversity = -mean_logprobs  # rarer under the SFT model = more diverse
+        else:
+            sample_diversity = ngram_diversity(completions, list(by_prompt.values()), ngram)
+        pairs = _divpo_pairs(by_prompt, rewards, sample_diversity, quantile, high, low, num_pairs, rng)
 
     dataset = Dataset.from_dict(
         {

@@ -133,10 +133,12 @@ def reward_logits_and_probabilities(reward_model, texts: Sequence[str]):
     return rewards, rewards
 
 
-def make_pairs(samples, rewards, settings: PairSettings | None = None):
+def make_pairs(samples, rewards, settings: PairSettings | None = None, *, model=None, tokenizer=None):
     """Preference pairs from scored samples (``fdpo.data.build_pairs`` on the queries the model saw).
 
     Samples whose completion is empty (the model ended the text at once) are left out: there is nothing to prefer.
+    DivPO pairs with the ``logprob`` criterion rank the samples by their mean token log-prob under ``model`` (the
+    SFT model that drew them, with its ``tokenizer``), scored on the sampled token ids.
     """
     from fdpo.data import build_pairs
     from fdpo.sweep.settings import PairSettings
@@ -146,6 +148,18 @@ def make_pairs(samples, rewards, settings: PairSettings | None = None):
     if not keep:
         raise ValueError(
             f"All {len(samples)} completions are empty; sample with a minimum length (generation.min_new_tokens)."
+        )
+    logprobs = None
+    if settings.strategy == "divpo" and settings.diversity == "logprob":
+        if model is None or tokenizer is None:
+            raise ValueError(
+                "DivPO pairs with diversity 'logprob' need the SFT model and its tokenizer (model=, tokenizer=) to "
+                "score the samples; or use diversity 'ngram'."
+            )
+        from fdpo.levers import mean_token_logprobs
+
+        logprobs = mean_token_logprobs(
+            model, tokenizer, [samples.queries[i] for i in keep], [samples.completion_ids[i] for i in keep]
         )
     return build_pairs(
         [samples.queries[i] for i in keep],
@@ -157,6 +171,10 @@ def make_pairs(samples, rewards, settings: PairSettings | None = None):
         margin=settings.margin,
         num_pairs=settings.num_pairs,
         seed=settings.seed,
+        diversity=settings.diversity,
+        logprobs=logprobs,
+        quantile=settings.quantile,
+        ngram=settings.ngram,
     )
 
 

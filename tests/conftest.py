@@ -1,6 +1,14 @@
 """Shared fixtures: tiny tokenizers and models built here, saved with ``save_pretrained`` and loaded back."""
+# ruff: noqa: E402  (the hub variables below must be set before transformers is imported)
 
 from __future__ import annotations
+
+import os
+
+# No test may reach a model hub, whatever the caller's environment: set before huggingface_hub reads them.
+for _variable in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+    os.environ[_variable] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import random
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from datasets import Dataset, DatasetDict
 
-from fdpo.data import COLUMNS, build_pairs, load_pairs, save_pairs
+from fdpo.data import COLUMNS, build_pairs, load_pairs, ngram_diversity, save_pairs
 
 # Two prompts, four samples each; rewards crafted by hand.
 PROMPTS = ["p1"] * 4 + ["p2"] * 4
@@ -150,3 +150,104 @@ def test_bad_options():
         build_pairs(PROMPTS, COMPLETIONS, REWARDS, strategy="best_vs_worst", test_size=0.2)
     with pytest.raises(ValueError, match="num_pairs must be a positive integer"):
         build_pairs(PROMPTS, COMPLETIONS, REWARDS, num_pairs=0)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# DivPO
+
+# p1: six samples with rewards and mean per-token SFT log-probs (diversity = −logprob); p2: four texts for ngram.
+DIVPO_PROMPTS = ["p1"] * 6 + ["p2"] * 4
+DIVPO_COMPLETIONS = [
+    " s0",
+    " s1",
+    " s2",
+    " s3",
+    " s4",
+    " s5",
+    " the film was good",
+    " the film was good",
+    " a truly fine film",
+    " the film was bad",
+]
+DIVPO_REWARDS = [3.0, 2.0, 1.0, -1.0, -2.0, 0.5, 3.0, 0.0, 2.5, -1.0]
+DIVPO_LOGPROBS = [-1.0, -3.0, -2.0, -0.5, -4.0, -0.2, -1.0, -1.0, -1.0, -1.0]
+DIVPO_INDEX = {c: i for i, c in enumerate(DIVPO_COMPLETIONS[:6])}
+
+
+def _divpo(**options):
+    return build_pairs(
+        DIVPO_PROMPTS[:6], DIVPO_COMPLETIONS[:6], DIVPO_REWARDS[:6], strategy="divpo", **options
+    )
+
+
+def test_divpo_logprob_picks_the_most_diverse_high_and_the_least_diverse_low_sample():
+    """p1 by reward: s4 (−2) < s3 (−1) < s5 (0.5) < s2 (1) < s1 (2) < s0 (3); diversity −logprob: s0 1, s1 3, s2 2,
+    s3 0.5, s4 4, s5 0.2.
+
+    quantile 0.5 (k = 3): top pool {s0, s1, s2} → most diverse s1; bottom pool {s3, s4, s5} → least diverse s5.
+    quantile 0.25 (k = ⌊1.5⌋ = 1): the pools are s0 and s4 alone: best against worst.
+    quantile None, high 1.5, low 0: top {s0, s1} → s1; bottom {s3, s4} → s3.
+    """
+    half = _divpo(logprobs=DIVPO_LOGPROBS[:6], quantile=0.5)
+    assert [
+        (DIVPO_INDEX[c], DIVPO_INDEX[r]) for c, r in zip(half["chosen"], half["rejected"], strict=True)
+    ] == [(1, 5)]
+    assert half["prompt"] == ["p1"] and half["chosen_reward"] == [2.0] and half["rejected_reward"] == [0.5]
+    quarter = _divpo(logprobs=DIVPO_LOGPROBS[:6], quantile=0.25)
+    assert (quarter["chosen"], quarter["rejected"]) == ([" s0"], [" s4"])
+    pools = _divpo(logprobs=DIVPO_LOGPROBS[:6], quantile=None, high=1.5, low=0.0)
+    assert (pools["chosen"], pools["rejected"]) == ([" s1"], [" s3"])
+    # the picks follow the log-probs, not the order: reversing the diversity flips both picks within the pools
+    flipped = _divpo(logprobs=[-v for v in DIVPO_LOGPROBS[:6]], quantile=0.5)
+    assert (flipped["chosen"], flipped["rejected"]) == ([" s0"], [" s4"])
+
+
+def test_ngram_diversity_is_the_mean_jaccard_distance_to_the_prompts_other_samples():
+    """Bigrams: t0 = t1 = {the film, film was, was good}; t2 = {a truly, truly fine, fine film} shares none;
+    t3 = {the film, film was, was bad} shares 2 of 4 with t0/t1. Distances: d01 = 0, d02 = d12 = d23 = 1,
+    d03 = d13 = 1/2. Means: t0 = t1 = 1.5/3, t2 = 1, t3 = 2/3. A sample alone in its group: NaN."""
+    texts = DIVPO_COMPLETIONS[6:] + [" alone here"]
+    diversity = ngram_diversity(texts, [[0, 1, 2, 3], [4]], n=2)
+    np.testing.assert_allclose(diversity[:4], [0.5, 0.5, 1.0, 2 / 3], rtol=0, atol=1e-15)
+    assert np.isnan(diversity[4])
+    # unigrams: t0 {the, film, was, good}, t3 {the, film, was, bad}: 3 of 5 shared; one-word texts have no bigram
+    np.testing.assert_allclose(ngram_diversity(texts, [[0, 3]], n=1)[[0, 3]], [0.4, 0.4])
+    np.testing.assert_array_equal(ngram_diversity([" one", " two"], [[0, 1]], n=2), [0.0, 0.0])
+
+
+def test_divpo_ngram_picks_by_jaccard_distance():
+    """p2 rewards t0 3, t2 2.5 (top half), t1 0, t3 −1 (bottom half): chosen t2 (diversity 1 > 1/2), rejected t1
+    (1/2 < 2/3), where best_vs_worst takes t0 against t3."""
+    pairs = build_pairs(
+        DIVPO_PROMPTS, DIVPO_COMPLETIONS, DIVPO_REWARDS, strategy="divpo", diversity="ngram", quantile=0.5
+    )
+    by_prompt = dict(zip(pairs["prompt"], zip(pairs["chosen"], pairs["rejected"], strict=True), strict=True))
+    assert by_prompt["p2"] == (" a truly fine film", " the film was good")
+    assert len(pairs) == 2  # one pair per prompt
+    best = build_pairs(DIVPO_PROMPTS, DIVPO_COMPLETIONS, DIVPO_REWARDS, strategy="best_vs_worst")
+    assert (" the film was good", " the film was bad") in zip(best["chosen"], best["rejected"], strict=True)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"diversity": "entropy", "logprobs": DIVPO_LOGPROBS[:6]}, "Unknown diversity criterion 'entropy'"),
+        ({}, "diversity='logprob' needs logprobs"),
+        ({"logprobs": DIVPO_LOGPROBS[:5]}, r"one number per sample \(6\), got shape \(5,\)"),
+        ({"logprobs": [-1.0, float("nan"), -1, -1, -1, -1]}, r"NaN or inf at positions \[1\]"),
+        ({"logprobs": DIVPO_LOGPROBS[:6], "quantile": 0.6}, r"quantile must be in \(0, 0.5\]"),
+        ({"logprobs": DIVPO_LOGPROBS[:6], "quantile": 0}, r"quantile must be in \(0, 0.5\]"),
+        ({"diversity": "ngram", "logprobs": DIVPO_LOGPROBS[:6]}, "logprobs is used only with"),
+        ({"diversity": "ngram", "ngram": 0}, "ngram must be a positive integer"),
+        ({"logprobs": DIVPO_LOGPROBS[:6], "quantile": None, "high": 0.0, "low": 1.0}, "low <= high"),
+        ({"logprobs": DIVPO_LOGPROBS[:6], "quantile": None, "high": 5.0}, "divpo found no pair"),
+    ],
+)
+def test_divpo_bad_options_are_refused(options, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        _divpo(**options)
+
+
+def test_divpo_gives_no_pair_when_a_prompts_rewards_all_tie():
+    with pytest.raises(ValueError, match="divpo found no pair among 1 prompts"):
+        build_pairs(["p"] * 4, [" a", " b", " c", " d"], [1.0] * 4, strategy="divpo", diversity="ngram")

@@ -11,6 +11,7 @@ import pytest
 from fdpo._optional import MissingExtraError, require
 from fdpo.demo.world import demo_config
 from fdpo.errors import InputError
+from fdpo.frontier import plot_frontier
 from fdpo.metrics import self_bleu
 from fdpo.report import plot_tradeoff, plot_tradeoff_html, summarize
 from fdpo.sweep import run_sweep
@@ -53,7 +54,11 @@ def test_a_hidden_package_is_not_masked_by_a_cached_submodule(monkeypatch):
 
 @pytest.mark.parametrize(
     ("hidden", "draw", "name"),
-    [("matplotlib", plot_tradeoff, "tradeoff.png"), ("plotly", plot_tradeoff_html, "tradeoff.html")],
+    [
+        ("matplotlib", plot_tradeoff, "tradeoff.png"),
+        ("plotly", plot_tradeoff_html, "tradeoff.html"),
+        ("matplotlib", plot_frontier, "frontier.png"),
+    ],
 )
 def test_plots_without_their_extra_name_it_and_write_nothing(monkeypatch, tmp_path, hidden, draw, name):
     summary = _summary()

@@ -8,6 +8,7 @@
     fdpo sweep     examples/sweep_imdb.yaml --output-dir sweeps/imdb training.learning_rate=1e-5
     fdpo report    sweeps/imdb --diversity token_entropy
     fdpo demo      --output-dir demo-output [--quick]
+    fdpo frontier  --output-dir frontier-output [--config SWEEP.yaml] [frontier.temperatures=[0.8]]
 
 One module per subcommand (``generate``, ``pairs``, ``train``, ``evaluate``, ``sweep``, ``report``, ``demo``), the
 registry and entry point in ``app``, the shared options in ``options``, the error path in ``failures``. Heavy

@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "sweep": "fdpo.cli.sweep",
     "report": "fdpo.cli.report",
     "demo": "fdpo.cli.demo",
+    "frontier": "fdpo.cli.frontier",
 }
 
 _EPILOG = (

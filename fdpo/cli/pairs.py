@@ -16,6 +16,9 @@ _PAIR_OPTIONS = {
     "margin": "--margin",
     "num_pairs": "--num-pairs",
     "seed": "--seed",
+    "diversity": "--diversity",
+    "quantile": "--quantile",
+    "ngram": "--ngram",
 }
 _REWARD_OPTIONS = {"positive_index": "--positive-index", "batch_size": "--reward-batch-size"}
 
@@ -40,7 +43,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "seed": "Seed of the pairing.",
     }
     add_fields(parser, PairSettings, _PAIR_OPTIONS, helps=helps)
-    parser.add_argument("--device", help="Device for the reward model (default: cuda when available).")
+    parser.add_argument(
+        "--model", help="divpo with --diversity logprob: the SFT model that drew the samples (scores them)."
+    )
+    parser.add_argument("--device", help="Device for the models (default: cuda when available).")
     parser.add_argument(
         "--scores-output", help="Also write the reward (logit) of every sample to this JSON file."
     )
@@ -57,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from fdpo.cli.options import check_model, device, option_problems, settings_from
     from fdpo.errors import InputError
     from fdpo.generation import Samples
-    from fdpo.stages import load_reward_model, make_pairs, score_samples
+    from fdpo.stages import load_causal_lm, load_reward_model, make_pairs, score_samples
     from fdpo.sweep.settings import PairSettings, RewardSettings
 
     settings = settings_from(PairSettings, args, _PAIR_OPTIONS)
@@ -79,12 +85,24 @@ def run(args: argparse.Namespace) -> int:
                 "Regenerate the file with 'fdpo generate', or fix that record."
             )
     check_model("--reward-model", args.reward_model)
+    needs_model = settings.strategy == "divpo" and settings.diversity == "logprob"
+    if needs_model and not args.model:
+        raise InputError(
+            "--strategy divpo with --diversity logprob ranks the samples by their mean token log-prob under the SFT "
+            "model: give it as --model, or use --diversity ngram."
+        )
+    if needs_model:
+        check_model("--model", args.model)
     with about(f"--reward-model {args.reward_model!r}"):
         reward = load_reward_model(args.reward_model, reward_settings, device(args.device))
     scores = score_samples(reward, samples.texts, kind="logit")
     # No pair passing the strategy's test is a matter of its settings (thresholds, margin), said by build_pairs.
+    model = tokenizer = None
+    if needs_model:
+        with about(f"--model {args.model!r}"):
+            model, tokenizer = load_causal_lm(args.model, device(args.device))
     with about(f"--strategy {settings.strategy}", also=(ValueError,)):
-        pairs = make_pairs(samples, scores, settings)
+        pairs = make_pairs(samples, scores, settings, model=model, tokenizer=tokenizer)
     if args.scores_output:
         with about(f"--scores-output {args.scores_output!r}"):
             write_json(args.scores_output, scores.tolist())

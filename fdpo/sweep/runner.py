@@ -257,7 +257,9 @@ def prepare_pairs(
             scores = score_samples(resources.reward, samples.texts, kind="logit").tolist()
             write_json(scores_path, scores)
         try:
-            pairs = make_pairs(samples, scores, config.pairs)
+            needs_model = config.pairs.strategy == "divpo" and config.pairs.diversity == "logprob"
+            model, tokenizer = resources.sft if needs_model else (None, None)
+            pairs = make_pairs(samples, scores, config.pairs, model=model, tokenizer=tokenizer)
         except ValueError as error:  # build_pairs names the candidate counts and the fix
             raise SweepError(
                 f"No preference pairs from {len(samples)} samples of the SFT model: {error}"

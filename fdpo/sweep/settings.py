@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from fdpo.data import STRATEGIES
+from fdpo.data import DIVERSITY_CRITERIA, STRATEGIES
 from fdpo.evaluation import DEFAULT_METRICS, METRIC_NAMES, DiversityMeasure, MetricName, RewardMeasure
 from fdpo.losses import LOSS_TYPES
 
@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 PairStrategy = Literal[STRATEGIES]
+PairDiversity = Literal[DIVERSITY_CRITERIA]
 LossType = Literal[LOSS_TYPES]
 
 # Hub ids: "org/name" (the form every current hub model has; bare names such as "gpt2" moved under an org).
@@ -112,9 +113,24 @@ class PairSettings:
         default=None, metadata={"help": "Number of pairs (None: what the strategy gives)."}
     )
     seed: int = field(default=0, metadata={"help": "Seed of the SFT sampling and of the pairing."})
+    diversity: PairDiversity = field(
+        default="logprob",
+        metadata={
+            "help": "divpo: logprob (a lower mean token log-prob under the SFT model is more diverse) or ngram "
+            "(mean n-gram Jaccard distance to the prompt's other samples)."
+        },
+    )
+    quantile: float = field(
+        default=0.5,
+        metadata={"help": "divpo: share of each prompt's samples in each reward pool, in (0, 0.5]."},
+    )
+    ngram: int = field(default=2, metadata={"help": "divpo with diversity ngram: the n of the n-grams."})
 
     def problems(self) -> list[str]:
         problems = choice_problems(self, "pairs")
+        problems += positive_int_problems("pairs.ngram", self.ngram)
+        if not is_number(self.quantile) or not 0 < self.quantile <= 0.5:
+            problems.append(f"pairs.quantile must be in (0, 0.5], got {self.quantile!r}.")
         problems += positive_int_problems("pairs.samples_per_prompt", self.samples_per_prompt)
         problems += positive_int_problems("pairs.batch_size", self.batch_size)
         if self.num_pairs is not None:

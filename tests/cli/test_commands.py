@@ -14,7 +14,7 @@ from fdpo._io import read_csv, read_json, read_jsonl, write_csv, write_json
 from fdpo.cli import build_parser, main
 
 REPO = Path(__file__).resolve().parents[2]
-SUBCOMMANDS = ("generate", "pairs", "train", "evaluate", "sweep", "report", "demo")
+SUBCOMMANDS = ("generate", "pairs", "train", "evaluate", "sweep", "report", "demo", "frontier")
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:

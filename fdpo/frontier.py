@@ -1,0 +1,444 @@
+"""The reward/diversity front of many configurations, and which of them beat standard DPO.
+
+A *configuration* is one way of producing a policy's samples: a lever (``divergence``, ``divpo``,
+``temperature``, ``interpolation``, ``realignment``, or ``sft``, the untrained model) at one setting. Each is
+evaluated once per seed; ``summarize_configurations`` gives, per configuration, the mean, standard deviation and
+95% interval half-width across seeds of the reward and of the three diversity measures. ``frontier_table`` adds:
+
+* ``on_front``: the configuration is on the Pareto front of reward against the chosen diversity measure (no other
+  configuration has at least its mean reward and mean diversity, one of them higher); ``on_front_<measure>`` for
+  each of the three measures.
+* ``dominates_rkl``: it beats the baseline (standard DPO: reverse KL, β 0.1) on reward and on at least two of the
+  three diversity measures, each *with the intervals separated*: the difference of the means exceeds the sum of
+  the two 95% half-widths (so the two intervals do not overlap). One measure alone is not enough: on a small model
+  the predictive entropy grows with the distance from the reference even when the samples repeat each other.
+  ``<metric>_vs_rkl`` is the difference of the means, ``<metric>_vs_rkl_ci95`` the sum of the half-widths.
+* with the evaluations given, the same comparison *paired by seed*: ``<metric>_paired_vs_rkl`` is the mean over
+  seeds of (configuration − baseline) at the same seed and ``_paired_vs_rkl_ci95`` its Student-t half-width;
+  ``dominates_rkl_paired`` asks each paired interval to lie above 0. Pairing removes what the two share at a
+  seed (the same trained policy for an evaluation-only lever, the same training and sampling seeds otherwise);
+  ``dominates_rkl`` stays the unpaired, stricter verdict.
+* with the runs' prompt replicates given (``fdpo.report.sweep_replicates``), the divergence study's standard
+  errors (``fdpo.uncertainty``: seeds and a resampling of the evaluation prompts): ``<metric>_se`` per
+  configuration, ``<metric>_gap_z`` the gap to the baseline in standard errors of the gap (its prompt part paired:
+  the same resampled prompt sets for both), and ``dominates_rkl_se``: reward and two diversity measures each above
+  the baseline by more than 1.96 standard errors of the gap.
+
+``write_frontier`` writes frontier.csv and frontier.png (``plot_frontier``: one panel per diversity measure, the
+levers told apart by marker and colour, the front drawn through its points).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from fdpo import uncertainty
+from fdpo._io import atomic_open, write_csv
+from fdpo._optional import require
+from fdpo.report import confidence_interval, pareto_front
+
+__all__ = [
+    "DOMINANCE_MEASURES",
+    "FRONTIER_METRICS",
+    "dominates",
+    "frontier_columns",
+    "frontier_markdown",
+    "frontier_table",
+    "plot_frontier",
+    "separated",
+    "summarize_configurations",
+    "write_frontier",
+]
+
+#: The diversity measures a configuration must win on (two of the three) to dominate the baseline.
+DOMINANCE_MEASURES = ("predictive_entropy", "token_entropy", "distinct_2")
+#: Reward first, then the diversity measures.
+FRONTIER_METRICS = ("reward", *DOMINANCE_MEASURES)
+#: Where each frontier metric is found in an evaluation's metrics (``fdpo.evaluation.evaluate_policy``).
+_SOURCES = {"reward": "reward_logit_mean", "kl_to_ref": "kl_to_ref"}
+_EXTRA_METRICS = ("kl_to_ref",)
+#: Two-sided 95% quantile of the standard normal: a gap above this many standard errors is outside the 95% interval.
+Z_95 = 1.959963984540054
+_LABELS = {
+    "reward": "reward (positive-class logit)",
+    "predictive_entropy": "predictive entropy (nats / token)",
+    "token_entropy": "token entropy (nats)",
+    "distinct_2": "distinct-2",
+}
+_LEVER_STYLE = {  # marker, colour
+    "sft": ("s", "black"),
+    "divergence": ("o", "tab:blue"),
+    "divpo": ("D", "tab:red"),
+    "temperature": ("^", "tab:orange"),
+    "interpolation": ("v", "tab:green"),
+    "realignment": ("P", "tab:purple"),
+}
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _groups(rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], list[Mapping[str, Any]]]:
+    """The evaluation rows of each configuration (``lever``, ``setting``), in first-seen order."""
+    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for row in rows:
+        for key in ("lever", "setting"):
+            if not isinstance(row.get(key), str) or not row.get(key):
+                raise ValueError(
+                    f"Every evaluation row needs a non-empty string {key!r}; got {row.get(key)!r}."
+                )
+        groups.setdefault((row["lever"], row["setting"]), []).append(row)
+    return groups
+
+
+def _replicates_of(members, column: str, replicates) -> list[uncertainty.Replicates] | None:
+    """The replicates of ``column`` of every member with a finite value; None unless all of them have one."""
+    if not replicates:
+        return None
+    found = [replicates.get(str(m.get("run_id")), {}).get(column) for m in members if _finite(m.get(column))]
+    return found if found and all(r is not None for r in found) else None
+
+
+def summarize_configurations(
+    rows: Sequence[Mapping[str, Any]],
+    confidence: float = 0.95,
+    replicates: Mapping[str, Mapping[str, uncertainty.Replicates]] | None = None,
+) -> list[dict[str, Any]]:
+    """One row per configuration (``lever``, ``setting``), in first-seen order, from one row per evaluation.
+
+    Each evaluation row holds ``lever``, ``setting`` and the metrics of ``fdpo.evaluation.evaluate_policy``
+    (``reward_logit_mean``, ``predictive_entropy``, ``token_entropy``, ``distinct_2``, ``kl_to_ref``). Returns
+    ``lever``, ``setting``, ``n`` (evaluations, one per seed) and for each of ``FRONTIER_METRICS`` and kl_to_ref
+    ``<metric>_mean``, ``_std`` and ``_ci95`` (the half-width of the Student-t interval across seeds; None with
+    one seed), and ``<metric>_se`` (``fdpo.uncertainty.combine``: seeds, and prompts when ``replicates``, per
+    ``run_id`` and result column, are given).
+    """
+    summary = []
+    for (lever, setting), members in _groups(rows).items():
+        out: dict[str, Any] = {"lever": lever, "setting": setting, "n": len(members)}
+        for metric in (*FRONTIER_METRICS, *_EXTRA_METRICS):
+            source = _SOURCES.get(metric, metric)
+            values = [m.get(source) for m in members]
+            mean, std, half_width = confidence_interval(values, confidence)
+            out[f"{metric}_mean"] = None if math.isnan(mean) else mean
+            out[f"{metric}_std"] = std
+            out[f"{metric}_ci95"] = half_width
+            estimate = uncertainty.combine(
+                [v for v in values if _finite(v)], _replicates_of(members, source, replicates)
+            )
+            out[f"{metric}_se"] = estimate.se
+        summary.append(out)
+    return summary
+
+
+def separated(candidate: Mapping[str, Any], baseline: Mapping[str, Any], metric: str) -> bool:
+    """True when the candidate's mean exceeds the baseline's by more than the sum of their 95% half-widths.
+
+    False when a mean or a half-width is missing (a single seed has no interval: nothing can be claimed).
+    """
+    values = [candidate.get(f"{metric}_{kind}") for kind in ("mean", "ci95")]
+    values += [baseline.get(f"{metric}_{kind}") for kind in ("mean", "ci95")]
+    if not all(_finite(v) for v in values):
+        return False
+    mean, half_width, baseline_mean, baseline_half_width = values
+    return mean - baseline_mean > half_width + baseline_half_width
+
+
+def dominates(
+    candidate: Mapping[str, Any],
+    baseline: Mapping[str, Any],
+    *,
+    measures: Sequence[str] = DOMINANCE_MEASURES,
+    at_least: int = 2,
+) -> bool:
+    """Higher reward and higher diversity on at least ``at_least`` of ``measures``, each with the intervals apart."""
+    if not 1 <= at_least <= len(measures):
+        raise ValueError(
+            f"at_least must be between 1 and {len(measures)} (the measures given), got {at_least}."
+        )
+    if not separated(candidate, baseline, "reward"):
+        return False
+    return sum(separated(candidate, baseline, measure) for measure in measures) >= at_least
+
+
+def _paired(
+    evaluations: Sequence[Mapping[str, Any]], configuration: tuple[str, str], baseline: tuple[str, str]
+) -> dict[str, Any]:
+    """Paired-by-seed differences configuration − baseline of every frontier metric, with their half-widths."""
+    by_seed: dict[tuple[str, str], dict[Any, Mapping[str, Any]]] = {}
+    for row in evaluations:
+        by_seed.setdefault((row["lever"], row["setting"]), {})[row.get("seed")] = row
+    mine, theirs = by_seed.get(tuple(configuration), {}), by_seed.get(tuple(baseline), {})
+    seeds = [seed for seed in mine if seed in theirs]
+    out: dict[str, Any] = {}
+    for metric in FRONTIER_METRICS:
+        source = _SOURCES.get(metric, metric)
+        differences = [
+            mine[s][source] - theirs[s][source]
+            for s in seeds
+            if _finite(mine[s].get(source)) and _finite(theirs[s].get(source))
+        ]
+        mean, _, half_width = confidence_interval(differences)
+        out[f"{metric}_paired_vs_rkl"] = None if math.isnan(mean) else mean
+        out[f"{metric}_paired_vs_rkl_ci95"] = half_width
+    return out
+
+
+def _paired_above(row: Mapping[str, Any], metric: str) -> bool:
+    mean, half_width = row.get(f"{metric}_paired_vs_rkl"), row.get(f"{metric}_paired_vs_rkl_ci95")
+    return _finite(mean) and _finite(half_width) and mean - half_width > 0
+
+
+def _gap_z(members, baseline_members, metric: str, replicates) -> float | None:
+    source = _SOURCES.get(metric, metric)
+    values = [m.get(source) for m in members if _finite(m.get(source))]
+    baseline_values = [m.get(source) for m in baseline_members if _finite(m.get(source))]
+    if not values or not baseline_values:
+        return None
+    result = uncertainty.gap(
+        baseline_values,
+        values,
+        _replicates_of(baseline_members, source, replicates),
+        _replicates_of(members, source, replicates),
+    )
+    return None if math.isnan(result.z) else result.z
+
+
+def frontier_table(
+    summary: Sequence[Mapping[str, Any]],
+    baseline: tuple[str, str],
+    *,
+    diversity: str = "token_entropy",
+    evaluations: Sequence[Mapping[str, Any]] | None = None,
+    replicates: Mapping[str, Mapping[str, uncertainty.Replicates]] | None = None,
+) -> list[dict[str, Any]]:
+    """The summary rows with the front and the comparison to the baseline configuration added.
+
+    Args:
+        summary: rows of ``summarize_configurations``.
+        baseline: ``(lever, setting)`` of standard DPO, the configuration to beat.
+        diversity: the measure of the ``on_front`` column (every measure has its ``on_front_<measure>``).
+        evaluations: the rows ``summary`` was made from (with ``seed``), for the paired and standard-error columns.
+        replicates: per ``run_id`` of the evaluations, their prompt replicates (``fdpo.report.sweep_replicates``).
+
+    Raises:
+        ValueError: an unknown diversity measure, or no row is the baseline.
+    """
+    if diversity not in DOMINANCE_MEASURES:
+        raise ValueError(
+            f"diversity={diversity!r} is not a diversity measure; use one of {DOMINANCE_MEASURES}."
+        )
+    rows = [dict(row) for row in summary]
+    matches = [row for row in rows if (row.get("lever"), row.get("setting")) == tuple(baseline)]
+    if not matches:
+        known = ", ".join(f"{row.get('lever')}/{row.get('setting')}" for row in rows)
+        raise ValueError(
+            f"No configuration {baseline[0]}/{baseline[1]} to compare with; the rows hold: {known}."
+        )
+    reference = matches[0]
+    for measure in DOMINANCE_MEASURES:
+        front = set(pareto_front([(row.get("reward_mean"), row.get(f"{measure}_mean")) for row in rows]))
+        for index, row in enumerate(rows):
+            row[f"on_front_{measure}"] = index in front
+    for row in rows:
+        row["on_front"] = row[f"on_front_{diversity}"]
+        is_baseline = row is reference
+        row["dominates_rkl"] = not is_baseline and dominates(row, reference)
+        for metric in FRONTIER_METRICS:
+            values = (row.get(f"{metric}_mean"), reference.get(f"{metric}_mean"))
+            row[f"{metric}_vs_rkl"] = values[0] - values[1] if all(map(_finite, values)) else None
+            widths = (row.get(f"{metric}_ci95"), reference.get(f"{metric}_ci95"))
+            row[f"{metric}_vs_rkl_ci95"] = sum(widths) if all(map(_finite, widths)) else None
+        if evaluations is not None:
+            row.update(_paired(evaluations, (row["lever"], row["setting"]), tuple(baseline)))
+            row["dominates_rkl_paired"] = (
+                not is_baseline
+                and _paired_above(row, "reward")
+                and sum(_paired_above(row, m) for m in DOMINANCE_MEASURES) >= 2
+            )
+            groups = _groups(evaluations)
+            members, baseline_members = groups[(row["lever"], row["setting"])], groups[tuple(baseline)]
+            for metric in FRONTIER_METRICS:
+                row[f"{metric}_gap_z"] = (
+                    None if is_baseline else _gap_z(members, baseline_members, metric, replicates)
+                )
+            above = [_finite(row[f"{m}_gap_z"]) and row[f"{m}_gap_z"] > Z_95 for m in FRONTIER_METRICS]
+            row["dominates_rkl_se"] = above[0] and sum(above[1:]) >= 2
+    return rows
+
+
+def frontier_columns() -> list[str]:
+    """Columns of frontier.csv, in order."""
+    columns = ["lever", "setting"]
+    for metric in FRONTIER_METRICS:
+        columns += [f"{metric}_mean", f"{metric}_std", f"{metric}_ci95"]
+    columns += ["n", "on_front", "dominates_rkl"]
+    columns += [f"on_front_{measure}" for measure in DOMINANCE_MEASURES]
+    for metric in FRONTIER_METRICS:
+        columns += [f"{metric}_vs_rkl", f"{metric}_vs_rkl_ci95"]
+    columns += [f"kl_to_ref_{kind}" for kind in ("mean", "std", "ci95")]
+    columns += ["dominates_rkl_paired"]
+    for metric in FRONTIER_METRICS:
+        columns += [f"{metric}_paired_vs_rkl", f"{metric}_paired_vs_rkl_ci95"]
+    columns += ["dominates_rkl_se"]
+    for metric in FRONTIER_METRICS:
+        columns += [f"{metric}_se", f"{metric}_gap_z"]
+    return columns
+
+
+def _short_label(setting: str, baseline: tuple[str, str] | None) -> str:
+    """A plot label: the baseline's setting left out of a DivPO setting (``DivPO logprob q=0.5 RKL β=0.1``)."""
+    if baseline is not None and setting.startswith("DivPO") and setting.endswith(f" {baseline[1]}"):
+        return setting[: -len(baseline[1]) - 1]
+    return setting
+
+
+def plot_frontier(
+    table: Sequence[Mapping[str, Any]],
+    path: str | os.PathLike,
+    *,
+    baseline: tuple[str, str] | None = None,
+    title: str = "Reward and diversity: the levers and their front",
+) -> Path:
+    """One panel per diversity measure: reward (x) against it (y), mean ± 95% interval of every configuration.
+
+    Levers are told apart by marker and colour; the Pareto front of each panel is a dashed line through its
+    labelled points; the baseline is ringed and configurations that dominate it are labelled in bold. Written with
+    matplotlib's Agg canvas.
+    """
+    require("matplotlib", "study", "The frontier plot")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rows = [row for row in table if _finite(row.get("reward_mean"))]
+    if not rows:
+        raise ValueError("Nothing to plot: no configuration has a finite mean reward.")
+    figure = Figure(figsize=(6.2 * len(DOMINANCE_MEASURES), 5.6))
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, len(DOMINANCE_MEASURES))
+    for axis, measure in zip(axes, DOMINANCE_MEASURES, strict=True):
+        shown = [row for row in rows if _finite(row.get(f"{measure}_mean"))]
+        seen: set[str] = set()
+        for row in shown:
+            lever = row["lever"]
+            marker, colour = _LEVER_STYLE.get(lever, ("X", "tab:gray"))
+            axis.errorbar(
+                row["reward_mean"],
+                row[f"{measure}_mean"],
+                xerr=row.get("reward_ci95") if _finite(row.get("reward_ci95")) else None,
+                yerr=row.get(f"{measure}_ci95") if _finite(row.get(f"{measure}_ci95")) else None,
+                fmt=marker,
+                color=colour,
+                ecolor=colour,
+                alpha=0.85,
+                markersize=7,
+                capsize=2,
+                elinewidth=0.8,
+                label=None if lever in seen else lever,
+            )
+            seen.add(lever)
+            is_baseline = baseline is not None and (lever, row["setting"]) == tuple(baseline)
+            if is_baseline:
+                axis.plot(row["reward_mean"], row[f"{measure}_mean"], "o", ms=16, mfc="none", mec="black")
+        # Labels on the points that matter here (the front, the baseline, the SFT model, dominating ones); the others
+        # are told apart by marker and colour, and named in frontier.csv.
+        front = pareto_front([(row["reward_mean"], row[f"{measure}_mean"]) for row in shown])
+        for index, row in enumerate(shown):
+            is_baseline = baseline is not None and (row["lever"], row["setting"]) == tuple(baseline)
+            if index in front or is_baseline or row["lever"] == "sft" or row.get("dominates_rkl"):
+                axis.annotate(
+                    _short_label(row["setting"], baseline),
+                    (row["reward_mean"], row[f"{measure}_mean"]),
+                    xytext=(4, 4),
+                    textcoords="offset points",
+                    fontsize=7,
+                    fontweight="bold" if row.get("dominates_rkl") else "normal",
+                )
+        if len(front) > 1:
+            axis.plot(
+                [shown[i]["reward_mean"] for i in front],
+                [shown[i][f"{measure}_mean"] for i in front],
+                "--",
+                color="gray",
+                linewidth=1,
+                label="Pareto front",
+            )
+        axis.set_xlabel(_LABELS["reward"])
+        axis.set_ylabel(_LABELS[measure])
+        axis.grid(alpha=0.3)
+    axes[0].legend(fontsize=8, loc="best")
+    figure.suptitle(title + ("  (ringed: baseline; bold: dominates it)" if baseline else ""))
+    figure.tight_layout()
+    path = Path(path)
+    with atomic_open(path, "wb") as handle:
+        figure.savefig(handle, dpi=130, format="png")
+    return path
+
+
+def write_frontier(
+    evaluations: Sequence[Mapping[str, Any]],
+    output_dir: str | os.PathLike,
+    baseline: tuple[str, str],
+    *,
+    diversity: str = "token_entropy",
+    title: str | None = None,
+    replicates: Mapping[str, Mapping[str, uncertainty.Replicates]] | None = None,
+) -> list[dict[str, Any]]:
+    """Writes frontier.csv and frontier.png into ``output_dir`` from one row per evaluation; returns the table.
+
+    ``replicates`` (per evaluation ``run_id``, from ``fdpo.report.sweep_replicates``) adds the prompt part to the
+    standard errors."""
+    table = frontier_table(
+        summarize_configurations(evaluations, replicates=replicates),
+        baseline,
+        diversity=diversity,
+        evaluations=evaluations,
+        replicates=replicates,
+    )
+    output_dir = Path(output_dir)
+    write_csv(output_dir / "frontier.csv", table, frontier_columns())
+    plot_frontier(
+        table, output_dir / "frontier.png", baseline=baseline, **({"title": title} if title else {})
+    )
+    return table
+
+
+def frontier_markdown(table: Sequence[Mapping[str, Any]], digits: int = 3, notes: Sequence[str] = ()) -> str:
+    """frontier.csv as a markdown table: mean ± 95% half-width across seeds, the front, the gaps to the baseline
+    in standard errors (reward / predictive entropy / token entropy / distinct-2) and the three dominance verdicts
+    (intervals apart / paired by seed / gap > 1.96 standard errors); then ``notes``."""
+
+    def cell(row, metric):
+        mean, half_width = row.get(f"{metric}_mean"), row.get(f"{metric}_ci95")
+        if mean is None:
+            return ""
+        return f"{mean:.{digits}f}" + (f" ± {half_width:.{digits}f}" if half_width is not None else "")
+
+    def z(row):
+        values = [row.get(f"{metric}_gap_z") for metric in ("reward", *DOMINANCE_MEASURES)]
+        return " / ".join("" if v is None else f"{v:+.1f}" for v in values) if any(values) else ""
+
+    def mark(value):
+        return "✓" if value else ""
+
+    header = (
+        "| lever | setting | reward | pred. entropy | token entropy | distinct-2 | KL to ref | n | front |"
+    )
+    header += " gap z vs RKL | dominates RKL (intervals / paired / z) |"
+    lines = [header, "|---|---|" + "---:|" * 6 + ":---:|---:|:---:|"]
+    for row in table:
+        metrics = " | ".join(cell(row, m) for m in ("reward", *DOMINANCE_MEASURES, "kl_to_ref"))
+        verdicts = " / ".join(
+            mark(row.get(k)) or "·" for k in ("dominates_rkl", "dominates_rkl_paired", "dominates_rkl_se")
+        )
+        lines.append(
+            f"| {row['lever']} | {row['setting']} | {metrics} | {row['n']} | {mark(row['on_front'])} | {z(row)} "
+            f"| {verdicts} |"
+        )
+    lines += ["", *(f"- {note}" for note in notes)] if notes else []
+    return "\n".join(lines) + "\n"

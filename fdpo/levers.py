@@ -1,0 +1,125 @@
+"""Levers beyond the divergence that move a policy along reward and diversity without another training run.
+
+* ``interpolate_weights``: weight interpolation between the reference (SFT) model and a trained policy,
+  θ(t) = (1 − t)·θ_ref + t·θ_π (WiSE-FT, Wortsman et al., 2022; "rewarded soups", Ramé et al., 2023). t = 0 is
+  the reference, t = 1 the policy; t > 1 extrapolates past the policy.
+* ``with_temperature``: the generate() settings of evaluation sampling at another temperature.
+* ``mean_token_logprobs``: each completion's mean per-token log-prob under a model, the ``logprob`` diversity
+  criterion of DivPO pairs (``fdpo.data.build_pairs(strategy="divpo")``; lower is more diverse).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["interpolate_weights", "mean_token_logprobs", "with_temperature"]
+
+
+def _check_same_architecture(reference: torch.nn.Module, policy: torch.nn.Module) -> None:
+    if type(reference) is not type(policy):
+        raise ValueError(
+            f"Cannot interpolate a {type(reference).__name__} with a {type(policy).__name__}: both models must have "
+            "the same architecture (the policy trained from the reference)."
+        )
+    reference_state, policy_state = reference.state_dict(), policy.state_dict()
+    missing = [name for name in reference_state if name not in policy_state]
+    extra = [name for name in policy_state if name not in reference_state]
+    if missing or extra:
+        raise ValueError(
+            "Cannot interpolate models with different parameters: "
+            f"{len(missing)} only in the reference (first: {missing[:3]}), {len(extra)} only in the policy "
+            f"(first: {extra[:3]}). Interpolate a policy with the model it was trained from."
+        )
+    shapes = [
+        f"{name}: {tuple(tensor.shape)} vs {tuple(policy_state[name].shape)}"
+        for name, tensor in reference_state.items()
+        if tensor.shape != policy_state[name].shape
+    ]
+    if shapes:
+        raise ValueError(
+            f"Cannot interpolate models whose parameters differ in shape ({len(shapes)}; first: {shapes[0]}). "
+            "Interpolate a policy with the model it was trained from."
+        )
+
+
+def interpolate_weights(reference: torch.nn.Module, policy: torch.nn.Module, t: float) -> torch.nn.Module:
+    """A new model with weights θ(t) = (1 − t)·θ_ref + t·θ_π; neither input is modified.
+
+    Every floating-point tensor of the state dict (parameters and buffers) is interpolated in float64 and cast back
+    to the policy's dtype, so t = 0 and t = 1 reproduce the endpoints' weights exactly. Tensors that are not
+    floating point (counters, masks) cannot be interpolated: they are taken from the nearer endpoint (the
+    reference for t < 0.5, the policy otherwise). Tied weights stay tied (the copy is of the policy). A forward
+    patched on the policy's instance (TRL's trainer does this) is not carried over: the result runs its class's.
+
+    Args:
+        reference: the model the policy was trained from (e.g. the SFT model).
+        policy: the trained policy; the result is a deep copy of it, on its device, in its train/eval mode.
+        t: the mixing weight; any finite number (t > 1 extrapolates beyond the policy, t < 0 beyond the reference).
+
+    Raises:
+        ValueError: models of different classes, parameter names or shapes (the message names the first
+            mismatch), or a non-finite t.
+    """
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
+        raise ValueError(f"t must be a finite number (0: the reference, 1: the policy), got {t!r}.")
+    _check_same_architecture(reference, policy)
+    reference_state = reference.state_dict()
+    mixed = {}
+    with torch.no_grad():
+        for name, tensor in policy.state_dict().items():
+            start = reference_state[name].to(tensor.device)
+            if tensor.is_floating_point():
+                value = (1.0 - t) * start.double() + t * tensor.double()
+                mixed[name] = value.to(tensor.dtype)
+            else:
+                mixed[name] = (start if t < 0.5 else tensor).clone()
+    model = copy.deepcopy(policy)
+    # TRL 1.16 patches a trained model's forward with a closure over the *original* model's forward (its fused LM
+    # head); a deep copy would keep running the original's weights. The copy gets its class's forward back.
+    for module in model.modules():
+        module.__dict__.pop("forward", None)
+    model.load_state_dict(mixed)
+    return model
+
+
+def with_temperature(generation: Mapping[str, Any] | None, temperature: float) -> dict[str, Any]:
+    """The generate() settings ``generation`` with sampling at ``temperature`` (> 0; 1 samples the model as it is).
+
+    Sampling is switched on (``do_sample=True``): greedy decoding ignores the temperature.
+    """
+    if (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, (int, float))
+        or not math.isfinite(temperature)
+        or temperature <= 0
+    ):
+        raise ValueError(
+            f"temperature must be a finite number > 0 (1: the model's own distribution), got {temperature!r}."
+        )
+    return {**dict(generation or {}), "do_sample": True, "temperature": float(temperature)}
+
+
+def mean_token_logprobs(
+    model,
+    tokenizer,
+    prompts: Sequence[str],
+    completions,
+    *,
+    batch_size: int = 16,
+    show_progress: bool = False,
+) -> np.ndarray:
+    """Each completion's mean per-token log π(y_t | x, y_<t) (NaN for an empty completion). Shape: (n,), float64.
+
+    ``completions`` are texts or token-id lists, scored as ``fdpo.metrics`` scores them (``score_completions``).
+    """
+    from fdpo.metrics import completion_statistics
+
+    stats = completion_statistics(model, tokenizer, prompts, completions, batch_size=batch_size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(stats["num_tokens"] > 0, stats["logps"] / stats["num_tokens"], np.nan)
