@@ -38,6 +38,7 @@ from typing import Any
 
 from fdpo import uncertainty
 from fdpo._io import atomic_open, write_csv
+from fdpo._optional import require
 from fdpo.report import confidence_interval, pareto_front
 
 __all__ = [
@@ -310,6 +311,7 @@ def plot_frontier(
     labelled points; the baseline is ringed and configurations that dominate it are labelled in bold. Written with
     matplotlib's Agg canvas.
     """
+    require("matplotlib", "study", "The frontier plot")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

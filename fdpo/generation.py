@@ -1,8 +1,10 @@
 """Batched, seeded sampling from a causal language model.
 
-``sample`` replaces the seed notebook's one-at-a-time ``generate_from_input`` loop: prompts are formatted with a
-template, sorted by token length (so a batch pads little), left-padded, generated together with the KV cache and
-put back in prompt order. Every ``model.generate`` option passes through.
+``sample`` replaces the one-at-a-time ``generate_from_input`` loop of the notebook this library grew from: prompts
+are formatted with a template, sorted by token length (so a batch pads little), left-padded, generated together with
+the key/value cache and put back in prompt order. Every ``model.generate`` option keeps its meaning: the common ones
+run in fdpo's own decoding loop (``fdpo._sampling``: ``generate``'s rules with less memory traffic, sampling from
+``generate``'s distribution or, with ``engine="exact"``, giving its very tokens), the others in ``model.generate``.
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ from tqdm.auto import tqdm
 
 from fdpo._batching import model_device, pad_batch, start_empty_prompts
 from fdpo._io import atomic_open
+from fdpo._sampling import SUPPORTED, decode, plan
 from fdpo._validation import check_strings
+from fdpo.errors import InputError
 
 __all__ = ["Samples", "sample"]
 
 _COLUMNS = ("prompts", "queries", "completions", "texts", "completion_ids")
+_ENGINES = ("auto", "exact", "generate")
 
 
 @dataclass
@@ -108,6 +113,80 @@ def _batches(jobs: list[tuple[int, int]], lengths: list[int], batch_size: int, s
         yield batch
 
 
+def _check_realignment(model, reference, realign, engine: str, generate_kwargs: dict) -> None:
+    """Clear errors for a bad ``reference``/``realign`` pair, before any work."""
+    if reference is None and realign is None:
+        return
+    if reference is None or realign is None:
+        raise InputError(
+            "Decoding-time realignment needs both reference= (a causal LM) and realign= (λ ≥ 0); got only "
+            f"{'reference' if reference is not None else 'realign'}."
+        )
+    if (
+        isinstance(realign, bool)
+        or not isinstance(realign, int | float)
+        or not realign >= 0
+        or realign == float("inf")
+    ):
+        raise InputError(
+            f"realign must be a finite number λ ≥ 0 (1 = the model alone, 0 = the reference), got {realign!r}."
+        )
+    if engine == "generate":
+        raise InputError("realign runs in fdpo's decoding loop only; use engine='auto' or 'exact'.")
+    if generate_kwargs.get("num_beams", 1) != 1:
+        raise InputError(
+            f"realign supports plain sampling only (num_beams=1), got num_beams={generate_kwargs['num_beams']}."
+        )
+    sizes = []
+    for name, lm in (("model", model), ("reference", reference)):
+        head = lm.get_output_embeddings() if hasattr(lm, "get_output_embeddings") else None
+        size = (
+            head.weight.shape[0]
+            if head is not None
+            else getattr(getattr(lm, "config", None), "vocab_size", None)
+        )
+        if size is None:
+            raise InputError(f"Cannot read the vocabulary size of the {name}; realign needs two causal LMs.")
+        sizes.append(size)
+    if sizes[0] != sizes[1]:
+        raise InputError(
+            f"realign mixes the two models' logits token by token, so they must share one tokenizer; the model has "
+            f"{sizes[0]} output tokens and the reference {sizes[1]}."
+        )
+    if model_device(model) != model_device(reference):
+        raise InputError(
+            f"model and reference must be on one device, got {model_device(model)} and {model_device(reference)}."
+        )
+
+
+def _generate(
+    model, engine: str, input_ids, attention_mask, kwargs: dict, reference, realign
+) -> torch.Tensor:
+    """One batch through fdpo's loop or ``model.generate``, as ``engine`` says."""
+    if engine != "generate":
+        decode_plan, reason = plan(model, kwargs)
+        if decode_plan is not None and reference is not None:
+            reference_plan, reference_reason = plan(reference, kwargs)
+            if reference_plan is None:
+                decode_plan, reason = None, f"the reference: {reference_reason}"
+        if decode_plan is not None:
+            return decode(
+                model,
+                decode_plan,
+                input_ids,
+                attention_mask,
+                same_stream=engine == "exact",
+                reference=reference,
+                realign=realign,
+            )
+        if reference is not None:
+            raise InputError(
+                f"realign runs in fdpo's decoding loop, which cannot run this call: {reason}. It implements "
+                f"{list(SUPPORTED)} on decoder-only models with a plain key/value cache."
+            )
+    return model.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+
+
 @torch.no_grad()
 def sample(
     model,
@@ -120,6 +199,9 @@ def sample(
     prompt_template: str = "{prompt}",
     rstrip_query: bool = True,
     show_progress: bool = True,
+    engine: str = "auto",
+    reference=None,
+    realign: float | None = None,
     **generate_kwargs,
 ) -> Samples:
     """Samples completions for ``prompts`` in batches of similar length, with left padding and the KV cache.
@@ -139,6 +221,26 @@ def sample(
             (``"Good Review: {prompt}"`` with an empty prompt gives ``"Good Review:"``; a BPE model continues a
             trailing space badly). An empty query is conditioned on the BOS token (EOS if there is none).
         show_progress: a tqdm bar over samples.
+        engine: how batches are decoded. fdpo's own loop implements sampling, greedy and beam (sampling) search
+            with ``max_new_tokens``/``max_length``, ``min_new_tokens``/``min_length``, ``temperature``, ``top_k``,
+            ``top_p``, ``no_repeat_ngram_size``, ``renormalize_logits``, ``suppress_tokens``, ``length_penalty`` and
+            ``early_stopping``, for a decoder-only model with a plain key/value cache; it runs the forward passes
+            ``generate`` runs, but reorders the beams' cache while appending the next token (one copy a step where
+            ``generate`` makes two) and stops computing rows that have ended. Any other option (set to anything
+            but its default) goes to ``model.generate``.
+
+            - ``"auto"`` (default): fdpo's loop with cheaper random draws from the same distribution as
+              ``generate``: plain sampling inverts the cumulative distribution with one uniform number per row,
+              beam sampling with ``top_k`` draws among each beam's top-k tokens only. Same seed, same samples; but
+              not the tokens ``generate`` would give for that seed.
+            - ``"exact"``: fdpo's loop drawing the random numbers ``generate`` draws: for the same seed, batch and
+              device, the tokens ``model.generate`` returns.
+            - ``"generate"``: ``model.generate`` for every batch.
+        reference: with ``realign``, a second causal LM with the same vocabulary (e.g. the SFT model a policy was
+            trained from) for decoding-time realignment (DeRa, Liu et al., 2024).
+        realign: λ ≥ 0: sample from softmax(λ·logits_model + (1 − λ)·logits_reference), mixed before temperature,
+            top-k and top-p. λ = 1 is ``model`` alone, λ = 0 the reference alone, λ > 1 extrapolates away from the
+            reference. Plain sampling only (``num_beams=1``), in fdpo's loop; each model keeps its own cache.
         **generate_kwargs: passed to ``model.generate``: e.g. the notebook's ``top_k=50, num_beams=5,
             max_length=100, early_stopping=True, no_repeat_ngram_size=2, renormalize_logits=True``. ``do_sample``
             defaults to True, and to ``max_new_tokens=48`` when no length is given. ``max_length`` counts the prompt
@@ -150,7 +252,8 @@ def sample(
 
     Raises:
         ValueError: empty prompts list, bad sizes, a template without ``{prompt}``, ``num_return_sequences`` (use
-            ``num_samples_per_prompt``), or a prompt that ``max_length`` leaves no room to continue.
+            ``num_samples_per_prompt``), a prompt that ``max_length`` leaves no room to continue, an unknown
+            ``engine``, ``engine="fdpo"`` with an option it lacks, or a bad ``reference``/``realign`` pair.
     """
     prompts = check_strings("prompts", prompts)
     for name, value in (("num_samples_per_prompt", num_samples_per_prompt), ("batch_size", batch_size)):
@@ -168,6 +271,9 @@ def sample(
     for name in ("input_ids", "attention_mask", "inputs"):
         if name in generate_kwargs:
             raise ValueError(f"{name} is built by sample() from the prompts; do not pass it.")
+    if engine not in _ENGINES:
+        raise InputError(f"engine must be one of {list(_ENGINES)}, got {engine!r}.")
+    _check_realignment(model, reference, realign, engine, generate_kwargs)
 
     generation_config = getattr(model, "generation_config", None)
     eos_ids = _as_id_set(
@@ -216,6 +322,9 @@ def sample(
     results: dict[tuple[int, int], list[int]] = {}
     was_training = model.training
     model.eval()
+    reference_was_training = reference is not None and reference.training
+    if reference is not None:
+        reference.eval()
     devices = [device] if device.type == "cuda" else []
     progress = tqdm(total=len(jobs), desc="Sampling", disable=not show_progress, unit="sample")
     try:
@@ -229,8 +338,8 @@ def sample(
                 width = input_ids.shape[1]
                 if max_length is not None:
                     kwargs["max_new_tokens"] = max_length - width  # every prompt of the batch has this width
-                output = model.generate(
-                    input_ids=input_ids.to(device), attention_mask=attention_mask.to(device), **kwargs
+                output = _generate(
+                    model, engine, input_ids.to(device), attention_mask.to(device), kwargs, reference, realign
                 )
                 for row, job in enumerate(batch):
                     generated = output[row, width:].tolist()
@@ -243,6 +352,8 @@ def sample(
     finally:
         progress.close()
         model.train(was_training)
+        if reference is not None:
+            reference.train(reference_was_training)
 
     order = [(index, copy) for index in range(len(prompts)) for copy in range(num_samples_per_prompt)]
     completion_ids = [results[job] for job in order]

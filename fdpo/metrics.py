@@ -15,6 +15,7 @@ import scipy.stats
 import torch
 
 from fdpo._logprobs import check_prompts_and_completions, score_completions
+from fdpo._optional import require
 from fdpo._validation import check_strings
 from fdpo.divergences import FDivergence, get_divergence
 
@@ -110,8 +111,7 @@ def self_bleu(texts: Sequence[str], max_texts: int = 200, seed: int = 0) -> floa
     High means the texts repeat each other; lower is more diverse. Quadratic in the number of texts, so at most
     ``max_texts`` of them, drawn with ``seed``, are compared.
     """
-    import sacrebleu
-
+    sacrebleu = require("sacrebleu", "study", "self_bleu")
     texts = check_strings("texts", texts)
     if len(texts) < 2:
         raise ValueError(f"self_bleu needs at least two texts, got {len(texts)}.")

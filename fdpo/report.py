@@ -23,6 +23,7 @@ import numpy as np
 
 from fdpo import uncertainty
 from fdpo._io import read_csv, read_json, read_jsonl, write_csv, write_text
+from fdpo._optional import require
 from fdpo.evaluation import DIVERSITY_MEASURES, METRIC_COLUMNS, REWARD_MEASURES
 from fdpo.uncertainty import Replicates
 
@@ -497,6 +498,8 @@ def plot_tradeoff(
     """
     from fdpo._io import atomic_open
 
+    require("matplotlib", "study", "The reward-vs-diversity plot")
+
     figure = _tradeoff_figure(_tradeoff(summary, diversity, reward), diversity, reward, title)
     path = Path(path)
     with atomic_open(path, "wb") as handle:
@@ -602,15 +605,10 @@ def plot_tradeoff_html(
     opens offline): one legend entry, marker and colour per configuration (click one to hide it), and hovering a
     point shows its configuration, every summary metric with its standard error, and its run count.
 
-    Needs plotly: ``pip install "fdpo[html]"``. Arguments as for ``plot_tradeoff``.
+    Needs plotly: ``pip install "fdpo[study]"``. Arguments as for ``plot_tradeoff``.
     """
-    try:
-        import plotly.graph_objects as go
-    except ImportError as error:
-        raise ImportError(
-            'The interactive HTML plot needs plotly: pip install "fdpo[html]" (or pip install plotly).'
-        ) from error
-    from matplotlib.colors import to_hex
+    go = require("plotly.graph_objects", "study", "The interactive HTML plot")
+    to_hex = require("matplotlib.colors", "study", "The interactive HTML plot").to_hex
 
     tradeoff = _tradeoff(summary, diversity, reward)
     rows, points = tradeoff.rows, tradeoff.points

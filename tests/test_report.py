@@ -244,7 +244,7 @@ def test_plot_tradeoff_html_is_self_contained_with_the_summary_on_hover(tmp_path
 def test_html_without_plotly_says_how_to_install_it(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "plotly", None)
     monkeypatch.setitem(sys.modules, "plotly.graph_objects", None)
-    with pytest.raises(ImportError, match=r"pip install \"fdpo\[html\]\""):
+    with pytest.raises(ImportError, match=r"pip install \"fdpo\[study\]\""):
         plot_tradeoff_html(summarize(_results()), tmp_path / "p.html")
     assert not (tmp_path / "p.html").exists()
 

@@ -46,7 +46,8 @@ _BUG_HINT = (
 
 
 # Packages that come with an extra of fdpo (pip install "fdpo[peft]"), or whose pip name is not the import name.
-_EXTRAS = {"peft": '"fdpo[peft]"', "plotly": '"fdpo[html]"', "yaml": "pyyaml"}
+_EXTRAS = {"peft": '"fdpo[peft]"', "plotly": '"fdpo[html]"', "yaml": "pyyaml", "ray": '"fdpo[ray]"',
+           "matplotlib": '"fdpo[study]"', "sacrebleu": '"fdpo[study]"'}  # fmt: skip
 
 
 def debug_requested() -> bool:

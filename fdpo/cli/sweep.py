@@ -16,7 +16,7 @@ HELP = "Run or resume a sweep described in YAML."
 
 
 def add_run_options(parser: argparse.ArgumentParser, *, output_required: bool) -> None:
-    """The options of running a sweep: output folder, restart, progress."""
+    """The options of running a sweep: output folder, restart, progress, executor."""
     group = parser.add_argument_group("running")
     group.add_argument(
         "--output-dir",
@@ -30,11 +30,34 @@ def add_run_options(parser: argparse.ArgumentParser, *, output_required: bool) -
         help="Discard the runs of an earlier sweep in --output-dir and start over.",
     )
     group.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
+    group.add_argument(
+        "--executor",
+        choices=("sequential", "ray"),
+        default="sequential",
+        help='Run the grid cells one after another here, or one Ray task each (pip install "fdpo[ray]"; '
+        "docs/sweeps.md, Scale out).",
+    )
+    group.add_argument(
+        "--address",
+        help="With --executor ray: the Ray cluster (auto: the one started with `ray start` here; ray://HOST:10001). "
+        "Default: RAY_ADDRESS, else a local Ray on this machine.",
+    )
 
 
 def run_options(args: argparse.Namespace) -> dict:
     """The keywords of ``fdpo.sweep.run_sweep`` that ``add_run_options`` sets."""
-    return {"show_progress": not args.no_progress, "restart": args.restart}
+    if args.address and args.executor != "ray":
+        from fdpo.errors import InputError
+
+        raise InputError(
+            f"--address {args.address} needs --executor ray (the sequential executor runs here)."
+        )
+    return {
+        "show_progress": not args.no_progress,
+        "restart": args.restart,
+        "executor": args.executor,
+        "ray_address": args.address,
+    }
 
 
 def run_and_print(config, args: argparse.Namespace, started: float) -> int:

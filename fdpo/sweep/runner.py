@@ -47,11 +47,12 @@ import gc
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from fdpo._io import read_json, read_jsonl, remove_stale_temp_files, write_json, write_jsonl
+from fdpo._optional import require
 from fdpo.evaluation import evaluate_policy
 from fdpo.report import BASELINE, write_report
 from fdpo.stages import (
@@ -68,7 +69,7 @@ from fdpo.sweep.config import RunSpec, SweepConfig
 from fdpo.sweep.errors import SweepError
 from fdpo.sweep.store import STAGE_FILES, STAGE_MANIFEST, RunStore, StageFiles, check_same_sweep, sweep_lock
 
-__all__ = ["SweepResources", "evaluation_prompts", "prepare_pairs", "run_sweep"]
+__all__ = ["SweepResources", "evaluation_prompts", "prepare_pairs", "run_cell", "run_sweep"]
 
 
 class SweepResources:
@@ -102,6 +103,9 @@ def run_sweep(
     show_progress: bool = True,
     write_report_files: bool = True,
     restart: bool = False,
+    executor: str = "sequential",
+    ray_address: str | None = None,
+    ray_resources: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Runs (or resumes) a sweep and returns its result rows, the SFT baseline first.
 
@@ -112,14 +116,27 @@ def run_sweep(
         show_progress: tqdm bars for sampling, evaluation and the runs.
         write_report_files: also write tradeoff.png and report.md at the end.
         restart: discard the runs and stages of an earlier sweep in ``output_dir`` with a different config.
+        executor: ``"sequential"`` (the runs one after another in this process) or ``"ray"`` (one Ray task per run,
+            after the shared stages ran here; see ``fdpo.sweep.executors``).
+        ray_address: the Ray cluster to use (``"auto"``, ``"ray://host:10001"``); default: the one this process is
+            connected to, ``RAY_ADDRESS``, or a local Ray started for the sweep.
+        ray_resources: Ray's resource options for each run (e.g. ``{"num_gpus": 0.5}``); default one GPU when the
+            device is CUDA, else one CPU.
 
     Returns:
         one dict per finished run (the rows of results.csv).
     """
     from tqdm.auto import tqdm
 
+    from fdpo.sweep.executors import check_executor, run_on_ray
+
     # Every check before anything is created: a refused config leaves no folder behind.
     config.check()
+    check_executor(executor)
+    if write_report_files:  # before any training, not after it
+        require("matplotlib", "study", "The sweep's plot (tradeoff.png)")
+    if "self_bleu" in config.evaluation.metrics:
+        require("sacrebleu", "study", "The self_bleu metric")
     resolved = config.resolved(show_progress=show_progress)
     if resolved is not config:
         resolved.check(source=f"{config.world} (as resolved)")  # the world's models and prompts
@@ -169,6 +186,18 @@ def run_sweep(
 
         if todo:
             pairs = prepare_pairs(root, config, resources, prompts, show_progress)
+        if todo and executor == "ray":
+            run_on_ray(
+                root,
+                config,
+                todo,
+                eval_prompts,
+                on_finished=lambda run: store.write_tables(order),
+                address=ray_address,
+                resources=ray_resources,
+                show_progress=show_progress,
+            )
+        elif todo:
             bar = tqdm(todo, desc="f-DPO runs", unit="run", disable=not show_progress)
             for run in bar:
                 bar.set_postfix_str(run.run_id)
@@ -278,6 +307,40 @@ def prepare_pairs(
     stages.record(ref_path.name)
     shutil.rmtree(root / "runs" / ".reference", ignore_errors=True)
     return _pairs_dataset(read_jsonl(ref_path))
+
+
+def run_cell(
+    root: str | os.PathLike,
+    config: SweepConfig,
+    run: RunSpec,
+    eval_prompts: Sequence[str],
+    show_progress: bool = False,
+) -> dict[str, Any]:
+    """One grid cell in a process of its own (a Ray task): loads the models from ``config``'s paths and the pairs
+    from the files ``prepare_pairs`` wrote in ``root``, trains and evaluates the run through ``RunStore``, and
+    returns its result row. A run already finished (its worker died after writing its manifest, done.json) is not
+    redone; the store takes the shared settings' digest from ``root/sweep.json``, so the manifest it writes is one
+    the sweep trusts.
+
+    Raises:
+        SweepError: the pairs file is not in ``root`` (on a cluster, ``root`` must be on a shared file system).
+    """
+    store = RunStore(root)
+    if store.is_finished(run.run_id, run.to_dict()):
+        return store.load_row(run.run_id)
+    pairs_path = Path(root) / ("pairs_with_ref.jsonl" if config.reuse_reference_log_probs else "pairs.jsonl")
+    if not pairs_path.is_file():
+        import socket
+
+        raise SweepError(
+            f"Run {run.run_id} on host {socket.gethostname()} finds no {pairs_path}, which the sweep wrote before "
+            "starting its runs. Put the output folder on a file system every node of the Ray cluster shares."
+        )
+    resources = SweepResources(config)
+    _run_one(
+        store, config, run, resources, _pairs_dataset(read_jsonl(pairs_path)), eval_prompts, show_progress
+    )
+    return store.load_row(run.run_id)
 
 
 def _pairs_dataset(records):
