@@ -130,13 +130,14 @@ def run_sweep(
 
     from fdpo.sweep.executors import check_executor, run_on_ray
 
-    # Every check before anything is created: a refused config leaves no folder behind.
-    config.check()
+    # Every check before anything is created (a refused config leaves no folder behind); those that read nothing first.
+    config.validate()
     check_executor(executor)
     if write_report_files:  # before any training, not after it
         require("matplotlib", "study", "The sweep's plot (tradeoff.png)")
     if "self_bleu" in config.evaluation.metrics:
         require("sacrebleu", "study", "The self_bleu metric")
+    config.check()
     resolved = config.resolved(show_progress=show_progress)
     if resolved is not config:
         resolved.check(source=f"{config.world} (as resolved)")  # the world's models and prompts
