@@ -1,4 +1,4 @@
-"""The seed notebook's study in one script: make lvwerra/gpt2-imdb write positive reviews with f-DPO, then compare
+"""The classic IMDB study in one script: make lvwerra/gpt2-imdb write positive reviews with f-DPO, then compare
 the reward and the diversity that each divergence leaves (reverse KL, JS, α ∈ {0.1, 0.3, 0.5, 0.7, 0.9}, forward KL;
 hinge and sigmoid losses).
 

@@ -293,7 +293,7 @@ def build_pairs(
     """Builds a preference dataset with columns prompt, chosen, rejected, chosen_reward, rejected_reward.
 
     Strategies (pairs always share a prompt):
-        ``threshold`` (the seed notebook's): winners have reward > ``high``, losers a reward in (``low``, ``high``);
+        ``threshold`` (a global reward cut, the simplest recipe): winners have reward > ``high``, losers a reward in (``low``, ``high``);
             each pair is a random winner and a random loser of that winner's prompt. ``num_pairs`` pairs (default:
             each eligible winner once, in random order; more than that reuses winners).
         ``best_vs_worst`` (the paper's): for each prompt, its highest- against its lowest-reward sample (prompts

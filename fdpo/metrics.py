@@ -1,4 +1,4 @@
-"""Reward and diversity metrics, and divergence estimates from samples (definitions: DESIGN.md, docs/metrics.md).
+"""Reward and diversity metrics, and divergence estimates from samples (definitions: docs/metrics.md).
 
 Arguments named ``prompts`` are the texts the model was conditioned on (``Samples.queries``, the prompt after its
 template) and ``completions`` the generated continuations (``Samples.completions``, or ``Samples.completion_ids``
@@ -63,7 +63,7 @@ def reward_summary(rewards: Sequence[float], confidence: float = 0.95) -> dict[s
 def token_entropy(generations: Sequence[str], tokenizer) -> float:
     """Shannon entropy (nats) of the pooled token-id frequencies of all generations, pad ids excluded.
 
-    The seed notebook's ``token_entropy``, vectorised, and equal to it bit for bit: the same tokenization
+    The per-text ``token_entropy`` loop of a typical notebook, vectorised, and equal to it bit for bit: the same tokenization
     (``tokenizer(texts)`` is ``tokenizer.encode`` on each text, special tokens added), the same frequencies
     count / total listed in order of first appearance, and the same ``scipy.stats.entropy`` on them (the order
     matters for the last bits of its sums). One batch encode, then ``np.bincount``: the tokenizer is the cost.

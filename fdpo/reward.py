@@ -1,6 +1,6 @@
 """Reward models: a Hugging Face sequence classifier, or any callable from texts to numbers.
 
-``RewardModel`` replaces the seed notebook's one-text-at-a-time ``classify``: texts are tokenized in one call,
+``RewardModel`` replaces a one-text-at-a-time ``classify`` loop: texts are tokenized in one call,
 truncated to the classifier's maximum length (the notebook's call failed beyond it), grouped by length and scored
 in batches. Anywhere a ``RewardModel`` is accepted, a plain callable ``list[str] -> list[float]`` is too
 (``score_texts``, ``as_reward_fn``).

@@ -43,7 +43,6 @@ SWEEP = "sft_model: {lm}\nreward_model: {clf}\nprompts: {{texts: [Good]}}\n"
 GEN = "--prompt Good --gen max_new_tokens=2 --no-progress"
 TRAIN = "train --model {lm} --pairs {a:pairs.jsonl} --output-dir {tmp}/policy"
 SWEEP_RUN = "sweep {a:sweep.yaml} --output-dir {tmp}/out --dry-run"
-NEEDS_SWEEP = "needs G2's sweep validation branch"
 
 # A case with code=0 expects a warning (its words) and a finished run.
 # fmt: off
@@ -212,9 +211,10 @@ CASES = [
     Case("sweep-device-cuda", SWEEP_RUN + " device=cuda", ("device", "cuda")),
     Case("sweep-duplicate-yaml-key", "sweep {tmp}/c.yaml --output-dir {tmp}/out --dry-run", ("grid", "twice"),
          files={"c.yaml": SWEEP + "grid: {{seeds: [0]}}\ngrid: {{seeds: [1]}}\n"}),
-    Case("sweep-no-pairs-leaves-nothing", "sweep {a:sweep.yaml} --output-dir {tmp}/out --no-progress pairs.high=100 "
-         "pairs.low=99 generation.max_new_tokens=2 pairs.samples_per_prompt=2", ("threshold", "100"),
-         absent=("out/sweep.json",), needs=NEEDS_SWEEP),
+    # The folder keeps sweep.json and the samples on purpose: the corrected rerun reuses them and is not refused
+    # as "a different config" (tests/sweep/test_runner.py::test_no_pairs_then_the_corrected_pair_settings_...).
+    Case("sweep-no-pairs-says-so", "sweep {a:sweep.yaml} --output-dir {tmp}/out --no-progress pairs.high=100 "
+         "pairs.low=99 generation.max_new_tokens=2 pairs.samples_per_prompt=2", ("threshold", "100")),
     # -- report, demo, the command itself
     Case("report-folder-missing", "report {tmp}/nothing", ("nothing",)),
     Case("report-path-is-file", "report {tmp}/f.txt", ("f.txt", "is a file"), files={"f.txt": "x"}),

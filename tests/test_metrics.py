@@ -32,7 +32,7 @@ COMPLETIONS = [" was great", " score", " loved every minute of it", " film", " A
 
 
 def notebook_token_entropy(generations, tokenizer):
-    """The seed notebook's ``token_entropy``, verbatim but for its tqdm progress bar."""
+    """The per-text ``token_entropy`` loop fdpo replaces, verbatim but for its tqdm progress bar."""
     stats = defaultdict(int)
     num_tokens = 0
     for example in generations:
