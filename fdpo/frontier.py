@@ -39,7 +39,7 @@ from typing import Any
 from fdpo import uncertainty
 from fdpo._io import atomic_open, write_csv
 from fdpo._optional import require
-from fdpo.report import confidence_interval, pareto_front
+from fdpo.report import confidence_interval, member_replicates, metric_statistics, pareto_front
 
 __all__ = [
     "DOMINANCE_MEASURES",
@@ -96,14 +96,6 @@ def _groups(rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], list[Map
     return groups
 
 
-def _replicates_of(members, column: str, replicates) -> list[uncertainty.Replicates] | None:
-    """The replicates of ``column`` of every member with a finite value; None unless all of them have one."""
-    if not replicates:
-        return None
-    found = [replicates.get(str(m.get("run_id")), {}).get(column) for m in members if _finite(m.get(column))]
-    return found if found and all(r is not None for r in found) else None
-
-
 def summarize_configurations(
     rows: Sequence[Mapping[str, Any]],
     confidence: float = 0.95,
@@ -122,16 +114,9 @@ def summarize_configurations(
     for (lever, setting), members in _groups(rows).items():
         out: dict[str, Any] = {"lever": lever, "setting": setting, "n": len(members)}
         for metric in (*FRONTIER_METRICS, *_EXTRA_METRICS):
-            source = _SOURCES.get(metric, metric)
-            values = [m.get(source) for m in members]
-            mean, std, half_width = confidence_interval(values, confidence)
-            out[f"{metric}_mean"] = None if math.isnan(mean) else mean
-            out[f"{metric}_std"] = std
-            out[f"{metric}_ci95"] = half_width
-            estimate = uncertainty.combine(
-                [v for v in values if _finite(v)], _replicates_of(members, source, replicates)
-            )
-            out[f"{metric}_se"] = estimate.se
+            statistics = metric_statistics(members, _SOURCES.get(metric, metric), replicates, confidence)
+            for suffix in ("mean", "std", "ci95", "se"):
+                out[f"{metric}_{suffix}"] = statistics[suffix]
         summary.append(out)
     return summary
 
@@ -203,8 +188,8 @@ def _gap_z(members, baseline_members, metric: str, replicates) -> float | None:
     result = uncertainty.gap(
         baseline_values,
         values,
-        _replicates_of(baseline_members, source, replicates),
-        _replicates_of(members, source, replicates),
+        member_replicates(baseline_members, source, replicates),
+        member_replicates(members, source, replicates),
     )
     return None if math.isnan(result.z) else result.z
 

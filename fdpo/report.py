@@ -28,6 +28,8 @@ from fdpo.evaluation import DIVERSITY_MEASURES, METRIC_COLUMNS, REWARD_MEASURES
 from fdpo.uncertainty import Replicates
 
 __all__ = [
+    "member_replicates",
+    "metric_statistics",
     "BASELINE",
     "SUMMARY_METRICS",
     "confidence_interval",
@@ -166,18 +168,9 @@ def summarize(
             "n": len(members),
         }
         for metric in metrics:
-            values = [m.get(metric) for m in members]
-            mean, std, half_width = confidence_interval(values, confidence)
             name = summary_name(metric)
-            out[f"{name}_mean"] = None if math.isnan(mean) else mean
-            out[f"{name}_std"] = std
-            out[f"{name}_ci95"] = half_width
-            estimate = uncertainty.combine(
-                [v for v in values if _finite(v)], _member_replicates(members, metric, replicates)
-            )
-            out[f"{name}_se"] = estimate.se
-            out[f"{name}_se_seeds"] = estimate.se_seeds
-            out[f"{name}_se_prompts"] = estimate.se_prompts
+            for suffix, value in metric_statistics(members, metric, replicates, confidence).items():
+                out[f"{name}_{suffix}"] = value
         summary.append(out)
     return summary
 
@@ -192,7 +185,7 @@ def _configurations(rows: Sequence[Mapping[str, Any]]) -> dict[tuple, list[Mappi
     return groups
 
 
-def _member_replicates(
+def member_replicates(
     members: Sequence[Mapping[str, Any]],
     metric: str,
     replicates: Mapping[str, Mapping[str, Replicates]] | None,
@@ -209,6 +202,30 @@ def _member_replicates(
             return None
         found.append(run[metric])
     return found or None
+
+
+def metric_statistics(
+    members: Sequence[Mapping[str, Any]],
+    metric: str,
+    replicates: Mapping[str, Mapping[str, Replicates]] | None = None,
+    confidence: float = 0.95,
+) -> dict[str, Any]:
+    """``metric`` over the runs of one configuration: ``mean`` (None when no run has a finite value), ``std`` and
+    ``ci95`` across runs (``confidence_interval``), and the standard error ``se`` with its ``se_seeds`` and
+    ``se_prompts`` parts (``uncertainty.combine``; prompts only when every run has replicates of ``metric``)."""
+    values = [m.get(metric) for m in members]
+    mean, std, half_width = confidence_interval(values, confidence)
+    estimate = uncertainty.combine(
+        [v for v in values if _finite(v)], member_replicates(members, metric, replicates)
+    )
+    return {
+        "mean": None if math.isnan(mean) else mean,
+        "std": std,
+        "ci95": half_width,
+        "se": estimate.se,
+        "se_seeds": estimate.se_seeds,
+        "se_prompts": estimate.se_prompts,
+    }
 
 
 #: Bootstrap resamples of the prompt sets, and the seed that draws them (the same for every run of a sweep).
@@ -820,7 +837,7 @@ def verdict(
                 claims.append(uncertainty.ClaimVerdict(claim, "no verdict", reason="not measured"))
                 continue
             ends = [groups[keys[0]], groups[keys[-1]]]
-            end_replicates = [_member_replicates(members, claim.metric, replicates) for members in ends]
+            end_replicates = [member_replicates(members, claim.metric, replicates) for members in ends]
             end_gap = uncertainty.gap(values[0], values[-1], *end_replicates)
             claims.append(uncertainty.judge(claim, [float(np.mean(v)) for v in values], end_gap))
         verdicts.append(Verdict(loss_type, labels, tuple(claims)))
