@@ -2,7 +2,8 @@
 
 ``run_frontier(config, output_dir)`` takes a sweep config (the demo world's by default, from the CLI) and:
 
-1. runs the sweep's shared stages once: SFT samples, rewards, preference pairs, reference log-probs;
+1. runs the sweep's pair stages once per pair draw (per seed by default): SFT samples, rewards, preference pairs,
+   reference log-probs;
 2. builds DivPO pairs from the *same* samples (``frontier.divpo`` criteria; ``fdpo.data.build_pairs``);
 3. trains each policy it needs once and saves it: every grid cell of the sweep (its divergences × β × seeds, plus
    standard DPO, reverse KL at ``baseline_beta``, if the grid lacks it) and one DivPO policy per criterion and seed
@@ -17,8 +18,9 @@
 Layout of ``output_dir`` (every file written atomically)::
 
     sweep.json                    the resolved sweep config and frontier settings (a changed shared config is refused)
-    pair_samples.jsonl, pair_scores.json, pairs.jsonl, pairs_with_ref.jsonl   the sweep's shared stages
-    divpo-<criterion>-q<q>_pairs.jsonl (+ _pairs_with_ref.jsonl)               DivPO pairs from the same samples
+    pairs/seed-<s>/               the pair stages of seed s, as in a sweep (``pairs.draw: shared``: in this folder):
+        pair_samples.jsonl, pair_scores.json, pairs.jsonl, pairs_with_ref.jsonl, stages.json
+        divpo-<criterion>-q<q>_pairs.jsonl (+ _pairs_with_ref.jsonl)   DivPO pairs from the same samples
     policies/<policy>/model, policies/<policy>/train.json   a trained policy; train.json (written last) marks it done
     runs/<configuration>__seed<s>/metrics.json, generations.jsonl   one evaluation per configuration and seed (the
                                   sweep's run layout, so the divergence study's standard errors read it)
@@ -42,7 +44,7 @@ from fdpo.frontier_plan import Configuration, FrontierSettings, PolicySpec, plan
 from fdpo.report import sweep_replicates
 from fdpo.stages import compute_reference_log_probs, load_prompts, train_policy
 from fdpo.sweep import SweepConfig, SweepConfigError, SweepResources, evaluation_prompts, prepare_pairs
-from fdpo.sweep.store import RunStore, sweep_lock
+from fdpo.sweep.store import PAIR_DRAWS_FOLDER, RunStore, pair_stage_folder, sweep_lock
 
 __all__ = ["run_frontier"]
 
@@ -54,8 +56,9 @@ def _dataset(records):
 
 
 def _divpo_pairs(root: Path, config: SweepConfig, resources, name: str, settings: FrontierSettings):
-    """The DivPO pair set ``name`` (``divpo_pairs_name``) from the sweep's SFT samples and rewards, with reference
-    log-probs when the sweep reuses them."""
+    """The DivPO pair set ``name`` (``divpo_pairs_name``) from the SFT samples and rewards in ``root`` (one seed's
+    pair stages, see ``fdpo.sweep.store.pair_stage_folder``), with reference log-probs when the sweep reuses
+    them."""
     from fdpo.generation import Samples
     from fdpo.stages import make_pairs
 
@@ -79,7 +82,7 @@ def _divpo_pairs(root: Path, config: SweepConfig, resources, name: str, settings
     pairs = _dataset(read_jsonl(pairs_path))
     if not config.reuse_reference_log_probs:
         return pairs
-    scratch = root / "policies" / ".reference"
+    scratch = root / ".reference"
     with_ref = compute_reference_log_probs(
         model, tokenizer, pairs, config.fdpo_config(config.runs()[0], scratch)
     )
@@ -96,16 +99,18 @@ class _Policies:
     ):
         self.root, self.config, self.resources, self.settings = root, config, resources, settings
         self.prompts, self.progress = prompts, progress
-        self._pairs: dict[str, Any] = {}
+        self._pairs: dict[tuple[str, int | None], Any] = {}
 
-    def pairs(self, name: str):
-        if name not in self._pairs:
+    def pairs(self, name: str, seed: int):
+        draw = None if self.config.pairs.draw == "shared" else seed
+        if (name, draw) not in self._pairs:
             # The sweep's stages first: the DivPO pairs are built from its samples and rewards.
-            standard = prepare_pairs(self.root, self.config, self.resources, self.prompts, self.progress)
-            self._pairs["pairs"] = standard
+            standard = prepare_pairs(self.root, self.config, self.resources, self.prompts, self.progress, seed)
+            self._pairs["pairs", draw] = standard
             if name != "pairs":
-                self._pairs[name] = _divpo_pairs(self.root, self.config, self.resources, name, self.settings)
-        return self._pairs[name]
+                folder = pair_stage_folder(self.root, self.config.pairs.draw, seed)
+                self._pairs[name, draw] = _divpo_pairs(folder, self.config, self.resources, name, self.settings)
+        return self._pairs[name, draw]
 
     def get(self, spec: PolicySpec):
         from transformers import AutoModelForCausalLM
@@ -114,7 +119,7 @@ class _Policies:
         if (directory / "train.json").is_file():
             return AutoModelForCausalLM.from_pretrained(directory / "model").to(self.resources.device).eval()
         model, tokenizer = self.resources.sft
-        pairs = self.pairs(spec.pairs)
+        pairs = self.pairs(spec.pairs, spec.run.seed)
         args = self.config.fdpo_config(spec.run, output_dir=directory / "trainer")
         policy, seconds, history = train_policy(
             model, tokenizer, pairs, args, reuse_reference=self.config.reuse_reference_log_probs
@@ -241,13 +246,14 @@ _SHARED_FILES = (
     "pairs.jsonl",
     "pairs_with_ref.jsonl",
     "reference_log_probs.json",
+    "stages.json",
 )
 
 
 def _check_same_study(root: Path, state: Mapping[str, Any], restart: bool) -> None:
     path = root / "sweep.json"
     if restart:
-        for name in ("policies", "runs"):
+        for name in ("policies", "runs", PAIR_DRAWS_FOLDER):
             shutil.rmtree(root / name, ignore_errors=True)
         for pattern in (*_SHARED_FILES, "sweep.json", "divpo-*_pairs*.jsonl", "frontier.*"):
             for file in root.glob(pattern):

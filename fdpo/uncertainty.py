@@ -33,7 +33,9 @@ How a metric is recomputed on a resampled prompt set depends on what it is:
 
 The gap between two configurations (forward KL minus reverse KL) gets the paired treatment: its prompt part is the
 spread of the *difference* of their recomputed values on the same prompt sets (prompt effects shared by both
-cancel), its seed part ``√(s_a²/S_a + s_b²/S_b)`` (different training runs are independent).
+cancel). Its seed part is ``√(s_a²/S_a + s_b²/S_b)`` when the two configurations' runs are independent, and the
+standard error of the per-seed differences when runs with the same seed share what the seed draws (a sweep's runs of
+one seed share their preference pairs and evaluation sampling seed): what a seed does to both cancels.
 
 ``judge`` turns a claim about an ordered family (reward falls from reverse KL to forward KL, ...) into "holds",
 "does not hold" or "reversed", from the Spearman rank correlation of the configuration means with the position in
@@ -416,6 +418,7 @@ class Gap:
     se_seeds: float | None
     se_prompts: float | None
     z: float
+    paired_seeds: bool = False
 
 
 def gap(
@@ -423,16 +426,35 @@ def gap(
     b_values: Sequence[float],
     a_replicates: Sequence[Replicates] | None = None,
     b_replicates: Sequence[Replicates] | None = None,
+    *,
+    paired_seeds: bool = False,
 ) -> Gap:
     """The gap mean(b) − mean(a) between two configurations, with a paired prompt part.
 
     The prompt part is the bootstrap or jackknife error of the difference of the two configurations' seed-averaged
     replicates, which were computed on the same prompt resamples: a prompt that is hard for both moves both and
-    cancels. The seed part is √(s_a²/S_a + s_b²/S_b). ``z = gap / se`` (±inf for a nonzero gap with se 0).
+    cancels. The seed part is √(s_a²/S_a + s_b²/S_b) for independent runs, or, with ``paired_seeds`` (``a_values[i]``
+    and ``b_values[i]`` share seed i: its pair draw and its evaluation samples), s_d/√S of the per-seed differences
+    d_i = b_i − a_i: what a seed shifts in both configurations cancels, what it shifts in one counts.
+    ``z = gap / se`` (±inf for a nonzero gap with se 0).
+
+    Raises:
+        ValueError: ``paired_seeds`` with value lists of different lengths or with a missing (non-finite) value.
     """
     a, b = combine(a_values), combine(b_values)
     value = b.mean - a.mean
-    se_seeds = _hypot(a.se_seeds, b.se_seeds) if a.se_seeds is not None and b.se_seeds is not None else None
+    if paired_seeds:
+        a_array, b_array = np.asarray(a_values, dtype=np.float64), np.asarray(b_values, dtype=np.float64)
+        if a_array.shape != b_array.shape or not (np.isfinite(a_array).all() and np.isfinite(b_array).all()):
+            raise ValueError(
+                f"paired_seeds needs one finite value per seed in both configurations, got {list(a_values)} and "
+                f"{list(b_values)}."
+            )
+        se_seeds = seed_standard_error(b_array - a_array)
+    elif a.se_seeds is not None and b.se_seeds is not None:
+        se_seeds = _hypot(a.se_seeds, b.se_seeds)
+    else:
+        se_seeds = None
     se_prompts = None
     if a_replicates and b_replicates:
         averaged_a, method_a = _seed_average(a_replicates)
@@ -447,7 +469,7 @@ def gap(
         z = value / se
     else:
         z = math.copysign(math.inf, value) if value != 0 else math.nan
-    return Gap(value, se, se_seeds, se_prompts, z)
+    return Gap(value, se, se_seeds, se_prompts, z, paired_seeds)
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -259,8 +259,12 @@ def test_frontier_study_trains_each_policy_once_and_resumes(
         "seeds only" not in (tmp_path / "frontier.md").read_text()
     )  # every run's prompt replicates were made
     assert by_lever["divergence"]["reward_gap_z"] is None and by_lever["sft"]["reward_gap_z"] is not None
-    divpo_pairs = read_jsonl(tmp_path / "divpo-ngram-q0.5_pairs.jsonl")
-    assert divpo_pairs and all(p["chosen_reward"] > p["rejected_reward"] for p in divpo_pairs)
+    for seed in (0, 1):  # each seed's DivPO pairs come from its own pair draw's samples
+        folder = tmp_path / "pairs" / f"seed-{seed}"
+        divpo_pairs = read_jsonl(folder / "divpo-ngram-q0.5_pairs.jsonl")
+        assert divpo_pairs and all(p["chosen_reward"] > p["rejected_reward"] for p in divpo_pairs)
+        sampled = {(row["prompt"], row["completion"]) for row in read_jsonl(folder / "pair_samples.jsonl")}
+        assert {(p["prompt"], p["chosen"]) for p in divpo_pairs} <= sampled
     # each lever evaluated its own model: the interpolated policy's KL to the SFT model is not the policy's
     policy_row = read_json(tmp_path / "runs" / "divergence__RKL-beta0.1__seed0" / "metrics.json")
     half_row = read_json(tmp_path / "runs" / "interpolation__RKL-beta0.1-t0.5__seed0" / "metrics.json")

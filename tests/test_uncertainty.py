@@ -285,6 +285,39 @@ def test_gap_seed_part_and_z():
     assert gap([1.0], [2.0]).se is None and math.isnan(gap([1.0], [2.0]).z)
 
 
+def test_paired_seed_part_is_the_error_of_per_seed_differences():
+    """Seeds that shift both configurations alike (a shared pair draw): the paired seed part is s_d/√S of the
+    per-seed differences, which the shared shift leaves untouched, while the unpaired part grows with it."""
+    a, b = [1.0, 3.0, 2.0, 6.0], [1.5, 3.7, 2.4, 6.6]  # differences 0.5, 0.7, 0.4, 0.6
+    paired = gap(a, b, paired_seeds=True)
+    assert paired.value == pytest.approx(0.55)
+    assert paired.se_seeds == pytest.approx(stats.sem([0.5, 0.7, 0.4, 0.6]), rel=1e-12)
+    assert paired.paired_seeds and paired.z == pytest.approx(0.55 / stats.sem([0.5, 0.7, 0.4, 0.6]))
+    assert gap(a, b).se_seeds > 10 * paired.se_seeds  # unpaired: the seeds' shared spread counts twice
+    # The shift a seed gives both cancels exactly: adding it changes nothing.
+    shifted = gap([x + 100 * i for i, x in enumerate(a)], [x + 100 * i for i, x in enumerate(b)], paired_seeds=True)
+    assert shifted.se_seeds == pytest.approx(paired.se_seeds, rel=1e-9)
+    with pytest.raises(ValueError, match="one finite value per seed"):
+        gap([1.0, 2.0], [1.0, 2.0, 3.0], paired_seeds=True)
+    with pytest.raises(ValueError, match="one finite value per seed"):
+        gap([1.0, math.nan], [1.0, 2.0], paired_seeds=True)
+
+
+def test_paired_seed_error_is_calibrated_under_a_shared_random_draw():
+    """Simulated sweeps: each seed draws an effect shared by both configurations (sd 1) plus independent noise
+    (sd 0.1) around a true gap of 0.3. Over many sweeps the paired seed SE matches the gap's real spread."""
+    rng = np.random.default_rng(11)
+    seeds, sweeps = 5, 4000
+    shared = rng.normal(0, 1.0, size=(sweeps, seeds))
+    a = shared + rng.normal(0, 0.1, size=(sweeps, seeds))
+    b = shared + 0.3 + rng.normal(0, 0.1, size=(sweeps, seeds))
+    results = [gap(a[i], b[i], paired_seeds=True) for i in range(sweeps)]
+    values = np.array([r.value for r in results])
+    assert values.mean() == pytest.approx(0.3, abs=0.01)
+    rms_se = math.sqrt(np.mean([r.se_seeds**2 for r in results]))
+    assert rms_se == pytest.approx(values.std(ddof=1), rel=0.05)  # both ≈ 0.1·√2/√5 ≈ 0.063
+
+
 def test_spearman_matches_scipy():
     rng = np.random.default_rng(7)
     for values in ([3.0, 2.0, 2.0, 1.0, 0.5], rng.normal(size=7), [1.0, 4.0, 2.0]):

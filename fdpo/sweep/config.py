@@ -471,6 +471,20 @@ class SweepConfig:
                         runs.append(RunSpec(spec, str(loss_type), float(beta), int(seed)))
         return runs
 
+    def pair_sampling_seed(self, run_seed: int) -> int:
+        """The seed the SFT samples behind the pairs of a run with seed ``run_seed`` are drawn with: ``pairs.seed``
+        when one pair set is shared (``pairs.draw: shared``), else one derived from ``pairs.seed`` and the run's
+        seed (numpy's ``SeedSequence``), so that different ``pairs.seed`` values give unrelated draws."""
+        if self.pairs.draw == "shared":
+            return int(self.pairs.seed)
+        import numpy as np
+
+        return int(np.random.SeedSequence([int(self.pairs.seed), int(run_seed)]).generate_state(1)[0])
+
+    def pair_draws(self) -> list[int | None]:
+        """The pair sets the grid trains on: ``[None]`` for one shared set, else the grid's seeds."""
+        return [None] if self.pairs.draw == "shared" else sorted({int(seed) for seed in self.grid.seeds})
+
     def training_defaults(self) -> dict[str, Any]:
         """FDPOConfig arguments the sweep sets unless ``training`` overrides them."""
         import torch

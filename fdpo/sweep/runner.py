@@ -1,7 +1,7 @@
 """``run_sweep``: the whole study (sample → score → pairs → train a grid → evaluate) as one resumable function.
 
     sample from the SFT model ─► score with the reward model ─► build preference pairs
-      ─► reference log-probs of the pairs, computed ONCE and reused by every run
+      ─► reference log-probs of the pairs, computed ONCE per pair set and reused by every run trained on it
       ─► for each grid cell divergence × loss_type × beta × seed: train FDPOTrainer, sample from the policy, evaluate
       ─► results.csv (one row per run, plus the SFT model evaluated once as the baseline row "sft")
       ─► summary.csv (mean ± 95% CI across seeds per configuration) and the report (tradeoff.png, report.md)
@@ -10,10 +10,13 @@ Layout of ``output_dir`` (every file written atomically, see ``fdpo._io``)::
 
     sweep.json                     the resolved config, written once the config passed every check (``check()``);
                                    a rerun with a different shared config is refused once a trained run finished
+    pairs/seed-<s>/                the pair set of the runs with seed s (``pairs.draw: per_seed``, the default):
+                                   the five files below; with ``pairs.draw: shared`` they are in the sweep folder
     pair_samples.jsonl             samples of the SFT model the pairs are built from
     pair_scores.json               their rewards (reward-model logits)
     pairs.jsonl                    the preference pairs (prompt, chosen, rejected, chosen_reward, rejected_reward)
     pairs_with_ref.jsonl           the pairs as the trainer sees them, plus ref_chosen_logps / ref_rejected_logps
+    reference_log_probs.json       how long they took
     stages.json                    checksums of the four files above and digests of the settings each was made
                                    from; one that does not match is made again, with those after it
     runs/<run_id>/config.json      the resolved config of the run (written when it starts)
@@ -29,6 +32,12 @@ and rewrites results.csv from the run directories, so no row is lost or duplicat
 (a truncated or edited file, a manifest of another run or config) is run again, a folder outside the grid that does
 not verify (``cp -r runs/X runs/backup``) is ignored, each with a warning line on the ``fdpo.sweep`` logger, and
 temporary files of killed writes are removed.
+
+Pair draws. Which SFT samples became the preference pairs is a random effect like the training seed: on the demo
+world a second draw of its 256 pairs moved the predictive entropy's gap between reverse and forward KL by more than
+three standard errors computed with one draw. So by default each seed is a replicate of the whole study (its own SFT
+samples, pairs, training and evaluation samples), and the spread across seeds counts the pair draw too. Runs with the
+same seed share a pair set, so differences between configurations stay paired.
 
 Reference log-probs. With ``precompute_ref_log_probs=True`` TRL 1.16 computes the reference log-probs of the whole
 dataset when a ``DPOTrainer`` is built and caches them in a ``datasets`` cache file keyed by the prepared dataset's
@@ -67,7 +76,16 @@ from fdpo.stages import (
 )
 from fdpo.sweep.config import RunSpec, SweepConfig
 from fdpo.sweep.errors import SweepError
-from fdpo.sweep.store import STAGE_FILES, STAGE_MANIFEST, RunStore, StageFiles, check_same_sweep, sweep_lock
+from fdpo.sweep.store import (
+    PAIR_DRAWS_FOLDER,
+    STAGE_FILES,
+    STAGE_MANIFEST,
+    RunStore,
+    StageFiles,
+    check_same_sweep,
+    pair_stage_folder,
+    sweep_lock,
+)
 
 __all__ = ["SweepResources", "evaluation_prompts", "prepare_pairs", "run_cell", "run_sweep"]
 
@@ -152,7 +170,8 @@ def run_sweep(
         remove_stale_temp_files(root)  # temp files of writes killed with an earlier sweep
         check_same_sweep(root, config, restart)
         if restart:
-            for target in (root / "runs", *(root / name for name in (*STAGE_FILES, STAGE_MANIFEST))):
+            stage_files = (*STAGE_FILES, STAGE_MANIFEST, PAIR_DRAWS_FOLDER)
+            for target in (root / "runs", *(root / name for name in stage_files)):
                 if target.is_dir():
                     shutil.rmtree(target)
                 elif target.exists():
@@ -185,9 +204,17 @@ def run_sweep(
             store.finish(BASELINE, {**baseline, **metrics, "train_seconds": None}, generations)
             store.write_tables(order)
 
-        if todo:
-            pairs = prepare_pairs(root, config, resources, prompts, show_progress)
+        pair_sets: dict[int | None, Any] = {}  # pair set of each draw (one shared, or one per seed)
+
+        def pairs_of(seed: int):
+            draw = None if config.pairs.draw == "shared" else seed
+            if draw not in pair_sets:
+                pair_sets[draw] = prepare_pairs(root, config, resources, prompts, show_progress, seed=seed)
+            return pair_sets[draw]
+
         if todo and executor == "ray":
+            for seed in sorted({run.seed for run in todo}):  # the tasks read the pair files these write
+                pairs_of(seed)
             run_on_ray(
                 root,
                 config,
@@ -202,7 +229,7 @@ def run_sweep(
             bar = tqdm(todo, desc="f-DPO runs", unit="run", disable=not show_progress)
             for run in bar:
                 bar.set_postfix_str(run.run_id)
-                _run_one(store, config, run, resources, pairs, eval_prompts, show_progress)
+                _run_one(store, config, run, resources, pairs_of(run.seed), eval_prompts, show_progress)
                 store.write_tables(order)
         rows = store.write_tables(order)
         if write_report_files:
@@ -235,19 +262,23 @@ def prepare_pairs(
     resources: SweepResources,
     prompts: Sequence[str],
     show_progress: bool = True,
+    seed: int | None = None,
 ):
-    """The sweep's shared stages, each skipped when its file in ``root`` exists: samples, scores, pairs and (with
-    ``reuse_reference_log_probs``) the reference log-probs. Returns the pairs as a ``datasets.Dataset``.
+    """The pair stages of the runs with seed ``seed``, each skipped when its file exists: SFT samples, scores, pairs
+    and (with ``reuse_reference_log_probs``) the reference log-probs. Returns the pairs as a ``datasets.Dataset``.
+
+    With ``pairs.draw: per_seed`` (the default) every seed has its own pair set in ``root/pairs/seed-<seed>``, from
+    samples drawn with ``config.pair_sampling_seed(seed)``; with ``shared`` one set in ``root`` serves every run
+    (``seed`` is then not needed).
 
     Raises:
         SweepError: the samples give no preference pairs (the message names the counts and the fix).
     """
     from fdpo.generation import Samples
 
-    root = Path(root)
-    stages = StageFiles(
-        root, config.shared_dict()
-    )  # a stage file not to be trusted is removed, with later ones
+    root = pair_stage_folder(root, config.pairs.draw, seed)
+    root.mkdir(parents=True, exist_ok=True)
+    stages = StageFiles(root, config.shared_dict())  # a stage file not to be trusted is removed, with later ones
     samples_path = root / "pair_samples.jsonl"
     scores_path = root / "pair_scores.json"
     pairs_path = root / "pairs.jsonl"
@@ -265,7 +296,7 @@ def prepare_pairs(
                 prompts,
                 samples_per_prompt=config.pairs.samples_per_prompt,
                 batch_size=config.pairs.batch_size,
-                seed=config.pairs.seed,
+                seed=config.pair_sampling_seed(0 if seed is None else seed),
                 prompt_template=config.prompts.template,
                 generation=config.generation,
                 show_progress=show_progress,
@@ -293,7 +324,8 @@ def prepare_pairs(
         return pairs
     model, tokenizer = resources.sft
     first = config.runs()[0]
-    args = config.fdpo_config(first, output_dir=root / "runs" / ".reference")
+    scratch = root / ".reference"  # the trainer's output_dir, removed after use
+    args = config.fdpo_config(first, output_dir=scratch)
     started = time.perf_counter()
     with_ref = compute_reference_log_probs(model, tokenizer, pairs, args)
     write_json(
@@ -306,7 +338,7 @@ def prepare_pairs(
     )
     write_jsonl(ref_path, with_ref.to_list())
     stages.record(ref_path.name)
-    shutil.rmtree(root / "runs" / ".reference", ignore_errors=True)
+    shutil.rmtree(scratch, ignore_errors=True)
     return _pairs_dataset(read_jsonl(ref_path))
 
 
@@ -329,7 +361,8 @@ def run_cell(
     store = RunStore(root)
     if store.is_finished(run.run_id, run.to_dict()):
         return store.load_row(run.run_id)
-    pairs_path = Path(root) / ("pairs_with_ref.jsonl" if config.reuse_reference_log_probs else "pairs.jsonl")
+    folder = pair_stage_folder(root, config.pairs.draw, run.seed)
+    pairs_path = folder / ("pairs_with_ref.jsonl" if config.reuse_reference_log_probs else "pairs.jsonl")
     if not pairs_path.is_file():
         import socket
 

@@ -51,6 +51,7 @@ __all__ = [
 
 PairStrategy = Literal[STRATEGIES]
 PairDiversity = Literal[DIVERSITY_CRITERIA]
+PairDraw = Literal["per_seed", "shared"]
 LossType = Literal[LOSS_TYPES]
 
 #: Seeds every library a run seeds accepts: numpy's ``np.random.seed`` (called by ``transformers.set_seed``) takes
@@ -121,6 +122,14 @@ class PairSettings:
         default=None, metadata={"help": "Number of pairs (None: what the strategy gives)."}
     )
     seed: int = field(default=0, metadata={"help": "Seed of the SFT sampling and of the pairing."})
+    draw: PairDraw = field(
+        default="per_seed",
+        metadata={
+            "help": "per_seed: every training seed gets its own pair set (SFT samples drawn with a seed derived from "
+            "pairs.seed and the run's seed), so the spread across seeds includes which samples became pairs; "
+            "shared: one pair set (drawn with pairs.seed) for every run, cheaper, but its draw is in no error bar."
+        },
+    )
     diversity: PairDiversity = field(
         default="logprob",
         metadata={

@@ -27,9 +27,11 @@ __all__ = [
     "MANIFEST",
     "RESULT_COLUMNS",
     "RunStore",
+    "PAIR_DRAWS_FOLDER",
     "STAGE_FILES",
     "STAGE_MANIFEST",
     "StageFiles",
+    "pair_stage_folder",
     "check_same_sweep",
     "config_digest",
     "sweep_lock",
@@ -335,11 +337,25 @@ STAGE_FILES = ("pair_samples.jsonl", "pair_scores.json", "pairs.jsonl", "pairs_w
 STAGE_MANIFEST = "stages.json"
 
 
+#: Where the pair stages of each training seed live when every seed draws its own pairs (``pairs.draw: per_seed``).
+PAIR_DRAWS_FOLDER = "pairs"
+
+
+def pair_stage_folder(root: str | os.PathLike, draw: str, seed: int | None) -> Path:
+    """The folder holding the stage files (and their ``stages.json``) of the pairs a run with seed ``seed`` trains
+    on: the sweep folder itself for one shared pair set, ``pairs/seed-<seed>`` when every seed draws its own."""
+    if draw == "shared":
+        return Path(root)
+    if seed is None:
+        raise ValueError("Every seed draws its own pairs (pairs.draw: per_seed): name the run's seed.")
+    return Path(root) / PAIR_DRAWS_FOLDER / f"seed-{int(seed)}"
+
+
 #: What each stage file is made from: the keys of ``SweepConfig.shared_dict()`` (``section.key`` for one key of a
 #: section), each stage adding to the one before.
 _STAGE_INPUTS = {
     "pair_samples.jsonl": ("sft_model", "prompts", "generation", "pairs.samples_per_prompt", "pairs.batch_size",
-                           "pairs.seed"),
+                           "pairs.seed", "pairs.draw"),
     "pair_scores.json": ("reward_model", "reward"),
     "pairs.jsonl": ("pairs",),
     "pairs_with_ref.jsonl": ("training", "reuse_reference_log_probs"),

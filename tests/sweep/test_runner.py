@@ -19,6 +19,7 @@ import fdpo.sweep.runner as runner
 from fdpo._io import read_csv, read_json, read_jsonl, write_json
 from fdpo.sweep import RESULT_COLUMNS, RunStore, SweepConfig, SweepConfigError, SweepError, run_sweep
 from fdpo.sweep.runner import prepare_pairs
+from fdpo.sweep.store import pair_stage_folder
 
 
 def _write(path: Path, text: str) -> Path:
@@ -112,7 +113,7 @@ def test_sweep_resumes_after_a_crash_without_retraining_or_duplicates(
     )
     run_config = read_json(output / "runs" / runs[2] / "config.json")
     assert run_config["run"]["run_id"] == runs[2] and run_config["training"]["max_steps"] == 2
-    with_ref = read_jsonl(output / "pairs_with_ref.jsonl")
+    with_ref = read_jsonl(pair_stage_folder(output, "per_seed", 0) / "pairs_with_ref.jsonl")
     assert with_ref and {"ref_chosen_logps", "ref_rejected_logps"} <= set(with_ref[0])
 
     # a third run has nothing left to do: no training, no model loaded
@@ -294,8 +295,65 @@ def test_no_pairs_then_the_corrected_pair_settings_reuse_the_samples(
     )
     with pytest.raises(SweepError, match="No preference pairs"):
         run_sweep(impossible, tmp_path, show_progress=False, write_report_files=False)
-    assert (tmp_path / "pair_scores.json").is_file() and not (tmp_path / "pairs.jsonl").exists()
+    first_draw = pair_stage_folder(tmp_path, "per_seed", 0)  # the sweep stopped at seed 0's pairs
+    assert (first_draw / "pair_scores.json").is_file() and not (first_draw / "pairs.jsonl").exists()
     corrected = impossible.with_overrides(["pairs.strategy=best_vs_worst"])
     rows = run_sweep(corrected, tmp_path, show_progress=False, write_report_files=False)
-    assert sampled == [1]  # the samples of the first attempt were reused
+    assert len(sampled) == 2  # seed 0's samples of the first attempt were reused; seed 1 drew its own
     assert len(fakes.trained) == len(corrected.runs()) and len(rows) == 1 + len(corrected.runs())
+
+
+@pytest.mark.parametrize("draw", ["per_seed", "shared"])
+def test_each_seed_trains_on_its_own_pair_draw(tmp_path, tiny_model_dir, tiny_classifier_dir, monkeypatch, draw):
+    """per_seed: seed s's runs train on the pairs in pairs/seed-<s>, from SFT samples drawn with
+    config.pair_sampling_seed(s), shared by every configuration of that seed; shared: one set in the sweep folder."""
+    config = _tiny_sweep_config(tiny_model_dir, tiny_classifier_dir).with_overrides([f"pairs.draw={draw}"])
+    fakes = _FakeStages(monkeypatch)
+    monkeypatch.setattr(runner, "prepare_pairs", prepare_pairs)  # the real one
+    seen: dict[str, list[str]] = {}
+    monkeypatch.setattr(
+        runner,
+        "train_policy",
+        lambda model, tokenizer, pairs, args, **k: seen.setdefault(
+            Path(args.output_dir).parent.name, list(pairs["chosen"])
+        )
+        and fakes.train(model, tokenizer, pairs, args),
+    )
+    sampling_seeds = []
+    real_generate = runner.generate_samples
+    monkeypatch.setattr(
+        runner,
+        "generate_samples",
+        lambda *a, seed, **k: sampling_seeds.append(seed) or real_generate(*a, seed=seed, **k),
+    )
+    run_sweep(config, tmp_path, show_progress=False, write_report_files=False)
+    chosen = {}
+    for seed in (0, 1):
+        folder = pair_stage_folder(tmp_path, draw, seed)
+        chosen[seed] = [pair["chosen"] for pair in read_jsonl(folder / "pairs_with_ref.jsonl")]
+        for run in config.runs():
+            if run.seed == seed:
+                assert seen[run.run_id] == chosen[seed], run.run_id
+    if draw == "shared":
+        assert sampling_seeds == [config.pairs.seed] and not (tmp_path / "pairs").exists()
+        assert chosen[0] == chosen[1]
+    else:
+        assert sampling_seeds == [config.pair_sampling_seed(0), config.pair_sampling_seed(1)]
+        assert chosen[0] != chosen[1]  # another draw of SFT samples gives other pairs
+        assert not (tmp_path / "pairs.jsonl").exists()
+
+
+def test_pair_sampling_seeds_are_distinct_across_runs_and_pair_seeds(tiny_model_dir, tiny_classifier_dir):
+    config = _tiny_sweep_config(tiny_model_dir, tiny_classifier_dir)
+    assert config.pairs.draw == "per_seed"
+    seeds = {
+        (pair_seed, run_seed): config.with_overrides([f"pairs.seed={pair_seed}"]).pair_sampling_seed(run_seed)
+        for pair_seed in range(4)
+        for run_seed in range(4)
+    }
+    assert len(set(seeds.values())) == len(seeds)  # pairs.seed=1 is not seeds shifted by one
+    assert all(0 <= seed < 2**32 for seed in seeds.values())
+    shared = config.with_overrides(["pairs.draw=shared", "pairs.seed=7"])
+    assert {shared.pair_sampling_seed(run_seed) for run_seed in range(3)} == {7}
+    with pytest.raises(SweepConfigError, match="pairs.draw='each' is unknown; use one of per_seed, shared"):
+        config.with_overrides(["pairs.draw=each"])
