@@ -23,13 +23,13 @@ slope as gradient. Computation happens in float32 (float64 inputs stay float64),
 
 from __future__ import annotations
 
-import inspect
 import math
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
+from fdpo._divergence_specs import constructor_parameters, parse_spec
 from fdpo._validation import real_number
 from fdpo.errors import InputError
 
@@ -206,70 +206,6 @@ def list_divergences() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def _parse_value(text: str) -> float | str:
-    try:
-        return float(text)
-    except ValueError:
-        return text
-
-
-def _constructor_parameters(cls: type[FDivergence]) -> list[str] | None:
-    """Names of the keyword arguments ``cls`` accepts, or ``None`` if it takes ``**kwargs`` (anything goes)."""
-    if cls.__init__ is object.__init__:
-        return []
-    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
-    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters):
-        return None
-    return [
-        parameter.name
-        for parameter in parameters
-        if parameter.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    ]
-
-
-def _parse_spec(name: str, cls: type[FDivergence], arguments: str, spec: str) -> dict[str, float | str]:
-    """The parameters of a spec's ``arguments`` (the text after ``name:``), refusing anything ambiguous."""
-    example = f"'{name}:0.3'" if cls.spec_param else f"'{name}:<key>=<value>'"
-    if not arguments.strip():
-        raise InputError(
-            f"Divergence spec {spec!r} has a ':' but no parameter after it. Give one, as in {example}, or write "
-            f"'{name}' alone for the default."
-        )
-    parsed: dict[str, float | str] = {}
-    for item in (part.strip() for part in arguments.split(",")):
-        if not item:
-            raise InputError(
-                f"Divergence spec {spec!r} has an empty parameter (a stray ','); write it as {example}."
-            )
-        key, equals, value = (part.strip() for part in item.partition("="))
-        if not equals:
-            if cls.spec_param is None:
-                hint = (
-                    f"write its parameters as '{name}:<key>=<value>'"
-                    if _constructor_parameters(cls) != []
-                    else f"use '{name}' alone"
-                )
-                raise InputError(
-                    f"Divergence '{name}' takes no parameter without a name, got spec {spec!r}; {hint}."
-                )
-            if parsed:
-                raise InputError(
-                    f"Divergence spec {spec!r} gives more than one value; '{name}' takes one unnamed value "
-                    f"({cls.spec_param}), as in {example}. For several divergences, list several specs."
-                )
-            key, value = cls.spec_param, item
-        if not key or not value:
-            raise InputError(
-                f"Divergence spec {spec!r} has an incomplete parameter {item!r}; write it as key=value."
-            )
-        if key in parsed:
-            raise InputError(
-                f"Divergence spec {spec!r} sets {key} twice; give each parameter once, as in {example}."
-            )
-        parsed[key] = _parse_value(value)
-    return parsed
-
-
 def get_divergence(divergence: str | FDivergence, **params) -> FDivergence:
     """Returns a divergence from a name, a spec string or an instance.
 
@@ -307,14 +243,14 @@ def get_divergence(divergence: str | FDivergence, **params) -> FDivergence:
             "Register your own with @fdpo.register_divergence."
         )
     cls = _REGISTRY[name]
-    parsed = _parse_spec(name, cls, arguments, divergence) if colon else {}
+    parsed = parse_spec(name, cls, arguments, divergence) if colon else {}
     duplicated = set(parsed) & set(params)
     if duplicated:
         raise InputError(
             f"Parameter(s) {sorted(duplicated)} given both in the spec {divergence!r} and as arguments; give them "
             "in one place."
         )
-    accepted = _constructor_parameters(cls)
+    accepted = constructor_parameters(cls)
     unknown = [] if accepted is None else sorted((set(parsed) | set(params)) - set(accepted))
     if unknown:
         takes = f"takes only {', '.join(accepted)}" if accepted else "takes no parameter"

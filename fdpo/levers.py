@@ -120,6 +120,8 @@ def mean_token_logprobs(
     """
     from fdpo.metrics import completion_statistics
 
-    stats = completion_statistics(model, tokenizer, prompts, completions, batch_size=batch_size)
+    stats = completion_statistics(
+        model, tokenizer, prompts, completions, batch_size=batch_size, show_progress=show_progress
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(stats["num_tokens"] > 0, stats["logps"] / stats["num_tokens"], np.nan)

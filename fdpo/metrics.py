@@ -191,27 +191,22 @@ def log_ratios_from_samples(
 ) -> np.ndarray:
     """a = log π(y|x) − log π_ref(y|x) of each completion, summed over its tokens. Shape: (n,), float64."""
     prompts, completions = check_prompts_and_completions(prompts, completions)
-    policy_logps = score_completions(
-        policy,
-        tokenizer,
-        prompts,
-        completions,
-        batch_size=batch_size,
-        show_progress=show_progress,
-        desc="Policy log-probs",
-    ).sum_logps
+
+    def sum_logps(model, desc: str) -> np.ndarray:
+        return score_completions(
+            model,
+            tokenizer,
+            prompts,
+            completions,
+            batch_size=batch_size,
+            show_progress=show_progress,
+            desc=desc,
+        ).sum_logps
+
+    policy_logps = sum_logps(policy, "Policy log-probs")
     if reference is policy:
         return np.zeros_like(policy_logps)
-    reference_logps = score_completions(
-        reference,
-        tokenizer,
-        prompts,
-        completions,
-        batch_size=batch_size,
-        show_progress=show_progress,
-        desc="Reference log-probs",
-    ).sum_logps
-    return policy_logps - reference_logps
+    return policy_logps - sum_logps(reference, "Reference log-probs")
 
 
 def kl_from_samples(
@@ -220,18 +215,18 @@ def kl_from_samples(
     """Monte-Carlo KL(π‖π_ref) in nats: the mean over completions sampled from π of Σ_t (log π − log π_ref).
 
     Unbiased only when the completions were sampled from ``policy`` (plain sampling, no beams, top-k or top-p,
-    which change the distribution sampled from); a single sample's term can be negative.
+    which change the distribution sampled from); a single sample's term can be negative. It is
+    ``divergence_from_samples`` with the reverse KL, f(u) = u log u, whose f(u)/u is the log ratio itself.
     """
-    return float(
-        log_ratios_from_samples(
-            policy,
-            reference,
-            tokenizer,
-            prompts,
-            completions,
-            batch_size=batch_size,
-            show_progress=show_progress,
-        ).mean()
+    return divergence_from_samples(
+        policy,
+        reference,
+        tokenizer,
+        prompts,
+        completions,
+        "reverse_kl",
+        batch_size=batch_size,
+        show_progress=show_progress,
     )
 
 

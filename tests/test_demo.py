@@ -9,6 +9,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
+from fdpo.demo import _vocabulary as words
 from fdpo.demo import assets as demo_assets
 from fdpo.demo.corpus import demo_prompts, generate_reviews
 from fdpo.reward import RewardModel
@@ -23,6 +24,15 @@ def test_corpus_is_seeded_varied_and_labelled():
     assert len({r.text for r in reviews}) > 0.95 * len(reviews)
     assert all(r.text.startswith(r.prompt) for r in reviews)
     assert demo_prompts(5, seed=1) == demo_prompts(5, seed=1)
+
+
+def test_vocabulary_gives_each_adjective_one_value():
+    """An adjective in two lists would take the value of the later one and mislabel reviews."""
+    lists = (words.POSITIVE_STRONG, words.POSITIVE_MILD, words.NEGATIVE_STRONG, words.NEGATIVE_MILD)
+    lists += (words.NEUTRAL_ADJECTIVES,)
+    assert sum(map(len, lists)) == len(words.ADJECTIVE_VALUES)
+    for adjectives, value in zip(lists, (2.0, 1.0, -2.0, -1.0, 0.0), strict=True):
+        assert {words.ADJECTIVE_VALUES[word] for word in adjectives} == {value}
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,10 @@
 """The ``fdpo`` parser and entry point: a registry of subcommands, each a module of this package.
 
-A subcommand module exposes ``HELP`` (its line in ``fdpo --help``), ``add_parser(subparsers)`` (adds its parser and
-options) and ``run(args) -> int``; optionally ``outputs(args)`` (paths it writes: folders it created are removed again
-if it fails before putting anything in them) and ``PASSTHROUGH = True`` (its arguments are handed to ``run`` unparsed,
-as ``args.arguments``, for a command with a parser of its own). Registering a command is one line in ``COMMANDS``.
+A subcommand module exposes ``HELP`` (its line in ``fdpo --help``), ``DESCRIPTION`` (the text of ``fdpo <command>
+--help``), ``add_arguments(parser)`` (adds its options to the parser built here) and ``run(args) -> int``; optionally
+``outputs(args)`` (paths it writes: folders it created are removed again if it fails before putting anything in them)
+and ``PASSTHROUGH = True`` (no ``add_arguments``: its arguments, ``--help`` included, are handed to ``run`` unparsed, as
+``args.arguments``, for a command with a parser of its own). Registering a command is one line in ``COMMANDS``.
 
 Only the selected subcommand's options are built (they come from the settings dataclasses, whose modules import
 numpy and torch), so ``fdpo --help`` stays instant.
@@ -68,7 +69,16 @@ def build_parser(full: Iterable[str] | None = None) -> argparse.ArgumentParser:
     for name in COMMANDS:
         module = _module(name)
         if name in full:
-            module.add_parser(subparsers)
+            passthrough = getattr(module, "PASSTHROUGH", False)
+            command = subparsers.add_parser(
+                name,
+                help=module.HELP,
+                description=module.DESCRIPTION,
+                formatter_class=Formatter,
+                add_help=not passthrough,
+            )
+            if not passthrough:
+                module.add_arguments(command)
         else:
             subparsers.add_parser(name, help=module.HELP, add_help=False)
     return parser

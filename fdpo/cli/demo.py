@@ -5,22 +5,18 @@ from __future__ import annotations
 import argparse
 import time
 
-from fdpo.cli.options import Formatter
 from fdpo.cli.sweep import add_run_options, run_and_print
 
 HELP = "The whole study on the embedded movie-review world (offline, CPU)."
+DESCRIPTION = (
+    "Build (first run) or load the embedded demo world (a synthetic movie-review corpus, a small "
+    "GPT-2 SFT model and a DistilBERT sentiment classifier, cached under $FDPO_CACHE or ~/.cache/fdpo), then run "
+    "the default sweep: reverse KL, JS, alpha 0.3/0.5/0.7 and forward KL with the sigmoid loss over several "
+    "seeds. Writes results.csv, summary.csv and tradeoff.png into --output-dir and prints the table."
+)
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "demo",
-        help=HELP,
-        description="Build (first run) or load the embedded demo world (a synthetic movie-review corpus, a small "
-        "GPT-2 SFT model and a DistilBERT sentiment classifier, cached under $FDPO_CACHE or ~/.cache/fdpo), then run "
-        "the default sweep: reverse KL, JS, alpha 0.3/0.5/0.7 and forward KL with the sigmoid loss over several "
-        "seeds. Writes results.csv, summary.csv and tradeoff.png into --output-dir and prints the table.",
-        formatter_class=Formatter,
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_run_options(parser, output_required=False)
     parser.add_argument(
         "--quick", action="store_true", help="A one-minute smoke version (tiny world, few runs)."

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from fdpo.cli.options import Formatter, add_fields, add_prompt_options, add_sampling_options
+from fdpo.cli.options import add_fields, add_prompt_options, add_sampling_options
 
 HELP = "Sample from a model and measure reward and diversity."
+DESCRIPTION = (
+    "Sample from a model and write its metrics (reward logit/probability, token and predictive "
+    "entropy, distinct-1/2, KL to the reference) to a JSON file."
+)
 
 # EvaluationSettings fields the command sets → their options (for naming problems)
 _OPTIONS = {
@@ -16,17 +20,10 @@ _OPTIONS = {
 }
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     from fdpo.evaluation import DEFAULT_METRICS
     from fdpo.sweep.settings import EvaluationSettings, RewardSettings
 
-    parser = subparsers.add_parser(
-        "evaluate",
-        help=HELP,
-        description="Sample from a model and write its metrics (reward logit/probability, token and predictive "
-        "entropy, distinct-1/2, KL to the reference) to a JSON file.",
-        formatter_class=Formatter,
-    )
     parser.add_argument("--model", required=True, help="The model to evaluate.")
     parser.add_argument(
         "--reference", help="Reference model for kl_to_ref (default: none, KL is not computed)."
@@ -58,10 +55,17 @@ def outputs(args: argparse.Namespace) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from fdpo._io import write_json, write_jsonl
     from fdpo.cli.failures import about
-    from fdpo.cli.options import check_model, device, generation_settings, option_problems, prompts
-    from fdpo.errors import InputError
+    from fdpo.cli.options import (
+        check_model,
+        device,
+        generation_settings,
+        load_model,
+        load_reward,
+        option_problems,
+        prompts,
+        refuse,
+    )
     from fdpo.evaluation import DEFAULT_METRICS, evaluate_policy
-    from fdpo.stages import load_causal_lm, load_reward_model
     from fdpo.sweep.settings import EvaluationSettings, RewardSettings
 
     given = prompts(args)
@@ -73,21 +77,17 @@ def run(args: argparse.Namespace) -> int:
     problems = option_problems(settings.problems(), "evaluation", _OPTIONS)
     if "kl_to_ref" in metrics and not args.reference:
         problems.append("kl_to_ref needs --reference (the model the policy was trained from).")
-    if problems:
-        raise InputError("; ".join(problems))
+    refuse(problems)
     check_model("--model", args.model)
     check_model("--reward-model", args.reward_model)
     if args.reference:
         check_model("--reference", args.reference)
     on = device(args.device)
-    with about(f"--model {args.model!r}"):
-        model, tokenizer = load_causal_lm(args.model, on)
-    reference = None
-    if args.reference:
-        with about(f"--reference {args.reference!r}"):
-            reference = load_causal_lm(args.reference, on)[0]
-    with about(f"--reward-model {args.reward_model!r}"):
-        reward = load_reward_model(args.reward_model, RewardSettings(positive_index=args.positive_index), on)
+    model, tokenizer = load_model("--model", args.model, on)
+    reference = load_model("--reference", args.reference, on)[0] if args.reference else None
+    reward = load_reward(
+        "--reward-model", args.reward_model, RewardSettings(positive_index=args.positive_index), on
+    )
     result, generations = evaluate_policy(
         model,
         tokenizer,

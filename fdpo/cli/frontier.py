@@ -6,41 +6,30 @@ import argparse
 import time
 from pathlib import Path
 
-from fdpo.cli.options import Formatter
-from fdpo.cli.sweep import add_run_options
+from fdpo.cli.sweep import add_config_arguments, outputs  # noqa: F401 — outputs: the same folder as sweep's
 
 HELP = "Which levers raise reward and diversity together: their front against standard DPO."
+DESCRIPTION = (
+    "Train the policies the levers need once (the sweep's divergences, standard DPO = reverse KL "
+    "beta 0.1, DivPO pairs), evaluate them and the evaluation-only levers (sampling temperature, weight "
+    "interpolation with the SFT model) on every seed, and write frontier.csv, frontier.png and frontier.md: "
+    "the Pareto front and the configurations that beat standard DPO on reward and on two of three diversity "
+    "measures. The demo world by default. See docs/frontier.md.\n\n"
+    "example: fdpo frontier --output-dir frontier-output 'frontier.temperatures=[0.8,1.2]'"
+)
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "frontier",
-        help=HELP,
-        description="Train the policies the levers need once (the sweep's divergences, standard DPO = reverse KL "
-        "beta 0.1, DivPO pairs), evaluate them and the evaluation-only levers (sampling temperature, weight "
-        "interpolation with the SFT model) on every seed, and write frontier.csv, frontier.png and frontier.md: "
-        "the Pareto front and the configurations that beat standard DPO on reward and on two of three diversity "
-        "measures. The demo world by default. See docs/frontier.md.\n\n"
-        "example: fdpo frontier --output-dir frontier-output 'frontier.temperatures=[0.8,1.2]'",
-        formatter_class=Formatter,
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", help="Sweep YAML, optionally with a frontier: section (default: the demo world's sweep)."
     )
     parser.add_argument("--quick", action="store_true", help="With the demo world: its quick version.")
     parser.add_argument("--cache-dir", help="Where the demo models are cached (default: $FDPO_CACHE).")
-    parser.add_argument(
-        "overrides",
-        nargs="*",
-        metavar="KEY=VALUE",
-        help="Dotted overrides of the sweep config; frontier.* keys set the levers (values read as YAML).",
+    add_config_arguments(
+        parser,
+        overrides_help="Dotted overrides of the sweep config; frontier.* keys set the levers (values read as YAML).",
+        dry_run_help="Validate, list the configurations and exit.",
     )
-    add_run_options(parser, output_required=True)
-    parser.add_argument("--dry-run", action="store_true", help="Validate, list the configurations and exit.")
-
-
-def outputs(args: argparse.Namespace) -> list[str]:
-    return [] if args.dry_run else [args.output_dir]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from fdpo.cli.options import Formatter, add_prompt_options, add_sampling_options
+from fdpo.cli.options import add_prompt_options, add_sampling_options
 
 HELP = "Sample completions of prompts from a causal LM into a JSONL file."
+DESCRIPTION = "Sample completions of prompts from a causal LM (fdpo.generation.sample) into a JSONL file."
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     from fdpo.sweep.settings import PairSettings
 
-    parser = subparsers.add_parser(
-        "generate",
-        help=HELP,
-        description="Sample completions of prompts from a causal LM (fdpo.generation.sample) into a JSONL file.",
-        formatter_class=Formatter,
-    )
     parser.add_argument("--model", required=True, help="Local directory or hub id of the causal LM.")
     add_prompt_options(parser)
     add_sampling_options(parser, PairSettings)
@@ -31,21 +26,17 @@ def outputs(args: argparse.Namespace) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from fdpo.cli.failures import about
-    from fdpo.cli.options import check_model, device, generation_settings, prompts
-    from fdpo.errors import InputError
-    from fdpo.stages import generate_samples, load_causal_lm
+    from fdpo.cli.options import check_model, device, generation_settings, load_model, prompts, refuse
+    from fdpo.stages import generate_samples
     from fdpo.sweep.settings import positive_int_problems
 
     given = prompts(args)
     generation = generation_settings(args.gen)
     problems = positive_int_problems("--samples-per-prompt", args.samples_per_prompt)
     problems += positive_int_problems("--batch-size", args.batch_size)
-    if problems:
-        raise InputError("; ".join(problems))
+    refuse(problems)
     check_model("--model", args.model)
-    on = device(args.device)
-    with about(f"--model {args.model!r}"):
-        model, tokenizer = load_causal_lm(args.model, on)
+    model, tokenizer = load_model("--model", args.model, device(args.device))
     samples = generate_samples(
         model,
         tokenizer,

@@ -27,8 +27,11 @@ __all__ = [
     "check_output_paths",
     "device",
     "generation_settings",
+    "load_model",
+    "load_reward",
     "option_problems",
     "prompts",
+    "refuse",
     "settings_from",
 ]
 
@@ -92,6 +95,12 @@ def add_fields(
             help=helps.get(name, item.metadata.get("help")),
             **_option_type(hints[name]),
         )
+
+
+def refuse(problems: list[str]) -> None:
+    """Raises one ``InputError`` that names every problem found, if there is any."""
+    if problems:
+        raise InputError("; ".join(problems))
 
 
 def settings_from(settings: type, args: argparse.Namespace, options: Mapping[str, str], **values: Any) -> Any:
@@ -185,9 +194,7 @@ def generation_settings(items: list[str]) -> dict[str, Any]:
     from fdpo.sweep.yamlio import apply_overrides
 
     settings = apply_overrides({}, items)
-    problems = generation_problems("--gen", settings)
-    if problems:
-        raise InputError("; ".join(problems))
+    refuse(generation_problems("--gen", settings))
     return settings
 
 
@@ -202,6 +209,26 @@ def check_model(option: str, value: str) -> None:
     problems = model_reference_problems(option, value)
     if problems:
         raise InputError(problems[0])
+
+
+def load_model(option: str, value: str, on: str):
+    """``(model, tokenizer)`` of the causal LM ``option`` names (checked with ``check_model``), on device ``on``; a
+    failure to load names the option."""
+    from fdpo.cli.failures import about
+    from fdpo.stages import load_causal_lm
+
+    with about(f"{option} {value!r}"):
+        return load_causal_lm(value, on)
+
+
+def load_reward(option: str, value: str, settings: Any, on: str):
+    """The reward classifier ``option`` names, with its ``RewardSettings``, on device ``on``; a failure to load
+    names the option."""
+    from fdpo.cli.failures import about
+    from fdpo.stages import load_reward_model
+
+    with about(f"{option} {value!r}"):
+        return load_reward_model(value, settings, on)
 
 
 def device(requested: str | None) -> str:

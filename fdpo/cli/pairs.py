@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from fdpo.cli.options import Formatter, add_fields
+from fdpo.cli.options import add_fields
 
 HELP = "Score samples with a reward model and build preference pairs."
+DESCRIPTION = (
+    "Score the samples of 'fdpo generate' with a reward classifier and build preference pairs "
+    "(fdpo.data.build_pairs). Writes a JSONL file with prompt, chosen, rejected, chosen_reward, rejected_reward."
+)
 
 # PairSettings / RewardSettings field → option
 _PAIR_OPTIONS = {
@@ -23,16 +27,9 @@ _PAIR_OPTIONS = {
 _REWARD_OPTIONS = {"positive_index": "--positive-index", "batch_size": "--reward-batch-size"}
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     from fdpo.sweep.settings import PairSettings, RewardSettings
 
-    parser = subparsers.add_parser(
-        "pairs",
-        help=HELP,
-        description="Score the samples of 'fdpo generate' with a reward classifier and build preference pairs "
-        "(fdpo.data.build_pairs). Writes a JSONL file with prompt, chosen, rejected, chosen_reward, rejected_reward.",
-        formatter_class=Formatter,
-    )
     parser.add_argument("--samples", required=True, help="Samples file written by 'fdpo generate'.")
     parser.add_argument(
         "--reward-model", required=True, help="Local directory or hub id of the sequence classifier."
@@ -60,18 +57,25 @@ def outputs(args: argparse.Namespace) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from fdpo._io import write_json, write_jsonl
     from fdpo.cli.failures import about
-    from fdpo.cli.options import check_model, device, option_problems, settings_from
+    from fdpo.cli.options import (
+        check_model,
+        device,
+        load_model,
+        load_reward,
+        option_problems,
+        refuse,
+        settings_from,
+    )
     from fdpo.errors import InputError
     from fdpo.generation import Samples
-    from fdpo.stages import load_causal_lm, load_reward_model, make_pairs, score_samples
+    from fdpo.stages import make_pairs, score_samples
     from fdpo.sweep.settings import PairSettings, RewardSettings
 
     settings = settings_from(PairSettings, args, _PAIR_OPTIONS)
     reward_settings = settings_from(RewardSettings, args, _REWARD_OPTIONS)
     problems = option_problems(settings.problems(), "pairs", _PAIR_OPTIONS)
     problems += option_problems(reward_settings.problems(), "reward", _REWARD_OPTIONS)
-    if problems:
-        raise InputError("; ".join(problems))
+    refuse(problems)
     with about(f"--samples {args.samples!r}", also=(ValueError, KeyError, TypeError)):
         samples = Samples.load(args.samples)
     if not len(samples):
@@ -93,14 +97,12 @@ def run(args: argparse.Namespace) -> int:
         )
     if needs_model:
         check_model("--model", args.model)
-    with about(f"--reward-model {args.reward_model!r}"):
-        reward = load_reward_model(args.reward_model, reward_settings, device(args.device))
+    reward = load_reward("--reward-model", args.reward_model, reward_settings, device(args.device))
     scores = score_samples(reward, samples.texts, kind="logit")
     # No pair passing the strategy's test is a matter of its settings (thresholds, margin), said by build_pairs.
     model = tokenizer = None
     if needs_model:
-        with about(f"--model {args.model!r}"):
-            model, tokenizer = load_causal_lm(args.model, device(args.device))
+        model, tokenizer = load_model("--model", args.model, device(args.device))
     with about(f"--strategy {settings.strategy}", also=(ValueError,)):
         pairs = make_pairs(samples, scores, settings, model=model, tokenizer=tokenizer)
     if args.scores_output:

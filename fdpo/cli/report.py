@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from fdpo.cli.options import Formatter
-
 HELP = "Write tradeoff.png and report.md for a sweep directory."
+DESCRIPTION = (
+    "Write the reward-vs-diversity plot (tradeoff.png) and a markdown table (report.md) from a "
+    "sweep directory's summary.csv (or results.csv), and print the table."
+)
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     from fdpo.evaluation import DIVERSITY_MEASURES, REWARD_MEASURES
 
-    parser = subparsers.add_parser(
-        "report",
-        help=HELP,
-        description="Write the reward-vs-diversity plot (tradeoff.png) and a markdown table (report.md) from a "
-        "sweep directory's summary.csv (or results.csv), and print the table.",
-        formatter_class=Formatter,
-    )
     parser.add_argument("sweep_dir", help="A directory written by 'fdpo sweep' or 'fdpo demo'.")
     parser.add_argument(
         "--diversity",

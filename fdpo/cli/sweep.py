@@ -1,7 +1,8 @@
-"""``fdpo sweep``: run or resume a sweep described in YAML; the run options it shares with ``fdpo demo``.
+"""``fdpo sweep``: run or resume a sweep described in YAML; the options it shares with ``fdpo demo`` and ``frontier``.
 
 ``add_run_options`` and ``run_and_print`` are the one place where a sweep is started from the command line: an
-option that changes how the runs execute is added there (with its keyword to ``run_sweep``) for both commands.
+option that changes how the runs execute is added there (with its keyword to ``run_sweep``) for every command that
+runs one. ``add_config_arguments`` adds the overrides, the run options and ``--dry-run`` of ``sweep`` and ``frontier``.
 """
 
 from __future__ import annotations
@@ -10,9 +11,14 @@ import argparse
 import time
 from pathlib import Path
 
-from fdpo.cli.options import Formatter
-
 HELP = "Run or resume a sweep described in YAML."
+DESCRIPTION = (
+    "Run (or resume) the whole study: sample, score, pairs, then train and evaluate every grid cell "
+    "divergence x loss_type x beta x seed; writes results.csv, summary.csv, tradeoff.png and report.md.\n"
+    "Rerun the same command after an interruption: finished runs are skipped.\n\n"
+    "example: fdpo sweep examples/sweep_imdb.yaml --output-dir sweeps/imdb \\\n"
+    "             training.learning_rate=1e-5 'grid.divergences=[reverse_kl,alpha:0.5]'"
+)
 
 
 def add_run_options(parser: argparse.ArgumentParser, *, output_required: bool) -> None:
@@ -42,6 +48,14 @@ def add_run_options(parser: argparse.ArgumentParser, *, output_required: bool) -
         help="With --executor ray: the Ray cluster (auto: the one started with `ray start` here; ray://HOST:10001). "
         "Default: RAY_ADDRESS, else a local Ray on this machine.",
     )
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, *, overrides_help: str, dry_run_help: str) -> None:
+    """The dotted ``KEY=VALUE`` overrides of a sweep config, the run options (``--output-dir`` required) and
+    ``--dry-run``: what ``fdpo sweep`` and ``fdpo frontier`` take after their config."""
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=overrides_help)
+    add_run_options(parser, output_required=True)
+    parser.add_argument("--dry-run", action="store_true", help=dry_run_help)
 
 
 def run_options(args: argparse.Namespace) -> dict:
@@ -81,29 +95,12 @@ def run_and_print(config, args: argparse.Namespace, started: float) -> int:
     return 0
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "sweep",
-        help=HELP,
-        description="Run (or resume) the whole study: sample, score, pairs, then train and evaluate every grid cell "
-        "divergence x loss_type x beta x seed; writes results.csv, summary.csv, tradeoff.png and report.md.\n"
-        "Rerun the same command after an interruption: finished runs are skipped.\n\n"
-        "example: fdpo sweep examples/sweep_imdb.yaml --output-dir sweeps/imdb \\\n"
-        "             training.learning_rate=1e-5 'grid.divergences=[reverse_kl,alpha:0.5]'",
-        formatter_class=Formatter,
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="Sweep YAML file (see examples/sweep_imdb.yaml, docs/sweeps.md).")
-    parser.add_argument(
-        "overrides",
-        nargs="*",
-        metavar="KEY=VALUE",
-        help="Dotted overrides of the config, values read as YAML.",
-    )
-    add_run_options(parser, output_required=True)
-    parser.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="Run every check of the config (files, models, grid, training arguments), list the runs and exit.",
+    add_config_arguments(
+        parser,
+        overrides_help="Dotted overrides of the config, values read as YAML.",
+        dry_run_help="Run every check of the config (files, models, grid, training arguments), list the runs and exit.",
     )
 
 

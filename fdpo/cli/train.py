@@ -9,17 +9,12 @@ from pathlib import Path
 from typing import Any
 
 HELP = "Train one f-DPO policy on a pairs file or a dataset (takes what 'trl dpo' takes)."
-PASSTHROUGH = True  # parsed by trl.TrlParser in run(), so that importing TRL waits until the command runs
-
-
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    subparsers.add_parser(
-        "train",
-        help=HELP,
-        description="Train one policy with FDPOTrainer. Its options are TRL's (DPOConfig, ModelConfig, "
-        "ScriptArguments) plus --pairs: run 'fdpo train --help' for the list.",
-        add_help=False,  # --help goes to TRL's parser
-    )
+DESCRIPTION = (
+    "Train one policy with FDPOTrainer. Its options are TRL's (DPOConfig, ModelConfig, ScriptArguments) plus "
+    "--pairs: run 'fdpo train --help' for the list."
+)
+#: Parsed by trl.TrlParser in run(), so that importing TRL waits until the command runs; --help goes there too.
+PASSTHROUGH = True
 
 
 def outputs(args: argparse.Namespace) -> list[str]:
@@ -145,7 +140,7 @@ def _load_dataset(script, mixture) -> tuple[Any, Any, str]:
 
 def run(args: argparse.Namespace) -> int:
     from fdpo._validation import check_preference_dataset
-    from fdpo.cli.options import check_model, check_output_dir
+    from fdpo.cli.options import check_model, check_output_dir, refuse
     from fdpo.cli.train_args import parse
     from fdpo.errors import InputError
 
@@ -160,8 +155,7 @@ def run(args: argparse.Namespace) -> int:
         problems.append("--model (or --model_name_or_path) is required: the model to start from.")
     if not outputs(args) and config.output_dir in (None, "trainer_output"):
         problems.append("--output-dir is required: the folder the trained model is saved to.")
-    if problems:
-        raise InputError("; ".join(problems))
+    refuse(problems)
     check_output_dir("--output-dir", config.output_dir)
     check_model("--model", model_args.model_name_or_path)
     if script.pairs:

@@ -16,6 +16,7 @@ import copy
 import math
 import random
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -118,22 +119,36 @@ def _check_positive(**values) -> None:
             raise ValueError(f"{name} must be > 0, got {value!r}.")
 
 
+@dataclass(frozen=True)
+class _Schedule:
+    """How both loops optimize: checked when made, before any data is encoded."""
+
+    epochs: float
+    batch_size: int
+    learning_rate: float
+    betas: tuple[float, float]
+    weight_decay: float
+    seed: int
+    show_progress: bool
+
+    def __post_init__(self) -> None:
+        _check_positive(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate)
+
+
 def _fit(
     model: PreTrainedModel,
     batch_loss: Callable[[list[int]], torch.Tensor],
-    lengths: Sequence[int],
-    *,
-    epochs: float,
-    batch_size: int,
-    learning_rate: float,
-    betas: tuple[float, float],
-    weight_decay: float,
-    rng: random.Random,
+    encoded: Sequence[Sequence[int]],
+    schedule: _Schedule,
     desc: str,
-    show_progress: bool,
 ) -> list[float]:
-    """AdamW with gradient clipping over ``epochs`` passes of length-bucketed batches of example indices;
-    ``batch_loss(indices)`` gives each step's loss. Returns the loss of each step; leaves ``model`` in eval mode."""
+    """AdamW with gradient clipping over ``schedule.epochs`` passes of length-bucketed batches of the indices of
+    ``encoded`` (token ids per example); ``batch_loss(indices)`` gives each step's loss. Seeded by
+    ``schedule.seed``. Returns the loss of each step; leaves ``model`` in eval mode."""
+    torch.manual_seed(schedule.seed)
+    rng = random.Random(schedule.seed)
+    lengths = [len(ids) for ids in encoded]
+    epochs, batch_size = schedule.epochs, schedule.batch_size
     n_batches_per_epoch = math.ceil(len(lengths) / batch_size)
     total_steps = max(1, round(epochs * n_batches_per_epoch))
     batches: list[list[int]] = []
@@ -142,12 +157,15 @@ def _fit(
     batches = batches[:total_steps]
 
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=learning_rate, betas=betas, weight_decay=weight_decay
+        model.parameters(),
+        lr=schedule.learning_rate,
+        betas=schedule.betas,
+        weight_decay=schedule.weight_decay,
     )
     scheduler = _schedule(optimizer, total_steps)
     model.train()
     losses = []
-    progress = tqdm(batches, desc=desc, disable=not show_progress, leave=False)
+    progress = tqdm(batches, desc=desc, disable=not schedule.show_progress, leave=False)
     for batch in progress:
         loss = batch_loss(batch)
         loss.backward()
@@ -186,35 +204,20 @@ def train_causal_lm(
     Returns:
         The training loss of each step.
     """
-    _check_positive(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate)
+    schedule = _Schedule(epochs, batch_size, learning_rate, betas, weight_decay, seed, show_progress)
     if not texts:
         raise ValueError("texts is empty: the language model needs a corpus to train on.")
-    torch.manual_seed(seed)
-    rng = random.Random(seed)
     context = model.config.n_positions
     eos_id, pad_id = tokenizer.eos_token_id, tokenizer.pad_token_id
     encoded = [
         ids[: context - 1] + [eos_id] for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]
     ]
-    lengths = [len(ids) for ids in encoded]
 
     def batch_loss(batch: list[int]) -> torch.Tensor:
         ids, mask = pad_batch([encoded[index] for index in batch], pad_id)
         return model(input_ids=ids, attention_mask=mask, labels=ids.masked_fill(mask == 0, -100)).loss
 
-    return _fit(
-        model,
-        batch_loss,
-        lengths,
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        betas=betas,
-        weight_decay=weight_decay,
-        rng=rng,
-        desc="Training the SFT language model",
-        show_progress=show_progress,
-    )
+    return _fit(model, batch_loss, encoded, schedule, "Training the SFT language model")
 
 
 def train_classifier(
@@ -246,18 +249,14 @@ def train_classifier(
     Returns:
         The training loss of each step.
     """
-    _check_positive(
-        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, score_scale=score_scale
-    )
+    schedule = _Schedule(epochs, batch_size, learning_rate, betas, weight_decay, seed, show_progress)
+    _check_positive(score_scale=score_scale)
     if not reviews:
         raise ValueError("reviews is empty: the classifier needs labelled reviews to train on.")
-    torch.manual_seed(seed)
-    rng = random.Random(seed)
     max_length = model.config.max_position_embeddings
     encoded = tokenizer([review.text for review in reviews], truncation=True, max_length=max_length)[
         "input_ids"
     ]
-    lengths = [len(ids) for ids in encoded]
     targets = torch.sigmoid(
         score_scale * torch.tensor([review.score for review in reviews], dtype=torch.float32)
     )
@@ -270,19 +269,7 @@ def train_classifier(
         loss = -(soft_targets * F.log_softmax(logits, dim=-1)).sum(-1).mean()
         return loss + logit_sum_penalty * logits.sum(-1).pow(2).mean()
 
-    return _fit(
-        model,
-        batch_loss,
-        lengths,
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        betas=betas,
-        weight_decay=weight_decay,
-        rng=rng,
-        desc="Training the sentiment classifier",
-        show_progress=show_progress,
-    )
+    return _fit(model, batch_loss, encoded, schedule, "Training the sentiment classifier")
 
 
 @torch.no_grad()

@@ -1,0 +1,121 @@
+"""Tests for fdpo/report/verdict.py: the claims judged along reverse KL → forward KL."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from _report_data import sweep_dir
+
+from fdpo._io import read_csv
+from fdpo.report import (
+    sweep_replicates,
+    verdict,
+    verdict_lines,
+)
+
+
+def _family(means: dict[str, list[float]], divergences=None, seeds=(0, 1, 2), noise=0.01):
+    """Results rows of a family: for each metric, the configuration means in family order, ± noise by seed."""
+    divergences = divergences or [
+        "reverse_kl",
+        "jensen_shannon",
+        "alpha:0.3",
+        "alpha:0.5",
+        "alpha:0.7",
+        "forward_kl",
+    ]
+    rows = [dict(run_id="sft", divergence="sft", loss_type="", beta=None, seed=0,
+                 **{metric: values[0] for metric, values in means.items()})]  # fmt: skip
+    offsets = np.array([-1.0, 0.0, 1.0, 0.5, -0.5])[: len(seeds)] * noise
+    for position, divergence in enumerate(divergences):
+        for seed, offset in zip(seeds, offsets, strict=False):
+            row = dict(
+                run_id=f"{divergence}-{seed}", divergence=divergence, loss_type="sigmoid", beta=0.1, seed=seed
+            )
+            row.update({metric: values[position] + offset for metric, values in means.items()})
+            rows.append(row)
+    return rows
+
+
+KNOWN_FAMILY = {
+    "reward_logit_mean": [3.0, 2.8, 2.5, 2.2, 2.0, 1.5],  # falls cleanly: holds
+    "predictive_entropy": [1.6, 1.58, 1.55, 1.54, 1.5, 1.45],  # falls: reversed
+    "token_entropy": [5.0, 5.001, 4.999, 5.0, 5.002, 5.003],  # flat within noise: does not hold
+    "distinct_2": [0.2, 0.25, 0.21, 0.26, 0.19, 0.3],  # ends apart, order scrambled: does not hold
+    "kl_to_ref": [30.0, 25.0, 20.0, 15.0, 10.0, 5.0],  # falls: holds
+}
+
+
+def test_verdict_on_a_family_with_known_outcomes():
+    (family,) = verdict(_family(KNOWN_FAMILY))
+    assert family.reason == "" and family.labels == ("RKL", "JS", "α=0.3", "α=0.5", "α=0.7", "FKL")
+    outcomes = {judged.claim.metric: judged.outcome for judged in family.claims}
+    assert outcomes == {
+        "reward_logit_mean": "holds",
+        "predictive_entropy": "reversed",
+        "token_entropy": "does not hold",
+        "distinct_2": "does not hold",
+        "kl_to_ref": "holds",
+    }
+    reward = family.claims[0]
+    assert reward.rho == pytest.approx(-1.0)
+    # seeds only: s = 0.01 at both ends, 3 seeds each
+    assert reward.gap.value == pytest.approx(-1.5) and reward.gap.se == pytest.approx(
+        math.sqrt(2 * 0.01**2 / 3)
+    )
+    lines = verdict_lines([family])
+    assert lines[0].startswith("Along RKL → JS → α=0.3 → α=0.5 → α=0.7 → FKL: a claim holds")
+    assert len(lines) == 6
+    assert lines[1].startswith(
+        "- reward falls: **holds** — ρ = −1.00; FKL − RKL = −1.500 ± 0.00816 (seeds only)"
+    )
+    assert lines[2].startswith("- predictive entropy rises: **reversed** — ρ = −1.00")
+
+
+def test_verdict_reads_a_family_listed_from_forward_kl_backwards():
+    divergences = ["forward_kl", "alpha:0.5", "reverse_kl"]
+    means = {"reward_logit_mean": [1.0, 2.0, 3.0], "distinct_2": [0.3, 0.25, 0.2]}
+    (family,) = verdict(_family(means, divergences))
+    assert family.labels == ("RKL", "α=0.5", "FKL")
+    assert [(c.claim.metric, c.outcome) for c in family.claims if c.outcome != "no verdict"] == [
+        ("reward_logit_mean", "holds"),
+        ("distinct_2", "holds"),
+    ]
+    assert [c.reason for c in family.claims if c.outcome == "no verdict"] == ["not measured"] * 3
+    assert verdict_lines([family])[2] == "- predictive entropy rises: no verdict (not measured)"
+
+
+@pytest.mark.parametrize(
+    ("divergences", "seeds", "reason"),
+    [
+        (["reverse_kl", "jensen_shannon", "alpha:0.5"], (0, 1), "no forward_kl configuration"),
+        (["alpha:0.3", "alpha:0.7"], (0, 1), "no reverse_kl and no forward_kl configuration"),
+        (["reverse_kl", "forward_kl"], (0,), "at least two seeds each"),
+        (["jensen_shannon", "reverse_kl", "forward_kl"], (0, 1), "the grid lists JS → RKL → FKL"),
+        (["chi_squared_kl"], (0, 1), "no reverse KL, JS, α or forward KL configuration"),
+    ],
+)
+def test_no_verdict_says_why(divergences, seeds, reason):
+    means = {"reward_logit_mean": list(range(len(divergences)))}
+    (family,) = verdict(_family(means, divergences, seeds))
+    assert family.claims == () and reason in family.reason
+    assert verdict_lines([family]) == [family.reason]
+
+
+def test_verdict_uses_the_paired_prompt_part(tmp_path, tiny_model_dir):
+    """With generations, the gap's standard error includes the paired prompt part."""
+    rows, _ = sweep_dir(tmp_path, tiny_model_dir)
+    results = read_csv(tmp_path / "results.csv")
+    replicates, _ = sweep_replicates(tmp_path, results, num_resamples=300)
+    (family,) = verdict(results, replicates)
+    reward = family.claims[0]
+    rkl = [r["run_id"] for r in rows if r["divergence"] == "reverse_kl"]
+    fkl = [r["run_id"] for r in rows if r["divergence"] == "forward_kl"]
+    difference = np.mean([replicates[i]["reward_logit_mean"].values for i in fkl], axis=0) - np.mean(
+        [replicates[i]["reward_logit_mean"].values for i in rkl], axis=0
+    )
+    assert reward.gap.se_prompts == pytest.approx(difference.std(ddof=1))
+    assert reward.gap.se == pytest.approx(math.hypot(reward.gap.se_prompts, reward.gap.se_seeds))
+    assert "(seeds and prompts)" in verdict_lines([family])[1]
