@@ -39,7 +39,7 @@ from typing import Any
 from fdpo import uncertainty
 from fdpo._io import atomic_open, write_csv
 from fdpo._optional import require
-from fdpo.report import confidence_interval, member_replicates, metric_statistics, pareto_front
+from fdpo.report import confidence_interval, configuration_gap, metric_statistics, pareto_front
 
 __all__ = [
     "DOMINANCE_MEASURES",
@@ -181,16 +181,11 @@ def _paired_above(row: Mapping[str, Any], metric: str) -> bool:
 
 def _gap_z(members, baseline_members, metric: str, replicates) -> float | None:
     source = _SOURCES.get(metric, metric)
-    values = [m.get(source) for m in members if _finite(m.get(source))]
-    baseline_values = [m.get(source) for m in baseline_members if _finite(m.get(source))]
-    if not values or not baseline_values:
+    if not any(_finite(m.get(source)) for m in members) or not any(
+        _finite(m.get(source)) for m in baseline_members
+    ):
         return None
-    result = uncertainty.gap(
-        baseline_values,
-        values,
-        member_replicates(baseline_members, source, replicates),
-        member_replicates(members, source, replicates),
-    )
+    result = configuration_gap(baseline_members, members, source, replicates)
     return None if math.isnan(result.z) else result.z
 
 

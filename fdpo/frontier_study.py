@@ -105,11 +105,15 @@ class _Policies:
         draw = None if self.config.pairs.draw == "shared" else seed
         if (name, draw) not in self._pairs:
             # The sweep's stages first: the DivPO pairs are built from its samples and rewards.
-            standard = prepare_pairs(self.root, self.config, self.resources, self.prompts, self.progress, seed)
+            standard = prepare_pairs(
+                self.root, self.config, self.resources, self.prompts, self.progress, seed
+            )
             self._pairs["pairs", draw] = standard
             if name != "pairs":
                 folder = pair_stage_folder(self.root, self.config.pairs.draw, seed)
-                self._pairs[name, draw] = _divpo_pairs(folder, self.config, self.resources, name, self.settings)
+                self._pairs[name, draw] = _divpo_pairs(
+                    folder, self.config, self.resources, name, self.settings
+                )
         return self._pairs[name, draw]
 
     def get(self, spec: PolicySpec):

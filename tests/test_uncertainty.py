@@ -295,7 +295,9 @@ def test_paired_seed_part_is_the_error_of_per_seed_differences():
     assert paired.paired_seeds and paired.z == pytest.approx(0.55 / stats.sem([0.5, 0.7, 0.4, 0.6]))
     assert gap(a, b).se_seeds > 10 * paired.se_seeds  # unpaired: the seeds' shared spread counts twice
     # The shift a seed gives both cancels exactly: adding it changes nothing.
-    shifted = gap([x + 100 * i for i, x in enumerate(a)], [x + 100 * i for i, x in enumerate(b)], paired_seeds=True)
+    shifted = gap(
+        [x + 100 * i for i, x in enumerate(a)], [x + 100 * i for i, x in enumerate(b)], paired_seeds=True
+    )
     assert shifted.se_seeds == pytest.approx(paired.se_seeds, rel=1e-9)
     with pytest.raises(ValueError, match="one finite value per seed"):
         gap([1.0, 2.0], [1.0, 2.0, 3.0], paired_seeds=True)

@@ -21,6 +21,7 @@ from fdpo.report.summary import (
     BASELINE,
     SUMMARY_METRICS,
     confidence_interval,
+    configuration_gap,
     configuration_label,
     member_replicates,
     metric_statistics,
@@ -30,6 +31,7 @@ from fdpo.report.summary import (
 from fdpo.report.verdict import Verdict, verdict, verdict_lines
 
 __all__ = [
+    "configuration_gap",
     "member_replicates",
     "metric_statistics",
     "BASELINE",

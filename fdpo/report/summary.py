@@ -167,6 +167,40 @@ def member_replicates(
     return found or None
 
 
+def configuration_gap(
+    a_members: Sequence[Mapping[str, Any]],
+    b_members: Sequence[Mapping[str, Any]],
+    metric: str,
+    replicates: Mapping[str, Mapping[str, Replicates]] | None = None,
+) -> uncertainty.Gap:
+    """``uncertainty.gap`` of configuration b over configuration a (their runs' rows) for ``metric``.
+
+    When both ran the same seeds, once each, the seed part is that of the per-seed differences (``paired_seeds``):
+    a sweep's runs of one seed share that seed's pair draw and evaluation sampling seed, so what a seed does to
+    both cancels. Otherwise the runs are compared as independent. The prompt part is paired when every run has
+    ``replicates``.
+    """
+    first, last = _by_seed(a_members, metric), _by_seed(b_members, metric)
+    reps = (
+        member_replicates(a_members, metric, replicates),
+        member_replicates(b_members, metric, replicates),
+    )
+    if first is not None and last is not None and first.keys() == last.keys():
+        seeds = sorted(first)
+        return uncertainty.gap([first[s] for s in seeds], [last[s] for s in seeds], *reps, paired_seeds=True)
+    a_values = [m.get(metric) for m in a_members if finite(m.get(metric))]
+    b_values = [m.get(metric) for m in b_members if finite(m.get(metric))]
+    return uncertainty.gap(a_values, b_values, *reps)
+
+
+def _by_seed(members: Sequence[Mapping[str, Any]], metric: str) -> dict[Any, float] | None:
+    """``{seed: value}`` of one configuration's runs, or None when a seed repeats or a value is missing."""
+    values = {member.get("seed"): member.get(metric) for member in members}
+    if len(values) != len(members) or None in values or not all(finite(v) for v in values.values()):
+        return None
+    return {seed: float(value) for seed, value in values.items()}
+
+
 def metric_statistics(
     members: Sequence[Mapping[str, Any]],
     metric: str,

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from fdpo import uncertainty
-from fdpo.report.summary import configuration_label, configurations, finite, member_replicates
+from fdpo.report.summary import configuration_gap, configuration_label, configurations, finite
 from fdpo.uncertainty import Replicates
 
 _FAMILY_ENDS = ("reverse_kl", "forward_kl")
@@ -42,7 +42,8 @@ def verdict(
     (the grid's order), which must run from ``reverse_kl`` to ``forward_kl`` (or the other way: then it is
     reversed); other divergences are left out. Each claim of ``uncertainty.CLAIMS`` is judged by
     ``uncertainty.judge`` from the configuration means and the forward-KL-minus-reverse-KL gap in standard errors
-    (seeds and, with ``replicates``, paired prompt resampling). No verdict, with the reason, when an end is
+    (seeds, paired by seed when both ends ran the same seeds, and, with ``replicates``, paired prompt resampling;
+    ``configuration_gap``). No verdict, with the reason, when an end is
     missing, an end has fewer than two seeds, or a divergence appears with several β in one loss type.
     """
     groups = {key: members for key, members in configurations(rows).items() if _in_family(key[0])}
@@ -86,9 +87,7 @@ def verdict(
             if any(len(v) == 0 for v in values):
                 claims.append(uncertainty.ClaimVerdict(claim, "no verdict", reason="not measured"))
                 continue
-            ends = [groups[keys[0]], groups[keys[-1]]]
-            end_replicates = [member_replicates(members, claim.metric, replicates) for members in ends]
-            end_gap = uncertainty.gap(values[0], values[-1], *end_replicates)
+            end_gap = configuration_gap(groups[keys[0]], groups[keys[-1]], claim.metric, replicates)
             claims.append(uncertainty.judge(claim, [float(np.mean(v)) for v in values], end_gap))
         verdicts.append(Verdict(loss_type, labels, tuple(claims)))
     return verdicts
@@ -110,7 +109,8 @@ def verdict_lines(verdicts: Sequence[Verdict]) -> list[str]:
             f"Along {' → '.join(family.labels)}{loss}: a claim holds when the Spearman ρ of the configuration "
             f"means with the position has the claimed sign and |ρ| ≥ {uncertainty.RHO_THRESHOLD:g}, and "
             f"{family.labels[-1]} − {family.labels[0]} is at least {uncertainty.GAP_THRESHOLD:g} standard errors "
-            "(seeds and paired prompt resampling) in the claimed direction; reversed when both hold the other way."
+            "in the claimed direction (seed-to-seed spread of the difference, runs of one seed compared with each "
+            "other, and paired prompt resampling); reversed when both hold the other way."
         )
         for judged in family.claims:
             if judged.outcome == "no verdict":
@@ -118,6 +118,7 @@ def verdict_lines(verdicts: Sequence[Verdict]) -> list[str]:
                 continue
             end_gap = judged.gap
             parts = "seeds only" if end_gap.se_prompts is None else "seeds and prompts"
+            parts = f"{parts}, paired by seed" if end_gap.paired_seeds else parts
             se = "–" if end_gap.se is None else f"{end_gap.se:.3g}"
             z = "–" if math.isnan(end_gap.z) else _signed(end_gap.z, 1)
             rho = "–" if math.isnan(judged.rho) else _signed(judged.rho)

@@ -278,7 +278,9 @@ def prepare_pairs(
 
     root = pair_stage_folder(root, config.pairs.draw, seed)
     root.mkdir(parents=True, exist_ok=True)
-    stages = StageFiles(root, config.shared_dict())  # a stage file not to be trusted is removed, with later ones
+    stages = StageFiles(
+        root, config.shared_dict()
+    )  # a stage file not to be trusted is removed, with later ones
     samples_path = root / "pair_samples.jsonl"
     scores_path = root / "pair_scores.json"
     pairs_path = root / "pairs.jsonl"

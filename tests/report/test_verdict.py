@@ -17,7 +17,8 @@ from fdpo.report import (
 
 
 def _family(means: dict[str, list[float]], divergences=None, seeds=(0, 1, 2), noise=0.01):
-    """Results rows of a family: for each metric, the configuration means in family order, ± noise by seed."""
+    """Results rows of a family: for each metric, the configuration means in family order, ± noise by seed (the
+    offsets rotate with the position, so that each configuration's seeds differ from its neighbours')."""
     divergences = divergences or [
         "reverse_kl",
         "jensen_shannon",
@@ -30,7 +31,7 @@ def _family(means: dict[str, list[float]], divergences=None, seeds=(0, 1, 2), no
                  **{metric: values[0] for metric, values in means.items()})]  # fmt: skip
     offsets = np.array([-1.0, 0.0, 1.0, 0.5, -0.5])[: len(seeds)] * noise
     for position, divergence in enumerate(divergences):
-        for seed, offset in zip(seeds, offsets, strict=False):
+        for seed, offset in zip(seeds, np.roll(offsets, position), strict=False):
             row = dict(
                 run_id=f"{divergence}-{seed}", divergence=divergence, loss_type="sigmoid", beta=0.1, seed=seed
             )
@@ -61,17 +62,32 @@ def test_verdict_on_a_family_with_known_outcomes():
     }
     reward = family.claims[0]
     assert reward.rho == pytest.approx(-1.0)
-    # seeds only: s = 0.01 at both ends, 3 seeds each
-    assert reward.gap.value == pytest.approx(-1.5) and reward.gap.se == pytest.approx(
-        math.sqrt(2 * 0.01**2 / 3)
-    )
+    # Seeds only, paired by seed: the ends' offsets are (−1, 0, 1)·0.01 and, rotated 5 places, (0, 1, −1)·0.01.
+    differences = np.array([1.0, 1.0, -2.0]) * 0.01
+    assert reward.gap.value == pytest.approx(-1.5) and reward.gap.paired_seeds
+    assert reward.gap.se == pytest.approx(differences.std(ddof=1) / math.sqrt(3))  # = 0.01
     lines = verdict_lines([family])
     assert lines[0].startswith("Along RKL → JS → α=0.3 → α=0.5 → α=0.7 → FKL: a claim holds")
     assert len(lines) == 6
     assert lines[1].startswith(
-        "- reward falls: **holds** — ρ = −1.00; FKL − RKL = −1.500 ± 0.00816 (seeds only)"
+        "- reward falls: **holds** — ρ = −1.00; FKL − RKL = −1.500 ± 0.01 (seeds only, paired by seed)"
     )
     assert lines[2].startswith("- predictive entropy rises: **reversed** — ρ = −1.00")
+
+
+def test_verdict_pairs_by_seed_only_when_both_ends_ran_the_same_seeds():
+    """Ends with other seed sets (or a repeated seed) are compared as independent runs: √(s_a²/S_a + s_b²/S_b)."""
+    rows = [
+        row for row in _family(KNOWN_FAMILY) if not (row["divergence"] == "forward_kl" and row["seed"] == 2)
+    ]
+    rows.append({**rows[-1], "run_id": "forward_kl-7", "seed": 7})
+    (family,) = verdict(rows)
+    reward = family.claims[0]
+    fkl = [row["reward_logit_mean"] for row in rows if row["divergence"] == "forward_kl"]
+    rkl = [row["reward_logit_mean"] for row in rows if row["divergence"] == "reverse_kl"]
+    assert not reward.gap.paired_seeds
+    assert reward.gap.se == pytest.approx(math.sqrt(np.var(fkl, ddof=1) / 3 + np.var(rkl, ddof=1) / 3))
+    assert "(seeds only)" in verdict_lines([family])[1]
 
 
 def test_verdict_reads_a_family_listed_from_forward_kl_backwards():
@@ -118,4 +134,4 @@ def test_verdict_uses_the_paired_prompt_part(tmp_path, tiny_model_dir):
     )
     assert reward.gap.se_prompts == pytest.approx(difference.std(ddof=1))
     assert reward.gap.se == pytest.approx(math.hypot(reward.gap.se_prompts, reward.gap.se_seeds))
-    assert "(seeds and prompts)" in verdict_lines([family])[1]
+    assert "(seeds and prompts, paired by seed)" in verdict_lines([family])[1]

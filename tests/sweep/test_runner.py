@@ -304,7 +304,9 @@ def test_no_pairs_then_the_corrected_pair_settings_reuse_the_samples(
 
 
 @pytest.mark.parametrize("draw", ["per_seed", "shared"])
-def test_each_seed_trains_on_its_own_pair_draw(tmp_path, tiny_model_dir, tiny_classifier_dir, monkeypatch, draw):
+def test_each_seed_trains_on_its_own_pair_draw(
+    tmp_path, tiny_model_dir, tiny_classifier_dir, monkeypatch, draw
+):
     """per_seed: seed s's runs train on the pairs in pairs/seed-<s>, from SFT samples drawn with
     config.pair_sampling_seed(s), shared by every configuration of that seed; shared: one set in the sweep folder."""
     config = _tiny_sweep_config(tiny_model_dir, tiny_classifier_dir).with_overrides([f"pairs.draw={draw}"])
@@ -314,10 +316,10 @@ def test_each_seed_trains_on_its_own_pair_draw(tmp_path, tiny_model_dir, tiny_cl
     monkeypatch.setattr(
         runner,
         "train_policy",
-        lambda model, tokenizer, pairs, args, **k: seen.setdefault(
-            Path(args.output_dir).parent.name, list(pairs["chosen"])
-        )
-        and fakes.train(model, tokenizer, pairs, args),
+        lambda model, tokenizer, pairs, args, **k: (
+            seen.setdefault(Path(args.output_dir).parent.name, list(pairs["chosen"]))
+            and fakes.train(model, tokenizer, pairs, args)
+        ),
     )
     sampling_seeds = []
     real_generate = runner.generate_samples
