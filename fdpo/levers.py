@@ -79,11 +79,12 @@ def interpolate_weights(reference: torch.nn.Module, policy: torch.nn.Module, t: 
                 mixed[name] = value.to(tensor.dtype)
             else:
                 mixed[name] = (start if t < 0.5 else tensor).clone()
+    from fdpo.trainer import remove_fused_lm_head
+
     model = copy.deepcopy(policy)
-    # TRL 1.16 patches a trained model's forward with a closure over the *original* model's forward (its fused LM
-    # head); a deep copy would keep running the original's weights. The copy gets its class's forward back.
-    for module in model.modules():
-        module.__dict__.pop("forward", None)
+    # A policy straight from a TRL trainer has a forward that closes over the *original* model (its fused LM head):
+    # the copy would run the original's weights. The copy gets its class's forward back.
+    remove_fused_lm_head(model)
     model.load_state_dict(mixed)
     return model
 

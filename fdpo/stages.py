@@ -233,7 +233,7 @@ def train_policy(model, tokenizer, pairs, args, *, reuse_reference: bool = True)
     """
     from transformers import PrinterCallback
 
-    from fdpo.trainer import FDPOTrainer
+    from fdpo.trainer import FDPOTrainer, remove_fused_lm_head
 
     started = time.perf_counter()
     if reuse_reference:
@@ -256,6 +256,9 @@ def train_policy(model, tokenizer, pairs, args, *, reuse_reference: bool = True)
     trainer.train()
     seconds = time.perf_counter() - started
     policy = trainer.model
+    remove_fused_lm_head(
+        policy
+    )  # so that a copy of the policy (weight interpolation, ...) runs its own weights
     policy.eval()
     history = list(trainer.state.log_history)
     return policy, seconds, history

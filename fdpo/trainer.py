@@ -57,7 +57,7 @@ def _check_trl_version(installed: str) -> None:
 # Before anything of TRL's but its public DPOTrainer is touched (get_config_model_id is imported where it is used).
 _check_trl_version(trl.__version__)
 
-__all__ = ["TRL_REQUIREMENT", "FDPOTrainer", "IncompatibleTRLError"]
+__all__ = ["TRL_REQUIREMENT", "FDPOTrainer", "IncompatibleTRLError", "remove_fused_lm_head"]
 
 # Collated batch entries that are not model inputs.
 _NON_MODEL_KEYS = frozenset({"completion_mask", *REFERENCE_COLUMNS})
@@ -391,6 +391,29 @@ class FDPOTrainer(DPOTrainer):
         metrics["rewards/margins"].append(margin)
         metrics["logps/chosen"].append(logp_chosen)
         metrics["logps/rejected"].append(logp_rejected)
+
+
+def remove_fused_lm_head(model: torch.nn.Module) -> int:
+    """Gives ``model`` (and its submodules) back their class's ``forward`` where TRL's fused LM head replaced it.
+
+    TRL 1.16's ``DPOTrainer`` sets ``model.forward`` to a function that, without ``fused_lm_head=True``, calls the
+    model's *original* bound ``forward``. The trained model itself behaves as before, but ``copy.deepcopy`` of it
+    copies the weights and keeps the closure: the copy would run the original's weights. Call this on a trained
+    model before copying it (``fdpo.stages.train_policy`` does, for the policy it returns); the model can no longer
+    compute TRL's fused log-probs afterwards, so do not train it further with the same trainer.
+
+    Returns:
+        the number of modules whose forward was restored (0 for a model TRL never patched).
+    """
+    restored = 0
+    for module in model.modules():
+        patched = module.__dict__.get("forward")
+        function = getattr(patched, "__func__", None)
+        if function is not None and getattr(function, "__wrapped__", None) is type(module).forward:
+            # TRL wraps the class's forward with functools.wraps, so __wrapped__ names what it replaced.
+            del module.__dict__["forward"]
+            restored += 1
+    return restored
 
 
 def _add_fdpo_settings(card_path: str, args: FDPOConfig) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import types
 
 import numpy as np
 import pytest
@@ -55,16 +54,21 @@ def test_interpolation_endpoints_are_exact_and_the_midpoint_is_the_float64_mean(
 
 
 def test_interpolation_runs_its_own_weights_when_the_policys_forward_was_patched(tiny_lm):
-    """TRL's trainer replaces a policy's forward with a closure over the original model's forward; a plain deep copy
-    would run the original's weights whatever its own state dict says."""
+    """TRL's trainer replaces a policy's forward with a closure over the original model's forward (its fused LM head,
+    added here by TRL's own function); a plain deep copy would run the original's weights whatever its own state
+    dict says."""
+    from trl.trainer.utils import add_fused_lm_head
+
     reference, _ = tiny_lm
     policy = _perturbed(reference)
-    original = policy.forward
-    policy.forward = types.MethodType(lambda self, *args, **kwargs: original(*args, **kwargs), policy)
+    add_fused_lm_head(policy)
     ids = torch.tensor([[1, 2, 3, 4]])
     with torch.no_grad():
         expected = reference.eval()(ids).logits
         assert not torch.equal(policy.eval()(ids).logits, expected)
+        plain_copy = copy.deepcopy(policy)
+        plain_copy.load_state_dict(reference.state_dict())
+        assert not torch.equal(plain_copy(ids).logits, expected)  # what the restored forward prevents
         assert torch.equal(interpolate_weights(reference, policy, 0.0).eval()(ids).logits, expected)
 
 

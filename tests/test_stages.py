@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
+import torch
 from _common import tiny_sweep_training
 from datasets import Dataset
 
@@ -52,6 +55,13 @@ def test_reused_reference_log_probs_match_trl_and_train_identically(tiny_model_d
     assert losses == pytest.approx([entry["loss"] for entry in fresh_log if "loss" in entry], abs=1e-6)
     for a, b in zip(reused.parameters(), fresh.parameters(), strict=True):
         assert (a - b).abs().max().item() < 1e-5
+    # the policy runs its own weights, and so does a copy of it (TRL's fused LM head is removed)
+    assert "forward" not in reused.__dict__
+    ids = torch.tensor([tokenizer("The movie was").input_ids])
+    copied = copy.deepcopy(reused)
+    with torch.no_grad():
+        copied.transformer.wte.weight.mul_(0.5)
+        assert not torch.equal(copied(ids).logits, reused(ids).logits)
     # the SFT model itself is never trained
     pristine, _ = load_causal_lm(tiny_model_dir)
     for a, b in zip(model.parameters(), pristine.parameters(), strict=True):

@@ -634,3 +634,27 @@ def test_two_process_training_matches_trl(tiny_model_dir, tmp_path):
             assert our_entry["rewards/accuracies"] == trl_entry["rewards/accuracies"]
             assert (4 * our_entry["rewards/accuracies"]).is_integer()
     assert ours[0]["rewards/chosen"] != pytest.approx(trl[0]["rewards/chosen"], rel=1e-3)
+
+
+def test_remove_fused_lm_head_restores_only_what_trl_patched(tiny_model_dir):
+    """TRL's fused LM head makes a deep copy run the original's weights; removing it makes the copy independent,
+    and a model TRL never patched is left alone (0 restored)."""
+    import copy
+
+    from transformers import AutoModelForCausalLM
+    from trl.trainer.utils import add_fused_lm_head
+
+    from fdpo.trainer import remove_fused_lm_head
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    ids = torch.tensor([[1, 2, 3, 4]])
+    assert remove_fused_lm_head(model) == 0
+    add_fused_lm_head(model)
+    patched_copy = copy.deepcopy(model)
+    with torch.no_grad():
+        patched_copy.lm_head.weight.mul_(0.5)
+        assert torch.equal(patched_copy(ids).logits, model(ids).logits)  # the upstream behaviour this guards
+        assert remove_fused_lm_head(model) == 1 and "forward" not in model.__dict__
+        restored_copy = copy.deepcopy(model)
+        restored_copy.lm_head.weight.mul_(0.5)
+        assert not torch.equal(restored_copy(ids).logits, model(ids).logits)
