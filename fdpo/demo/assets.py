@@ -122,7 +122,7 @@ FULL_RECIPE = DemoRecipe(
     classifier_batch_size=64,
     classifier_learning_rate=3e-3,
     score_scale=2.5,
-    num_prompts=256,
+    num_prompts=512,
     num_eval_prompts=128,
     max_new_tokens=48,
 )
