@@ -150,13 +150,7 @@ def decode(
     """
     config = resolve_lengths(plan_.config, input_ids.shape[1])
     if config.num_beams > 1:
-        candidates_only = (
-            not same_stream
-            and config.do_sample
-            and bool(config.top_k)
-            and (config.top_p is None or config.top_p >= 1.0)
-        )
-        return beam_decode(model, plan_, config, input_ids, attention_mask, candidates_only)
+        return beam_decode(model, plan_, config, input_ids, attention_mask, same_stream)
     return _sample_decode(model, plan_, config, input_ids, attention_mask, same_stream, reference, realign)
 
 
