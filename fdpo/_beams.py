@@ -8,7 +8,7 @@ from fdpo._beam_tree import BeamTreeStream, supports_tree_attention
 from fdpo._decode_cache import DecodeStream
 from fdpo._decode_rules import logits_processors, stop_hits
 
-__all__ = ["beam_decode"]
+__all__ = ["beam_decode", "row_top_k"]
 
 
 def _top_continuations(log_probs, running_scores, processors, sequences, config, keep_count):
@@ -27,7 +27,7 @@ def _top_continuations(log_probs, running_scores, processors, sequences, config,
     return scores, candidates // vocab, candidates % vocab
 
 
-def _top_k(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+def row_top_k(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``torch.topk(scores, k, sorted=False)`` of each row (values, indices), up to the choice among tied values,
     in about half the time for a vocabulary of thousands (on CPU ``topk`` costs ~9 ns an entry for k = 50).
 
@@ -56,7 +56,7 @@ def _top_continuations_among_top_k(
     batch, beams, vocab = log_probs.shape
     log_probs = processors(sequences, log_probs.view(batch * beams, vocab))
     top_k = min(max(config.top_k, min_keep), vocab)
-    values, tokens = _top_k(log_probs, top_k)  # order is irrelevant here
+    values, tokens = row_top_k(log_probs, top_k)  # order is irrelevant here
     if config.temperature is not None and config.temperature != 1.0:
         values = values / config.temperature
     if config.renormalize_logits is True:

@@ -6,12 +6,14 @@ a step), and in plain sampling it keeps computing rows that have ended until the
 same model forward passes and the same logits processors and beam bookkeeping, in the same order, but
 
 - after a beam step the cache is reordered while the next token is appended, in one copy between two buffers
-  allocated once for the generation;
+  allocated once for the generation (``fdpo._decode_cache``);
 - in plain sampling, rows that have ended are dropped from the forward pass.
 
 With ``same_stream`` it also draws the random numbers ``generate`` draws (``torch.multinomial`` draws one
 exponential number per vocabulary entry of every row, ended or not; so does this loop), so for a fixed seed it
-returns the tokens ``generate`` returns. Without it, it draws fewer random numbers from the same distribution.
+returns the tokens ``generate`` returns. Without it, it draws fewer random numbers from the same distribution, and
+beam search moves no cache at all: the beams of a prompt share one cache row and attend to their own ancestors
+through a 4-D attention mask (``fdpo._beam_tree``), the same attention up to float rounding.
 
 ``plan`` decides whether a call can run here; options outside ``SUPPORTED`` (set to anything but their default)
 run through ``model.generate`` instead, so no option ever changes meaning.
