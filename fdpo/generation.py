@@ -231,8 +231,10 @@ def sample(
 
             - ``"auto"`` (default): fdpo's loop with cheaper random draws from the same distribution as
               ``generate``: plain sampling inverts the cumulative distribution with one uniform number per row,
-              beam sampling with ``top_k`` draws among each beam's top-k tokens only. Same seed, same samples; but
-              not the tokens ``generate`` would give for that seed.
+              beam sampling with ``top_k`` draws among each beam's top-k tokens only. In beam search the beams of a
+              prompt share one cache row and attend to their own ancestors (a 4-D attention mask, for models with
+              eager or sdpa attention), so no cache is copied; the logits are the same up to float rounding. Same
+              seed, same samples; but not the tokens ``generate`` would give for that seed.
             - ``"exact"``: fdpo's loop drawing the random numbers ``generate`` draws: for the same seed, batch and
               device, the tokens ``model.generate`` returns.
             - ``"generate"``: ``model.generate`` for every batch.
