@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,9 +25,12 @@ from fdpo._sampling import SUPPORTED, decode, plan
 from fdpo._validation import check_strings
 from fdpo.errors import InputError
 
-__all__ = ["Samples", "sample"]
+__all__ = ["RECORD_KEYS", "Samples", "sample"]
 
 _COLUMNS = ("prompts", "queries", "completions", "texts", "completion_ids")
+#: The key of each column in a samples file's records (one record per sample, singular keys as in pairs files).
+RECORD_KEYS = {"prompts": "prompt", "queries": "query", "completions": "completion", "texts": "text",
+               "completion_ids": "completion_ids"}  # fmt: skip
 _ENGINES = ("auto", "exact", "generate")
 
 
@@ -62,31 +66,50 @@ class Samples:
         return asdict(self)
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Writes one JSON object per sample (JSONL) atomically: a reader sees the old file or the new one."""
+        """Writes one JSON object per sample (JSONL) atomically: a reader sees the old file or the new one.
+
+        Each record has the keys ``prompt``, ``query``, ``completion``, ``text`` and ``completion_ids``.
+        """
         path = Path(path)
+        keys = [RECORD_KEYS[name] for name in _COLUMNS]
         with atomic_open(path) as file:
             for row in zip(*(getattr(self, name) for name in _COLUMNS), strict=True):
-                file.write(json.dumps(dict(zip(_COLUMNS, row, strict=True)), ensure_ascii=False) + "\n")
+                file.write(json.dumps(dict(zip(keys, row, strict=True)), ensure_ascii=False) + "\n")
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Samples:
-        """Reads a file written by ``save``."""
+        """Reads a file written by ``save``. Files of fdpo 0.1 (plural keys: ``prompts``, ``completions``, ...) are
+        still read, with a ``FutureWarning``."""
         columns: dict[str, list] = {name: [] for name in _COLUMNS}
+        singular = [RECORD_KEYS[name] for name in _COLUMNS]
+        plural = False
         with open(path, encoding="utf-8") as file:
             for number, line in enumerate(file, 1):
                 if not line.strip():
                     continue
                 try:
                     row = json.loads(line)
-                    values = [row[name] for name in _COLUMNS]
+                    if "completion" not in row and "completions" in row:
+                        plural = True
+                        values = [row[name] for name in _COLUMNS]
+                    else:
+                        values = [row[key] for key in singular]
                 except (json.JSONDecodeError, KeyError, TypeError) as error:
                     raise ValueError(
                         f"{path}:{number} is not a Samples record ({type(error).__name__}: {error}); it needs the "
-                        f"keys {list(_COLUMNS)}. Write such files with Samples.save."
+                        f"keys {singular}. Write such files with Samples.save."
                     ) from error
                 for name, value in zip(_COLUMNS, values, strict=True):
                     columns[name].append(value)
+        if plural:
+            warnings.warn(
+                f"{path} has the record keys of fdpo 0.1 (prompts, queries, completions, texts); they are read for "
+                "now and will not be in a later release. Rewrite it with Samples.load(path).save(path) (or "
+                "'fdpo generate' again): records now have the keys prompt, query, completion, text, completion_ids.",
+                FutureWarning,
+                stacklevel=2,
+            )
         return cls(**columns)
 
 

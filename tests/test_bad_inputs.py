@@ -37,7 +37,7 @@ class Case:
     needs: str | None = None  # the branch whose work makes it pass (an expected failure until merged)
 
 
-SAMPLE = {"prompts": "x", "queries": "x", "completions": " good", "texts": "x good", "completion_ids": [1]}
+SAMPLE = {"prompt": "x", "query": "x", "completion": " good", "text": "x good", "completion_ids": [1]}
 PAIR = {"prompt": "x", "chosen": " good", "rejected": " bad"}
 SWEEP = "sft_model: {lm}\nreward_model: {clf}\nprompts: {{texts: [Good]}}\n"
 GEN = "--prompt Good --gen max_new_tokens=2 --no-progress"
@@ -91,15 +91,15 @@ CASES = [
     Case("pairs-samples-missing", "pairs --samples {tmp}/none.jsonl --reward-model {clf} --output {tmp}/p.jsonl",
          ("--samples", "none.jsonl", "does not exist"), absent=("p.jsonl",)),
     Case("pairs-samples-is-pairs", "pairs --samples {a:pairs.jsonl} --reward-model {clf} --output {tmp}/p.jsonl",
-         ("--samples", "pairs.jsonl", "completions")),
+         ("--samples", "pairs.jsonl", "completion")),
     Case("pairs-samples-truncated", "pairs --samples {tmp}/s.jsonl --reward-model {clf} --output {tmp}/p.jsonl",
          ("s.jsonl:2", "Samples record"),
-         files={"s.jsonl": json.dumps(SAMPLE) + '\n{"prompts": "x", "que'}),
+         files={"s.jsonl": json.dumps(SAMPLE) + '\n{"prompt": "x", "que'}),
     Case("pairs-samples-null-text", "pairs --samples {tmp}/s.jsonl --reward-model {clf} --output {tmp}/p.jsonl",
-         ("s.jsonl", "record 1", "'completions' is None"),
-         files={"s.jsonl": '{"prompts": "x", "queries": "x", "completions": null, "texts": "x", "completion_ids": []}\n'}),
+         ("s.jsonl", "record 1", "'completion' is None"),
+         files={"s.jsonl": '{"prompt": "x", "query": "x", "completion": null, "text": "x", "completion_ids": []}\n'}),
     Case("pairs-samples-not-utf8", "pairs --samples {tmp}/s.jsonl --reward-model {clf} --output {tmp}/p.jsonl",
-         ("s.jsonl", "UTF-8"), files={"s.jsonl": b'{"prompts": "\xff"}\n'}),
+         ("s.jsonl", "UTF-8"), files={"s.jsonl": b'{"prompt": "\xff"}\n'}),
     Case("pairs-samples-empty", "pairs --samples {tmp}/s.jsonl --reward-model {clf} --output {tmp}/p.jsonl",
          ("s.jsonl", "holds no samples"), files={"s.jsonl": ""}),
     Case("pairs-impossible-threshold",
@@ -234,9 +234,7 @@ def assets(tiny_model_dir, tmp_path_factory):
     """Files several cases read (never written by a case): valid samples and pairs files, a sweep config, and
     model folders broken the ways a copy or a download breaks them."""
     folder = tmp_path_factory.mktemp("assets")
-    write_jsonl(
-        folder / "samples.jsonl", [SAMPLE | {"completions": c, "texts": "x" + c} for c in (" a", " b")]
-    )
+    write_jsonl(folder / "samples.jsonl", [SAMPLE | {"completion": c, "text": "x" + c} for c in (" a", " b")])
     write_jsonl(folder / "pairs.jsonl", [PAIR, PAIR | {"chosen": " fine"}])
     bad = folder / "badconfig"
     shutil.copytree(tiny_model_dir, bad)

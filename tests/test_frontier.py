@@ -263,7 +263,7 @@ def test_frontier_study_trains_each_policy_once_and_resumes(
         folder = tmp_path / "pairs" / f"seed-{seed}"
         divpo_pairs = read_jsonl(folder / "divpo-ngram-q0.5_pairs.jsonl")
         assert divpo_pairs and all(p["chosen_reward"] > p["rejected_reward"] for p in divpo_pairs)
-        sampled = {(row["prompts"], row["completions"]) for row in read_jsonl(folder / "pair_samples.jsonl")}
+        sampled = {(row["prompt"], row["completion"]) for row in read_jsonl(folder / "pair_samples.jsonl")}
         assert {(p["prompt"], p["chosen"]) for p in divpo_pairs} <= sampled
     # each lever evaluated its own model: the interpolated policy's KL to the SFT model is not the policy's
     policy_row = read_json(tmp_path / "runs" / "divergence__RKL-beta0.1__seed0" / "metrics.json")

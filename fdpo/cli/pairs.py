@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         settings_from,
     )
     from fdpo.errors import InputError
-    from fdpo.generation import Samples
+    from fdpo.generation import RECORD_KEYS, Samples
     from fdpo.stages import make_pairs, score_samples
     from fdpo.sweep.settings import PairSettings, RewardSettings
 
@@ -85,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
         if bad is not None:
             value = getattr(samples, name)[bad]
             raise InputError(
-                f"--samples {args.samples!r}, record {bad + 1}: {name!r} is {value!r:.60}, where text is expected. "
+                f"--samples {args.samples!r}, record {bad + 1}: {RECORD_KEYS[name]!r} is {value!r:.60}, where text "
+                "is expected. "
                 "Regenerate the file with 'fdpo generate', or fix that record."
             )
     check_model("--reward-model", args.reward_model)

@@ -60,7 +60,7 @@ def check_records(records: Sequence[dict[str, Any]], source: str) -> None:
     keys = set(records[0])
     if not {"chosen", "rejected"} <= keys:
         hint = ""
-        if {"completions", "texts"} <= keys:
+        if {"completion", "text"} <= keys or {"completions", "texts"} <= keys:
             hint = (
                 " It looks like a samples file of 'fdpo generate': build pairs from it with 'fdpo pairs --samples "
                 "FILE --reward-model MODEL --output pairs.jsonl'."
