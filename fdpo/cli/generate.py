@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from fdpo.cli.failures import about
     from fdpo.cli.options import check_model, device, generation_settings, load_model, prompts, refuse
     from fdpo.stages import generate_samples
-    from fdpo.sweep.settings import positive_int_problems
+    from fdpo.sweep.checks import positive_int_problems
 
     given = prompts(args)
     generation = generation_settings(args.gen)

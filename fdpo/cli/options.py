@@ -190,7 +190,7 @@ def prompts(args: argparse.Namespace) -> list[str]:
 
 def generation_settings(items: list[str]) -> dict[str, Any]:
     """The ``--gen KEY=VALUE`` settings, checked against what ``generate()`` knows."""
-    from fdpo.sweep.settings import generation_problems
+    from fdpo.sweep.checks import generation_problems
     from fdpo.sweep.yamlio import apply_overrides
 
     settings = apply_overrides({}, items)
@@ -204,7 +204,7 @@ def generation_settings(items: list[str]) -> dict[str, Any]:
 
 def check_model(option: str, value: str) -> None:
     """A model given as a local folder or a hub id: refused before anything loads if it cannot be found."""
-    from fdpo.sweep.settings import model_reference_problems
+    from fdpo.sweep.preflight import model_reference_problems
 
     problems = model_reference_problems(option, value)
     if problems:

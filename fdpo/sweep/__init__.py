@@ -1,8 +1,10 @@
 """Sweeps: a grid of f-DPO runs over one set of pairs, evaluated and reported, resumable after any interruption.
 
-``SweepConfig`` (``config``) describes a sweep, its sections (``settings``) validate themselves, ``yamlio`` reads
-YAML and dotted overrides, ``store`` keeps the runs on disk, ``worlds`` supplies models and prompts a config leaves
-unset, and ``run_sweep`` (``runner``) runs it. See docs/sweeps.md.
+``SweepConfig`` (``config``) describes a sweep; its sections (``settings``, the grid and its cells in ``grid``,
+the ``training:`` arguments in ``training``) validate themselves with the shared checks of ``checks`` and the
+machine checks of ``preflight``. ``yamlio`` reads YAML and dotted overrides, ``store`` keeps the runs on disk,
+``worlds`` supplies models and prompts a config leaves unset, and ``run_sweep`` (``runner``) runs it. See
+docs/sweeps.md.
 """
 
 from fdpo.sweep.config import RunSpec, SweepConfig, make_run_id

@@ -1,5 +1,9 @@
-"""``SweepConfig``: one sweep (models, prompts, sampling, pairs, training arguments, the grid, evaluation, report),
-and its grid cells (``RunSpec``, ``make_run_id``).
+"""``SweepConfig``: one sweep (models, prompts, sampling, pairs, training arguments, the grid, evaluation, report).
+
+It reads YAML or dicts into its sections (``fdpo.sweep.settings``; the grid and its cells ``RunSpec`` in
+``fdpo.sweep.grid``, re-exported here with ``make_run_id``), gathers their problems (the shared checks in
+``fdpo.sweep.checks``, those that look at the machine in ``fdpo.sweep.preflight``, the ``training:`` arguments in
+``fdpo.sweep.training``) and builds each run's ``FDPOConfig``.
 
 A config that sets ``world: NAME[:VARIANT]`` (or the shorthand ``NAME: VARIANT``, e.g. ``demo: quick``) takes the
 models, prompts, template and generation settings it leaves unset from that world (``fdpo.sweep.worlds``).
@@ -8,29 +12,24 @@ models, prompts, template and generation settings it leaves unset from that worl
 from __future__ import annotations
 
 import dataclasses
-import enum
 import json
-import math
 import os
 import re
-import types
-import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from fdpo.sweep import settings as sections
+from fdpo.sweep.checks import format_problems, generation_problems, unknown_key_problem
 from fdpo.sweep.errors import SweepConfigError, SweepError
-from fdpo.sweep.settings import (
+from fdpo.sweep.grid import RunSpec, make_run_id
+from fdpo.sweep.preflight import (
     device_problems,
-    format_problems,
-    generation_problems,
     hub_problems,
-    in_hub_cache,
+    max_length_problems,
     model_reference_problems,
-    unknown_key_problem,
 )
+from fdpo.sweep.training import argument_problems, training_defaults
 from fdpo.sweep.worlds import get_world, list_worlds, world_problems
 from fdpo.sweep.yamlio import apply_overrides, load_yaml
 
@@ -49,15 +48,6 @@ _SECTIONS: dict[str, type] = {
     "grid": sections.GridSettings,
     "evaluation": sections.EvaluationSettings,
     "report": sections.ReportSettings,
-}
-# FDPOConfig fields the grid sets for each run; a value under `training:` would be ambiguous.
-_GRID_OWNED_TRAINING_KEYS = {
-    "output_dir": "the sweep writes each run under <output_dir>/runs/<run_id>",
-    "divergence": "use grid.divergences",
-    "alpha": "use a divergence spec such as alpha:0.3 in grid.divergences",
-    "loss_type": "use grid.loss_types",
-    "beta": "use grid.betas or grid.beta_per_divergence",
-    "seed": "use grid.seeds",
 }
 # An HTML tag, comment or character reference in a name that the report would render (a bare "<" as in "β < 1" is
 # text).
@@ -216,7 +206,7 @@ class SweepConfig:
             check_models: also check ``sft_model`` and ``reward_model`` (turn off to check a config meant for another
                 machine).
             names: what the user wrote for config keys, e.g. ``{"grid.betas": "--beta"}`` (see
-                ``fdpo.sweep.settings.rename_keys``), so that messages name the option the user knows.
+                ``fdpo.sweep.checks.rename_keys``), so that messages name the option the user knows.
 
         Raises:
             SweepConfigError: listing every problem, each with the bad value, what was expected and the fix.
@@ -254,7 +244,11 @@ class SweepConfig:
         if not problems:
             prompts, problems = self._prompt_texts()
             if not problems and check_models and self.sft_model:
-                problems += self._max_length_problems(prompts)
+                runs = self.runs()
+                max_length = self.fdpo_config(runs[0], output_dir=os.devnull).max_length if runs else None
+                problems += max_length_problems(
+                    self.sft_model, max_length, prompts, self.prompts.template, self.generation
+                )
         if problems:
             raise SweepConfigError(format_problems(source, problems, names))
 
@@ -307,35 +301,10 @@ class SweepConfig:
         """Problems of ``training``: unknown ``FDPOConfig`` fields, fields the grid sets, values of the wrong type
         or range, and (with ``check_cells``, for a valid grid) run ids that collide and grid cells whose
         ``FDPOConfig`` does not build."""
-        from fdpo.config import FDPOConfig
-
-        if not isinstance(self.training, Mapping):
-            return [f"training must be a mapping of FDPOConfig arguments, got {self.training!r}."]
-        problems = []
-        known = {f.name: f for f in dataclasses.fields(FDPOConfig) if f.init}
-        hints = typing.get_type_hints(FDPOConfig)
-        for key, value in self.training.items():
-            if key in _GRID_OWNED_TRAINING_KEYS:
-                problems.append(
-                    f"training.{key} is set per run by the sweep: {_GRID_OWNED_TRAINING_KEYS[key]}."
-                )
-            elif key not in known:
-                problems.append(
-                    unknown_key_problem(str(key), known, "FDPOConfig argument", prefix="training.")
-                )
-            elif _matches(value, hints[key]) is False:
-                default = known[key].default
-                example = default if default is not None and _matches(default, hints[key]) else None
-                problems.append(
-                    f"training.{key}={value!r} must be {_describe(hints[key])} (FDPOConfig.{key}); write e.g. "
-                    f"{key}: {_example(hints[key]) if example is None else json.dumps(example)}."
-                )
-        if problems:
-            return problems
-        problems += _training_range_problems(self.training)
+        problems = argument_problems(self.training)
         if problems or not check_cells:
             return problems
-        problems += self.run_id_problems()
+        problems += self.grid.run_id_problems()
         # Build the FDPOConfig of every grid cell: refused settings, bad α or β and TRL's own checks fail here, before
         # a model is loaded (a build takes well under a millisecond).
         failures: dict[str, list[str]] = {}
@@ -350,37 +319,6 @@ class SweepConfig:
                 f"training arguments for {run_ids[0]}{others} do not build an FDPOConfig: {message}"
             )
         return problems
-
-    def run_id_problems(self) -> list[str]:
-        """Two grid cells that would share a run folder (and so one result), each pair named once."""
-        seen: dict[str, RunSpec] = {}
-        problems: dict[tuple, str] = {}
-        for run in self.runs():
-            other = seen.setdefault(run.run_id, run)
-            if other is run:
-                continue
-            if (other.divergence, other.loss_type) == (
-                run.divergence,
-                run.loss_type,
-            ) and other.beta != run.beta:
-                source = self._betas_for(run.divergence)[0]
-                problems[(run.divergence, other.beta, run.beta)] = (
-                    f"{source} has β={other.beta!r} and β={run.beta!r} for {run.divergence}, which share the run id "
-                    f"{run.run_id!r} (a run id keeps 6 significant digits of β), so the second would never be "
-                    "trained. Make the values differ within 6 significant digits, or drop one."
-                )
-            elif other == run:
-                source = self._betas_for(run.divergence)[0]
-                problems[(run.divergence, run.beta)] = (
-                    f"{source} lists β={run.beta!r} twice for {run.divergence}: run {run.run_id!r} would be "
-                    "counted twice. List each β once."
-                )
-            else:
-                problems[(other, run)] = (
-                    f"grid cells {other} and {run} share the run id {run.run_id!r}, so one would never be trained. "
-                    "Change one of them."
-                )
-        return list(problems.values())
 
     def _prompt_texts(self) -> tuple[list[str], list[str]]:
         """The training prompts (``prompts.texts`` and ``prompts.file``) and the problems met reading the files: a file
@@ -403,73 +341,15 @@ class SweepConfig:
             return [], problems
         return load_prompts(self.prompts.texts, self.prompts.file), []
 
-    def _max_length_problems(self, prompts: Sequence[str]) -> list[str]:
-        """``training.max_length`` against the longest prompt, measured by the SFT model's tokenizer (when it is a
-        local folder or in the cache: no download for a check)."""
-        from fdpo.sweep.settings import hub_offline
-
-        runs = self.runs()
-        max_length = self.fdpo_config(runs[0], output_dir=os.devnull).max_length if runs else None
-        path = Path(self.sft_model).expanduser()
-        if max_length is None or not prompts or not (path.is_dir() or in_hub_cache(self.sft_model)):
-            return []
-        from transformers import AutoTokenizer
-
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(
-                self.sft_model, local_files_only=bool(hub_offline()) or None
-            )
-        except (OSError, ValueError, TypeError, KeyError, RuntimeError) as error:
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            return [f"sft_model={self.sft_model!r}: its tokenizer does not load ({first_line})."]
-        queries = [self.prompts.template.format(prompt=prompt) for prompt in prompts]
-        lengths = [len(tokenizer(query)["input_ids"]) for query in queries]
-        longest = max(range(len(queries)), key=lengths.__getitem__)
-        if lengths[longest] < max_length:
-            return []
-        new_tokens = (self.generation or {}).get("max_new_tokens")
-        whole = ""
-        if isinstance(new_tokens, int):
-            whole = (
-                f"; {lengths[longest] + new_tokens} keeps whole completions of max_new_tokens={new_tokens}"
-            )
-        return [
-            f"training.max_length={max_length} is too short: the longest prompt ({queries[longest][:60]!r}) is "
-            f"{lengths[longest]} tokens, and a pair whose prompt fills max_length is dropped by the trainer (no "
-            f"completion token would be left). Use at least {lengths[longest] + 1}"
-            f"{whole}, or leave max_length unset."
-        ]
-
     # -- the grid -------------------------------------------------------------------------------------------------
 
     def betas_for(self, divergence: str) -> list[float]:
         """β values for a divergence spec: ``beta_per_divergence[spec]``, else ``[name]``, else ``grid.betas``."""
-        return self._betas_for(divergence)[1]
-
-    def _betas_for(self, divergence: str) -> tuple[str, list[float]]:
-        """``betas_for`` and the key the values come from (``grid.beta_per_divergence['alpha']``, ``grid.betas``)."""
-        spec = _canonical_spec(divergence)
-        name = spec.partition(":")[0]
-        # A key with parameters ("alpha:0.30") is canonicalized; a bare name ("alpha") stays a name, even when the
-        # registry would resolve it to a default spec, so that it covers every α.
-        table = {_beta_key(str(key)): (key, value) for key, value in self.grid.beta_per_divergence.items()}
-        for key in (spec, name):
-            if key in table:
-                original, value = table[key]
-                values = value if isinstance(value, list) else [value]
-                return f"grid.beta_per_divergence[{original!r}]", [float(v) for v in values]
-        return "grid.betas", [float(v) for v in self.grid.betas]
+        return self.grid.betas_for(divergence)
 
     def runs(self) -> list[RunSpec]:
         """The grid's runs in order: divergence, then loss type, then β, then seed."""
-        runs = []
-        for divergence in self.grid.divergences:
-            spec = _canonical_spec(str(divergence))
-            for loss_type in self.grid.loss_types:
-                for beta in self.betas_for(spec):
-                    for seed in self.grid.seeds:
-                        runs.append(RunSpec(spec, str(loss_type), float(beta), int(seed)))
-        return runs
+        return self.grid.runs()
 
     def pair_sampling_seed(self, run_seed: int) -> int:
         """The seed the SFT samples behind the pairs of a run with seed ``run_seed`` are drawn with: ``pairs.seed``
@@ -487,17 +367,7 @@ class SweepConfig:
 
     def training_defaults(self) -> dict[str, Any]:
         """FDPOConfig arguments the sweep sets unless ``training`` overrides them."""
-        import torch
-
-        on_gpu = torch.cuda.is_available() and self.resolved_device().startswith("cuda")
-        return {
-            "report_to": "none",
-            "save_strategy": "no",
-            "disable_tqdm": True,
-            "logging_steps": 1,
-            "bf16": bool(on_gpu and torch.cuda.is_bf16_supported()),
-            "use_cpu": not on_gpu,
-        }
+        return training_defaults(self.resolved_device())
 
     def fdpo_config(self, run: RunSpec, output_dir: str | os.PathLike, **extra: Any):
         """The ``FDPOConfig`` of one run: sweep defaults, then ``training``, then the run's grid cell."""
@@ -553,153 +423,3 @@ class SweepConfig:
         for key in _PER_RUN_KEYS:
             data.pop(key)
         return json.loads(json.dumps(data, default=str))
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One grid cell: a divergence spec (canonical), a loss type, β and a seed."""
-
-    divergence: str
-    loss_type: str
-    beta: float
-    seed: int
-
-    @property
-    def run_id(self) -> str:
-        """Directory name of the run, e.g. ``alpha-0.3__sigmoid__beta0.01__seed0``."""
-        return make_run_id(self.divergence, self.loss_type, self.beta, self.seed)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, **dataclasses.asdict(self)}
-
-
-def make_run_id(divergence: str, loss_type: str, beta: float, seed: int) -> str:
-    """A file-system-safe, unique, readable run id: ``<divergence>__<loss_type>__beta<β>__seed<seed>``.
-
-    Characters outside ``[A-Za-z0-9._-]`` in the divergence spec become ``-`` (``alpha:0.3`` → ``alpha-0.3``).
-    """
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", divergence).strip("-")
-    return f"{slug}__{loss_type}__beta{float(beta):g}__seed{int(seed)}"
-
-
-def _canonical_spec(divergence: str) -> str:
-    from fdpo.divergences import get_divergence
-
-    try:
-        return get_divergence(divergence).spec
-    except (ValueError, TypeError, KeyError):
-        return divergence
-
-
-def _beta_key(key: str) -> str:
-    return _canonical_spec(key) if ":" in key else key
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Training arguments: types and ranges
-
-
-def _matches(value: Any, hint: Any) -> bool | None:
-    """Whether ``value`` fits the type hint of an ``FDPOConfig`` field: True, False, or None (cannot tell)."""
-    from fdpo._validation import real_number
-
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        answers = [_matches(value, member) for member in typing.get_args(hint)]
-        return True if True in answers else (None if None in answers else False)
-    if origin is Literal:
-        return value in typing.get_args(hint)
-    if hint is type(None):
-        return value is None
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        number = real_number(value)
-        return number is not None and not math.isnan(number)
-    if hint is str:
-        return isinstance(value, str)
-    if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        return isinstance(value, hint) or value in {member.value for member in hint}
-    if origin is list or hint is list:
-        return isinstance(value, list)
-    if origin is dict or hint is dict:
-        return isinstance(value, Mapping)
-    if isinstance(hint, type):
-        return True if isinstance(value, hint) else None
-    return None
-
-
-_TYPE_WORDS = {
-    bool: "true or false",
-    int: "an integer",
-    float: "a number",
-    str: "a string",
-    type(None): "null",
-}
-_TYPE_EXAMPLES = {bool: "true", int: "8", float: "1.0e-5", str: "text"}
-
-
-def _members(hint: Any) -> list[Any]:
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        return [m for member in typing.get_args(hint) for m in _members(member)]
-    return [hint]
-
-
-def _describe(hint: Any) -> str:
-    words = []
-    for member in _members(hint):
-        if member in _TYPE_WORDS:
-            words.append(_TYPE_WORDS[member])
-        elif isinstance(member, type) and issubclass(member, enum.Enum):
-            words.append("one of " + ", ".join(str(m.value) for m in member))
-        elif typing.get_origin(member) is Literal:
-            words.append("one of " + ", ".join(map(repr, typing.get_args(member))))
-        elif member is list or typing.get_origin(member) is list:
-            words.append("a list")
-        elif member is dict or typing.get_origin(member) is dict:
-            words.append("a mapping")
-        else:
-            words.append(getattr(member, "__name__", str(member)))
-    return " or ".join(dict.fromkeys(words))
-
-
-def _example(hint: Any) -> str:
-    for member in _members(hint):
-        if member in _TYPE_EXAMPLES:
-            return _TYPE_EXAMPLES[member]
-        if isinstance(member, type) and issubclass(member, enum.Enum):
-            return str(next(iter(member)).value)
-    return "..."
-
-
-def _training_range_problems(training: Mapping[str, Any]) -> list[str]:
-    """Values of the right type that would make every run fail late or train nothing (typed values only)."""
-    from fdpo.config import FDPOConfig
-
-    defaults = {f.name: f.default for f in dataclasses.fields(FDPOConfig) if f.init}
-    value = {key: training.get(key, defaults.get(key)) for key in defaults}
-    problems = []
-    learning_rate = value["learning_rate"]
-    if learning_rate is not None and not (learning_rate > 0 and math.isfinite(learning_rate)):
-        problems.append(
-            f"training.learning_rate={learning_rate!r} must be a finite number > 0 (e.g. 1.0e-5): with 0 or less "
-            "every trained policy would stay the SFT model or move away from the preferences."
-        )
-    max_steps, epochs = value["max_steps"], value["num_train_epochs"]
-    if not (max_steps > 0) and not (epochs > 0 and math.isfinite(epochs)):
-        problems.append(
-            f"training.num_train_epochs={epochs!r} trains no step (training.max_steps is {max_steps}, i.e. unset), so "
-            "every trained policy would equal the SFT model. Give num_train_epochs > 0 (e.g. 1), or max_steps > 0."
-        )
-    for key in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
-        if key in value and value[key] is not None and value[key] < 1:
-            problems.append(f"training.{key}={value[key]!r} must be a positive integer (e.g. 8).")
-    max_length = value.get("max_length")
-    if max_length is not None and max_length < 2:
-        problems.append(
-            f"training.max_length={max_length!r} leaves no room for a prompt and a completion: give at least the "
-            "longest prompt's tokens + 1, or leave it unset."
-        )
-    return problems

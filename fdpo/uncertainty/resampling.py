@@ -1,18 +1,4 @@
-"""Standard errors of a sweep's metrics across seeds *and* evaluation prompts, and the verdict on a family.
-
-A configuration (divergence × loss type × β) is trained with several seeds; every run samples the same evaluation
-prompts, several completions each. Its reported value is the mean over seeds of each run's metric. That mean moves
-for two reasons, and its standard error here counts both:
-
-* **seeds**: training and sampling noise. ``se_seeds = s / √S``, s the sample standard deviation (ddof 1) of
-  the S per-seed values.
-* **prompts**: which evaluation prompts were drawn. Every run's metric is recomputed on resampled prompt sets
-  (the same resampled sets for every seed and every configuration, so that comparisons are *paired*), the
-  recomputed values are averaged over the seeds of the configuration, and ``se_prompts`` is their spread.
-
-``se = √(se_seeds² + se_prompts²)``. The two parts overlap a little: the sampling noise of the completions shows
-in both (resampling a prompt resamples its completions too), so the combined error is slightly conservative.
-With one seed the seed part is unknown and ``se`` is the prompt part alone.
+"""Prompt resampling: each run's metrics recomputed on resampled sets of evaluation prompts.
 
 How a metric is recomputed on a resampled prompt set depends on what it is:
 
@@ -31,53 +17,32 @@ How a metric is recomputed on a resampled prompt set depends on what it is:
   mean the jackknife equals the classical s/√n exactly. Deletions are computed from per-prompt token and
   n-gram counts, so a run costs one pass over its counts, not P passes over its samples.
 
-The gap between two configurations (forward KL minus reverse KL) gets the paired treatment: its prompt part is the
-spread of the *difference* of their recomputed values on the same prompt sets (prompt effects shared by both
-cancel). Its seed part is ``√(s_a²/S_a + s_b²/S_b)`` when the two configurations' runs are independent, and the
-standard error of the per-seed differences when runs with the same seed share what the seed draws (a sweep's runs of
-one seed share their preference pairs and evaluation sampling seed): what a seed does to both cancels.
-
-``judge`` turns a claim about an ordered family (reward falls from reverse KL to forward KL, ...) into "holds",
-"does not hold" or "reversed", from the Spearman rank correlation of the configuration means with the position in
-the family and the end-to-end gap in standard errors.
-
-Everything here is a pure function of numpy arrays (no files, no models); ``fdpo.report`` reads sweeps and calls it.
+``replicates_by_run`` does it for every run of a sweep on the same resamples, so that configurations can be compared
+pair by pair (``fdpo.uncertainty.estimates``).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 from scipy.special import xlogy
 
 __all__ = [
-    "CLAIMS",
-    "GAP_THRESHOLD",
     "POOLED_METRICS",
     "PER_SAMPLE_METRICS",
-    "RHO_THRESHOLD",
-    "Claim",
-    "ClaimVerdict",
-    "Estimate",
-    "Gap",
+    "Method",
     "Replicates",
     "RunSamples",
     "bootstrap_weights",
-    "combine",
     "distinct_n_jackknife",
-    "gap",
-    "judge",
-    "prompt_standard_error",
     "ratio_bootstrap",
     "ratio_jackknife",
     "replicates_by_run",
     "run_replicates",
-    "seed_standard_error",
-    "spearman",
     "token_entropy_jackknife",
 ]
 
@@ -87,17 +52,6 @@ Method = Literal["bootstrap", "jackknife"]
 PER_SAMPLE_METRICS = ("reward_logit_mean", "reward_prob_mean", "predictive_entropy", "kl_to_ref")
 #: Result columns pooled over all samples, recomputed by the delete-one-prompt jackknife.
 POOLED_METRICS = ("token_entropy", "distinct_1", "distinct_2")
-
-#: A claim holds only if the configuration means follow the family's order with |Spearman ρ| at least this.
-#: With six configurations, 0.8 allows three swaps of neighbours (one swap gives 0.94) but not an order that is
-#: merely more right than wrong; the significance comes from the gap, not from ρ.
-RHO_THRESHOLD = 0.8
-#: ... and the two ends of the family differ in the claimed direction by at least this many standard errors.
-GAP_THRESHOLD = 3.0
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Per-run replicates
 
 
 @dataclass(frozen=True)
@@ -335,218 +289,6 @@ def run_replicates(samples: RunSamples, weights: np.ndarray) -> dict[str, Replic
             estimate, values = distinct_n_jackknife(index, samples.completions, n, samples.num_prompts)
             out[f"distinct_{n}"] = Replicates("jackknife", values, estimate)
     return out
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Standard errors of configurations and of gaps
-
-
-def seed_standard_error(values: Sequence[float]) -> float | None:
-    """s / √S of the per-seed values (ddof 1); ``None`` with fewer than two."""
-    values = np.asarray(values, dtype=np.float64)
-    if values.size < 2:
-        return None
-    return float(values.std(ddof=1) / math.sqrt(values.size))
-
-
-def prompt_standard_error(replicates: np.ndarray, method: Method) -> float:
-    """The standard error from replicate values of shape (R,): their standard deviation (ddof 1) for the bootstrap,
-    √((R−1)/R · Σ (θ_g − θ̄)²) for the jackknife. Non-finite replicates (a resample with no sample left) are
-    dropped."""
-    values = np.asarray(replicates, dtype=np.float64)
-    values = values[np.isfinite(values)]
-    if values.size < 2:
-        return math.nan
-    if method == "bootstrap":
-        return float(values.std(ddof=1))
-    if method == "jackknife":
-        return float(math.sqrt((values.size - 1) / values.size * np.sum((values - values.mean()) ** 2)))
-    raise ValueError(f"method={method!r}: use 'bootstrap' or 'jackknife'.")
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A configuration's mean over seeds and its standard errors (``None`` where a part is unknown)."""
-
-    mean: float
-    se: float | None
-    se_seeds: float | None
-    se_prompts: float | None
-    n_seeds: int
-
-
-def _seed_average(replicates: Sequence[Replicates]) -> tuple[np.ndarray, Method]:
-    methods = {r.method for r in replicates}
-    shapes = {r.values.shape for r in replicates}
-    if len(methods) != 1 or len(shapes) != 1:
-        raise ValueError(
-            f"Replicates of one metric must share method and shape (the same prompt resamples), got methods "
-            f"{sorted(methods)} and shapes {sorted(shapes)}."
-        )
-    return np.mean([r.values for r in replicates], axis=0), methods.pop()
-
-
-def _hypot(*parts: float | None) -> float | None:
-    known = [p for p in parts if p is not None and math.isfinite(p)]
-    return math.sqrt(sum(p * p for p in known)) if known else None
-
-
-def combine(seed_values: Sequence[float], replicates: Sequence[Replicates] | None = None) -> Estimate:
-    """The mean over seeds of one metric of one configuration and its combined standard error.
-
-    Args:
-        seed_values: the metric of each seed's run. Shape: (S,).
-        replicates: the same runs' ``Replicates`` (one per seed, in any order), or ``None`` (no prompt part).
-    """
-    values = np.asarray([v for v in seed_values if v is not None], dtype=np.float64)
-    values = values[np.isfinite(values)]
-    mean = float(values.mean()) if values.size else math.nan
-    se_seeds = seed_standard_error(values)
-    se_prompts = None
-    if replicates:
-        averaged, method = _seed_average(replicates)
-        se_prompts = prompt_standard_error(averaged, method)
-    return Estimate(mean, _hypot(se_seeds, se_prompts), se_seeds, se_prompts, int(values.size))
-
-
-@dataclass(frozen=True)
-class Gap:
-    """``b − a`` of two configurations' means over seeds, its standard error and the gap in standard errors."""
-
-    value: float
-    se: float | None
-    se_seeds: float | None
-    se_prompts: float | None
-    z: float
-    paired_seeds: bool = False
-
-
-def gap(
-    a_values: Sequence[float],
-    b_values: Sequence[float],
-    a_replicates: Sequence[Replicates] | None = None,
-    b_replicates: Sequence[Replicates] | None = None,
-    *,
-    paired_seeds: bool = False,
-) -> Gap:
-    """The gap mean(b) − mean(a) between two configurations, with a paired prompt part.
-
-    The prompt part is the bootstrap or jackknife error of the difference of the two configurations' seed-averaged
-    replicates, which were computed on the same prompt resamples: a prompt that is hard for both moves both and
-    cancels. The seed part is √(s_a²/S_a + s_b²/S_b) for independent runs, or, with ``paired_seeds`` (``a_values[i]``
-    and ``b_values[i]`` share seed i: its pair draw and its evaluation samples), s_d/√S of the per-seed differences
-    d_i = b_i − a_i: what a seed shifts in both configurations cancels, what it shifts in one counts.
-    ``z = gap / se`` (±inf for a nonzero gap with se 0).
-
-    Raises:
-        ValueError: ``paired_seeds`` with value lists of different lengths or with a missing (non-finite) value.
-    """
-    a, b = combine(a_values), combine(b_values)
-    value = b.mean - a.mean
-    if paired_seeds:
-        a_array, b_array = np.asarray(a_values, dtype=np.float64), np.asarray(b_values, dtype=np.float64)
-        if a_array.shape != b_array.shape or not (np.isfinite(a_array).all() and np.isfinite(b_array).all()):
-            raise ValueError(
-                f"paired_seeds needs one finite value per seed in both configurations, got {list(a_values)} and "
-                f"{list(b_values)}."
-            )
-        se_seeds = seed_standard_error(b_array - a_array)
-    elif a.se_seeds is not None and b.se_seeds is not None:
-        se_seeds = _hypot(a.se_seeds, b.se_seeds)
-    else:
-        se_seeds = None
-    se_prompts = None
-    if a_replicates and b_replicates:
-        averaged_a, method_a = _seed_average(a_replicates)
-        averaged_b, method_b = _seed_average(b_replicates)
-        if method_a != method_b or averaged_a.shape != averaged_b.shape:
-            raise ValueError("The two configurations' replicates come from different prompt resamples.")
-        se_prompts = prompt_standard_error(averaged_b - averaged_a, method_a)
-    se = _hypot(se_seeds, se_prompts)
-    if se is None or not math.isfinite(value):
-        z = math.nan
-    elif se > 0:
-        z = value / se
-    else:
-        z = math.copysign(math.inf, value) if value != 0 else math.nan
-    return Gap(value, se, se_seeds, se_prompts, z, paired_seeds)
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# The verdict
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A claim about an ordered family of configurations: ``metric`` (a result column) moves in ``direction``
-    (+1 rises, −1 falls) from the first configuration to the last."""
-
-    metric: str
-    direction: int
-    text: str
-
-
-#: The paper's trade-off along reverse KL → JS → growing α → forward KL, one claim per measure.
-CLAIMS = (
-    Claim("reward_logit_mean", -1, "reward falls"),
-    Claim("predictive_entropy", +1, "predictive entropy rises"),
-    Claim("token_entropy", +1, "token entropy rises"),
-    Claim("distinct_2", +1, "distinct-2 rises"),
-    Claim("kl_to_ref", -1, "KL to the reference falls"),
-)
-
-
-def spearman(values: Sequence[float]) -> float:
-    """Spearman rank correlation of ``values`` with their positions 0, 1, 2, ... (ties get average ranks); NaN
-    when all values are equal or fewer than two are given."""
-    from scipy.stats import rankdata
-
-    values = np.asarray(values, dtype=np.float64)
-    if values.size < 2 or not np.isfinite(values).all():
-        return math.nan
-    ranks = rankdata(values)
-    if np.all(ranks == ranks[0]):
-        return math.nan
-    return float(np.corrcoef(ranks, np.arange(values.size, dtype=np.float64))[0, 1])
-
-
-@dataclass(frozen=True)
-class ClaimVerdict:
-    """What ``judge`` found for one claim: ``outcome`` is "holds", "does not hold", "reversed" or "no verdict"
-    (``reason`` says why); ``rho`` the Spearman correlation of the means with the family position; ``gap`` the
-    last minus the first configuration."""
-
-    claim: Claim
-    outcome: str
-    rho: float = math.nan
-    gap: Gap | None = None
-    reason: str = ""
-    means: tuple[float, ...] = field(default=())
-
-
-def judge(
-    claim: Claim,
-    means: Sequence[float],
-    end_gap: Gap,
-    *,
-    rho_threshold: float = RHO_THRESHOLD,
-    gap_threshold: float = GAP_THRESHOLD,
-) -> ClaimVerdict:
-    """Judges ``claim`` from the configuration means in family order and the gap between the ends.
-
-    The claim **holds** when ρ (Spearman, means against position) has the claimed sign with |ρ| ≥ ``rho_threshold``
-    *and* the end-to-end gap is at least ``gap_threshold`` standard errors in the claimed direction. It is
-    **reversed** when both hold in the opposite direction, and **does not hold** otherwise.
-    """
-    rho = spearman(means)
-    signed_rho, signed_z = claim.direction * rho, claim.direction * end_gap.z
-    if signed_rho >= rho_threshold and signed_z >= gap_threshold:
-        outcome = "holds"
-    elif signed_rho <= -rho_threshold and signed_z <= -gap_threshold:
-        outcome = "reversed"
-    else:
-        outcome = "does not hold"
-    return ClaimVerdict(claim, outcome, rho, end_gap, means=tuple(float(m) for m in means))
 
 
 def replicates_by_run(
