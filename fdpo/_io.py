@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import math
@@ -46,6 +47,7 @@ __all__ = [
     "write_csv",
     "read_csv",
     "remove_stale_temp_files",
+    "sha256_of",
 ]
 
 _TEMP_SUFFIX = ".tmp"
@@ -376,3 +378,12 @@ def read_csv(path: str | os.PathLike, *, parse_numbers: bool = True) -> list[dic
     if not parse_numbers:
         return rows
     return [{key: _parse_cell(value) for key, value in row.items()} for row in rows]
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes (hex), read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

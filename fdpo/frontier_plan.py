@@ -60,7 +60,11 @@ class FrontierSettings:
         metadata={"help": "t of θ(t) = (1 − t)·θ_SFT + t·θ_policy (t > 1 extrapolates)."},
     )
     realignment: list[float] = field(
-        default_factory=list, metadata={"help": "λ of decoding-time realignment (needs sample(realign=))."}
+        default_factory=lambda: [0.5, 1.5],
+        metadata={
+            "help": "λ of decoding-time realignment: sample from softmax(λ·logits_policy + (1 − λ)·logits_SFT); "
+            "λ < 1 moves towards the SFT model (as a larger β would), λ > 1 away from it."
+        },
     )
     lever_bases: list[str] = field(
         default_factory=lambda: ["baseline", "divpo"],
@@ -122,11 +126,6 @@ class FrontierSettings:
             problems.append(
                 f"frontier.diversity={self.diversity!r}: use one of {', '.join(DOMINANCE_MEASURES)}."
             )
-        if self.realignment and not _realignment_available():
-            problems.append(
-                "frontier.realignment needs decoding-time realignment in fdpo.generation.sample (a `realign` "
-                "argument), which this version lacks; set frontier.realignment=[]."
-            )
         try:
             from fdpo.divergences import get_divergence
 
@@ -176,14 +175,6 @@ class Configuration:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _realignment_available() -> bool:
-    import inspect
-
-    from fdpo.generation import sample
-
-    return "realign" in inspect.signature(sample).parameters
 
 
 def divpo_pairs_name(criterion: str, quantile: float) -> str:

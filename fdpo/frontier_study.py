@@ -11,8 +11,7 @@
 4. evaluates every configuration × seed with the sweep's evaluation (``evaluate_policy``: same prompts, samples,
    metrics): the trained policies, the SFT model, and the evaluation-only levers applied to the policies named in
    ``lever_bases``, reusing them: sampling temperatures, weight interpolation with the SFT model
-   (``fdpo.levers.interpolate_weights``) and, where ``fdpo.generation.sample`` supports it, decoding-time
-   realignment;
+   (``fdpo.levers.interpolate_weights``) and decoding-time realignment (``fdpo.generation.sample(realign=)``);
 5. writes frontier.csv, frontier.png (``fdpo.frontier``) and frontier.md.
 
 Layout of ``output_dir`` (every file written atomically)::
@@ -44,7 +43,8 @@ from fdpo.frontier_plan import Configuration, FrontierSettings, PolicySpec, plan
 from fdpo.report import sweep_replicates
 from fdpo.stages import compute_reference_log_probs, load_prompts, train_policy
 from fdpo.sweep import SweepConfig, SweepConfigError, SweepResources, evaluation_prompts, prepare_pairs
-from fdpo.sweep.store import PAIR_DRAWS_FOLDER, RunStore, pair_stage_folder, sweep_lock
+from fdpo.sweep.stage_files import PAIR_DRAWS_FOLDER, pair_stage_folder
+from fdpo.sweep.store import RunStore, sweep_lock
 
 __all__ = ["run_frontier"]
 
@@ -57,7 +57,7 @@ def _dataset(records):
 
 def _divpo_pairs(root: Path, config: SweepConfig, resources, name: str, settings: FrontierSettings):
     """The DivPO pair set ``name`` (``divpo_pairs_name``) from the SFT samples and rewards in ``root`` (one seed's
-    pair stages, see ``fdpo.sweep.store.pair_stage_folder``), with reference log-probs when the sweep reuses
+    pair stages, see ``fdpo.sweep.stage_files.pair_stage_folder``), with reference log-probs when the sweep reuses
     them."""
     from fdpo.generation import Samples
     from fdpo.stages import make_pairs

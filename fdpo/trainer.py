@@ -35,6 +35,7 @@ from fdpo.data import REFERENCE_COLUMNS
 from fdpo.divergences import FDivergence
 from fdpo.errors import FDPOError
 from fdpo.losses import fdpo_loss
+from fdpo.model_card import add_fdpo_settings
 
 #: The TRL releases whose private ``DPOTrainer._compute_loss`` FDPOTrainer replaces (as pinned in pyproject.toml).
 TRL_REQUIREMENT = ">=1.16,<1.17"
@@ -152,7 +153,7 @@ class FDPOTrainer(DPOTrainer):
         tags.append(f"f-divergence:{self.divergence.name}")
         super().create_model_card(model_name=model_name, dataset_name=dataset_name, tags=tags)
         if self.is_world_process_zero():
-            _add_fdpo_settings(os.path.join(self.args.output_dir, "README.md"), self.args)
+            add_fdpo_settings(os.path.join(self.args.output_dir, "README.md"), self.args)
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
         """Saves the model (or the PEFT adapter) as ``Trainer.save_model`` does, with a model card next to it.
@@ -414,44 +415,3 @@ def remove_fused_lm_head(model: torch.nn.Module) -> int:
             del module.__dict__["forward"]
             restored += 1
     return restored
-
-
-def _add_fdpo_settings(card_path: str, args: FDPOConfig) -> None:
-    """Adds the f-DPO settings to the model card TRL wrote at ``card_path``: metadata and a section of text."""
-    from huggingface_hub import ModelCard
-
-    divergence = args.get_divergence()
-    trl = args.trl_equivalent()
-    settings = {
-        "divergence": args.divergence,
-        "alpha": args.alpha,
-        "beta": args.beta,
-        "loss_type": args.loss_type[0],
-    }
-    if trl is not None:
-        settings["trl_f_divergence_type"] = trl["f_divergence_type"]
-        settings["trl_f_alpha_divergence_coef"] = trl["f_alpha_divergence_coef"]
-    card = ModelCard.load(card_path)
-    card.data.fdpo = settings
-    rows = [("divergence", f"`{args.divergence}` ({type(divergence).__name__})")]
-    if args.alpha is not None:
-        rows.append(("α (paper convention: α → 0 is reverse KL, α → 1 forward KL)", f"{args.alpha:g}"))
-    if trl is None:
-        rows.append(("TRL equivalent", "none: TRL's DPOTrainer has no such f-divergence"))
-    else:
-        coefficient = (
-            f", `f_alpha_divergence_coef={trl['f_alpha_divergence_coef']:g}` (= 1 − α)"
-            if trl["f_divergence_type"] == "alpha_divergence"
-            else ""
-        )
-        rows.append(("TRL equivalent", f'`f_divergence_type="{trl["f_divergence_type"]}"`{coefficient}'))
-    rows += [("β", f"{args.beta:g}"), ("loss type", args.loss_type[0])]
-    section = (
-        "### f-DPO settings\n\n"
-        "Trained with f-DPO (preference optimization under an f-divergence constraint) by fdpo's FDPOTrainer:\n\n"
-        "| setting | value |\n|---|---|\n" + "".join(f"| {name} | {value} |\n" for name, value in rows) + "\n"
-    )
-    text = card.text
-    anchor = text.find("### Framework versions")
-    text = text + "\n" + section if anchor < 0 else text[:anchor] + section + text[anchor:]
-    ModelCard(f"---\n{card.data.to_yaml()}\n---\n{text}").save(card_path)

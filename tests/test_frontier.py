@@ -203,7 +203,13 @@ def _tiny_study(model_dir, classifier_dir):
         }
     )
     settings = FrontierSettings.from_dict(
-        {"divpo": ["ngram"], "temperatures": [0.8], "interpolation": [0.5], "lever_bases": ["baseline"]}
+        {
+            "divpo": ["ngram"],
+            "temperatures": [0.8],
+            "interpolation": [0.5],
+            "realignment": [0.5],
+            "lever_bases": ["baseline"],
+        }
     )
     return config, settings
 
@@ -231,6 +237,7 @@ def test_frontier_study_trains_each_policy_once_and_resumes(
         ("divpo", "DivPO ngram q=0.5 RKL β=0.1", 2),
         ("temperature", "RKL β=0.1 T=0.8", 2),
         ("interpolation", "RKL β=0.1 t=0.5", 2),
+        ("realignment", "RKL β=0.1 λ=0.5", 2),
     ]
     # one training per policy and seed: standard DPO and DivPO, seeds 0 and 1
     assert sorted(calls) == sorted(
@@ -247,6 +254,7 @@ def test_frontier_study_trains_each_policy_once_and_resumes(
             "divpo__DivPO-ngram-q0.5-RKL-beta0.1",
             "temperature__RKL-beta0.1-T0.8",
             "interpolation__RKL-beta0.1-t0.5",
+            "realignment__RKL-beta0.1-lambda0.5",
         )
         for seed in (0, 1)
     )
@@ -308,7 +316,7 @@ def test_frontier_command_reads_a_frontier_section_and_lists_the_plan(
     config.write_text(
         f"sft_model: {tiny_model_dir}\nreward_model: {tiny_classifier_dir}\nprompts: {{texts: ['This movie was']}}\n"
         "grid: {divergences: [forward_kl], betas: [0.1], seeds: [0, 1]}\n"
-        "frontier: {temperatures: [0.9], interpolation: [], divpo: [ngram], lever_bases: [baseline]}\n",
+        "frontier: {temperatures: [0.9], interpolation: [], realignment: [], divpo: [ngram], lever_bases: [baseline]}\n",
         encoding="utf-8",
     )
     args = ["frontier", "--output-dir", str(tmp_path / "out"), "--config", str(config), "--dry-run"]
@@ -322,21 +330,52 @@ def test_frontier_command_reads_a_frontier_section_and_lists_the_plan(
     assert not (tmp_path / "out").exists()  # nothing written by a dry run or a refused config
 
 
-def test_realignment_settings_follow_what_sampling_supports():
-    """frontier.realignment needs fdpo.generation.sample(reference=, realign=): refused, naming the fix, where
-    sampling lacks it; planned on each lever base where it has it."""
-    import inspect
+def test_frontier_command_runs_and_resumes(tiny_model_dir, tiny_classifier_dir, tmp_path, capsys):
+    """`fdpo frontier` end to end on tiny models (standard DPO, the SFT model and one realignment, one seed): the
+    table printed and written; no Ray options (the study runs here); a rerun trains and evaluates nothing."""
+    import json
 
+    from _common import tiny_sweep_training
+
+    from fdpo.cli import main
+
+    config = tmp_path / "sweep.yaml"
+    sweep = {
+        "sft_model": tiny_model_dir,
+        "reward_model": tiny_classifier_dir,
+        "prompts": {"texts": ["This movie was", "The cast is"]},
+        "generation": {"max_new_tokens": 4, "do_sample": True, "top_k": 0},
+        "pairs": {"samples_per_prompt": 2, "strategy": "best_vs_worst"},
+        "training": tiny_sweep_training(),
+        "grid": {"divergences": ["reverse_kl"], "betas": [0.1], "seeds": [0]},
+        "evaluation": {"samples_per_prompt": 2, "batch_size": 4},
+        "frontier": {"temperatures": [], "interpolation": [], "realignment": [1.5], "divpo": []},
+    }
+    config.write_text(json.dumps(sweep), encoding="utf-8")  # JSON is YAML
+    args = ["frontier", "--output-dir", str(tmp_path / "out"), "--config", str(config), "--no-progress"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "frontier.csv" in out and "RKL β=0.1 λ=1.5" in out
+    rows = read_csv(tmp_path / "out" / "frontier.csv")
+    assert [(row["lever"], row["setting"]) for row in rows] == [
+        ("divergence", "RKL β=0.1"),
+        ("sft", "SFT"),
+        ("realignment", "RKL β=0.1 λ=1.5"),
+    ]
+    done = sorted(p.stat().st_mtime_ns for p in (tmp_path / "out" / "runs").glob("*/metrics.json"))
+    assert main(args) == 0 and "frontier.csv" in capsys.readouterr().out
+    assert sorted(p.stat().st_mtime_ns for p in (tmp_path / "out" / "runs").glob("*/metrics.json")) == done
+    with pytest.raises(SystemExit) as exited:  # not an option of the frontier: argparse refuses it
+        main([*args, "--executor", "ray"])
+    assert exited.value.code == 2 and "unrecognized arguments: --executor" in capsys.readouterr().err
+
+
+def test_realignment_is_planned_on_each_lever_base():
+    """λ values are planned on standard DPO (and DivPO when it is a lever base); the default plans 0.5 and 1.5."""
     from fdpo.frontier_plan import Configuration, FrontierSettings, plan_frontier
-    from fdpo.generation import sample
-    from fdpo.sweep import SweepConfig, SweepConfigError
+    from fdpo.sweep import SweepConfig
 
-    if "realign" not in inspect.signature(sample).parameters:
-        with pytest.raises(
-            SweepConfigError, match=r"needs decoding-time realignment .* set frontier.realignment=\[\]"
-        ):
-            FrontierSettings.from_dict({"realignment": [0.5]})
-        return
+    assert FrontierSettings().realignment == [0.5, 1.5]
     settings = FrontierSettings.from_dict(
         {"realignment": [0.5], "divpo": [], "temperatures": [], "interpolation": []}
     )

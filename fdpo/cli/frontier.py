@@ -12,7 +12,7 @@ HELP = "Which levers raise reward and diversity together: their front against st
 DESCRIPTION = (
     "Train the policies the levers need once (the sweep's divergences, standard DPO = reverse KL "
     "beta 0.1, DivPO pairs), evaluate them and the evaluation-only levers (sampling temperature, weight "
-    "interpolation with the SFT model) on every seed, and write frontier.csv, frontier.png and frontier.md: "
+    "interpolation with the SFT model, decoding-time realignment) on every seed, and write frontier.csv, frontier.png and frontier.md: "
     "the Pareto front and the configurations that beat standard DPO on reward and on two of three diversity "
     "measures. The demo world by default. See docs/frontier.md.\n\n"
     "example: fdpo frontier --output-dir frontier-output 'frontier.temperatures=[0.8,1.2]'"
@@ -29,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser,
         overrides_help="Dotted overrides of the sweep config; frontier.* keys set the levers (values read as YAML).",
         dry_run_help="Validate, list the configurations and exit.",
+        executors=False,  # the frontier's evaluations run here, one after another
     )
 
 

@@ -21,8 +21,10 @@ DESCRIPTION = (
 )
 
 
-def add_run_options(parser: argparse.ArgumentParser, *, output_required: bool) -> None:
-    """The options of running a sweep: output folder, restart, progress, executor."""
+def add_run_options(
+    parser: argparse.ArgumentParser, *, output_required: bool, executors: bool = True
+) -> None:
+    """The options of running a sweep: output folder, restart, progress and (``executors``) executor."""
     group = parser.add_argument_group("running")
     group.add_argument(
         "--output-dir",
@@ -36,6 +38,8 @@ def add_run_options(parser: argparse.ArgumentParser, *, output_required: bool) -
         help="Discard the runs of an earlier sweep in --output-dir and start over.",
     )
     group.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
+    if not executors:
+        return
     group.add_argument(
         "--executor",
         choices=("sequential", "ray"),
@@ -50,16 +54,21 @@ def add_run_options(parser: argparse.ArgumentParser, *, output_required: bool) -
     )
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, *, overrides_help: str, dry_run_help: str) -> None:
+def add_config_arguments(
+    parser: argparse.ArgumentParser, *, overrides_help: str, dry_run_help: str, executors: bool = True
+) -> None:
     """The dotted ``KEY=VALUE`` overrides of a sweep config, the run options (``--output-dir`` required) and
     ``--dry-run``: what ``fdpo sweep`` and ``fdpo frontier`` take after their config."""
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=overrides_help)
-    add_run_options(parser, output_required=True)
+    add_run_options(parser, output_required=True, executors=executors)
     parser.add_argument("--dry-run", action="store_true", help=dry_run_help)
 
 
 def run_options(args: argparse.Namespace) -> dict:
-    """The keywords of ``fdpo.sweep.run_sweep`` that ``add_run_options`` sets."""
+    """The keywords of ``fdpo.sweep.run_sweep`` (or, without executor options, ``run_frontier``) that
+    ``add_run_options`` sets."""
+    if not hasattr(args, "executor"):
+        return {"show_progress": not args.no_progress, "restart": args.restart}
     if args.address and args.executor != "ray":
         from fdpo.errors import InputError
 

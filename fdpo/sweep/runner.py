@@ -76,16 +76,14 @@ from fdpo.stages import (
 )
 from fdpo.sweep.config import RunSpec, SweepConfig
 from fdpo.sweep.errors import SweepError
-from fdpo.sweep.store import (
+from fdpo.sweep.stage_files import (
     PAIR_DRAWS_FOLDER,
     STAGE_FILES,
     STAGE_MANIFEST,
-    RunStore,
     StageFiles,
-    check_same_sweep,
     pair_stage_folder,
-    sweep_lock,
 )
+from fdpo.sweep.store import RunStore, check_same_sweep, sweep_lock
 
 __all__ = ["SweepResources", "evaluation_prompts", "prepare_pairs", "run_cell", "run_sweep"]
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fdpo._io import read_json, write_csv, write_json, write_jsonl
+from fdpo._io import read_json, sha256_of, write_csv, write_json, write_jsonl
 from fdpo.evaluation import METRIC_COLUMNS
 from fdpo.report import BASELINE, summarize
 from fdpo.sweep.errors import SweepConfigError, SweepError
@@ -27,11 +27,6 @@ __all__ = [
     "MANIFEST",
     "RESULT_COLUMNS",
     "RunStore",
-    "PAIR_DRAWS_FOLDER",
-    "STAGE_FILES",
-    "STAGE_MANIFEST",
-    "StageFiles",
-    "pair_stage_folder",
     "check_same_sweep",
     "config_digest",
     "sweep_lock",
@@ -140,7 +135,7 @@ class RunStore:
             raise ValueError(f"The row of run {run_id!r} says run_id={row.get('run_id')!r}.")
         write_jsonl(directory / "generations.jsonl", generations)
         write_json(directory / "metrics.json", dict(row))
-        files = {name: _sha256(directory / name) for name in _CHECKED_FILES if (directory / name).is_file()}
+        files = {name: sha256_of(directory / name) for name in _CHECKED_FILES if (directory / name).is_file()}
         manifest = {
             "run_id": run_id,
             "run": {key: row.get(key) for key in IDENTITY_COLUMNS},
@@ -247,17 +242,9 @@ class RunStore:
                 continue
             if not path.is_file():
                 return f"{name} is missing"
-            if _sha256(path) != recorded:
+            if sha256_of(path) != recorded:
                 return f"{name} does not match its checksum in {MANIFEST} (truncated or edited after the run)"
         return None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _signature(path: Path) -> tuple | None:
@@ -329,112 +316,6 @@ def check_same_sweep(root: str | os.PathLike, config: SweepConfig, restart: bool
         "settings: use another --output-dir, or restart the sweep (CLI: --restart) to discard them. Only grid, "
         "report, name, device and save_models may change between reruns."
     )
-
-
-#: Files of the shared stages (samples, scores, pairs, pairs with reference log-probs), in the order they are made.
-STAGE_FILES = ("pair_samples.jsonl", "pair_scores.json", "pairs.jsonl", "pairs_with_ref.jsonl")
-#: Checksums of the stage files, written after each stage.
-STAGE_MANIFEST = "stages.json"
-
-
-#: Where the pair stages of each training seed live when every seed draws its own pairs (``pairs.draw: per_seed``).
-PAIR_DRAWS_FOLDER = "pairs"
-
-
-def pair_stage_folder(root: str | os.PathLike, draw: str, seed: int | None) -> Path:
-    """The folder holding the stage files (and their ``stages.json``) of the pairs a run with seed ``seed`` trains
-    on: the sweep folder itself for one shared pair set, ``pairs/seed-<seed>`` when every seed draws its own."""
-    if draw == "shared":
-        return Path(root)
-    if seed is None:
-        raise ValueError("Every seed draws its own pairs (pairs.draw: per_seed): name the run's seed.")
-    return Path(root) / PAIR_DRAWS_FOLDER / f"seed-{int(seed)}"
-
-
-#: What each stage file is made from: the keys of ``SweepConfig.shared_dict()`` (``section.key`` for one key of a
-#: section), each stage adding to the one before.
-_STAGE_INPUTS = {
-    "pair_samples.jsonl": ("sft_model", "prompts", "generation", "pairs.samples_per_prompt", "pairs.batch_size",
-                           "pairs.seed", "pairs.draw"),
-    "pair_scores.json": ("reward_model", "reward"),
-    "pairs.jsonl": ("pairs",),
-    "pairs_with_ref.jsonl": ("training", "reuse_reference_log_probs"),
-}  # fmt: skip
-
-
-def _stage_input_digests(shared: Mapping[str, Any]) -> dict[str, str]:
-    digests, inputs = {}, {}
-    for name in STAGE_FILES:
-        for key in _STAGE_INPUTS[name]:
-            section, _, item = key.partition(".")
-            value = shared.get(section)
-            inputs[key] = value.get(item) if item and isinstance(value, Mapping) else value
-        digests[name] = config_digest(inputs)
-    return digests
-
-
-class StageFiles:
-    """The shared stages' files of a sweep folder, trusted only when they match what was recorded after writing.
-
-    ``stages.json`` records, for each stage file, its checksum and a digest of the settings it was made from (the
-    models, prompts and sampling for the samples, plus the reward model for the scores, the pair settings for the
-    pairs, the training arguments for the reference log-probs). On creation, a stage file that does not match its
-    checksum (truncated or edited, or written without a record) or was made from other settings is removed, with
-    every later stage file (each is made from the one before), and a warning on the ``fdpo.sweep`` logger says which
-    and why: those stages run again.
-
-    Args:
-        root: the sweep folder.
-        shared: the sweep's shared settings (``SweepConfig.shared_dict()``); without them only checksums are compared.
-    """
-
-    def __init__(self, root: str | os.PathLike, shared: Mapping[str, Any] | None = None):
-        self.root = Path(root)
-        self.manifest = self.root / STAGE_MANIFEST
-        try:
-            recorded = read_json(self.manifest) if self.manifest.is_file() else {}
-        except (OSError, ValueError):
-            recorded = {}
-        recorded = recorded if isinstance(recorded, dict) else {}
-        self.recorded: dict[str, dict[str, Any]] = {k: v for k, v in recorded.items() if isinstance(v, dict)}
-        self.inputs = None if shared is None else _stage_input_digests(shared)
-        stale = None  # the first stage file not to be trusted
-        for name in STAGE_FILES:
-            path = self.root / name
-            problem = self._problem(name, path) if stale is None and path.is_file() else None
-            if problem is not None:
-                stale = name
-                _logger.warning(f"{name} is made again: {problem}.")
-            elif stale is not None and path.is_file():
-                _logger.warning(f"{name} is made again: it is made from {stale}, which is made again.")
-            if stale is not None:
-                path.unlink(missing_ok=True)
-                self.recorded.pop(name, None)
-
-    def _problem(self, name: str, path: Path) -> str | None:
-        record = self.recorded.get(name)
-        if record is None:
-            return f"it has no checksum in {STAGE_MANIFEST} (written by an older fdpo, or interrupted)"
-        if record.get("sha256") != _sha256(path):
-            return f"it does not match its checksum in {STAGE_MANIFEST} (truncated or edited)"
-        if self.inputs is not None and record.get("inputs") != self.inputs[name]:
-            keys = ", ".join(
-                key for stage in STAGE_FILES[: STAGE_FILES.index(name) + 1] for key in _STAGE_INPUTS[stage]
-            )
-            return f"it was made from other settings (it depends on {keys})"
-        return None
-
-    def trusted(self, name: str) -> bool:
-        """Whether the stage file ``name`` exists (and, as checked on creation, matches its record)."""
-        return (self.root / name).is_file() and name in self.recorded
-
-    def record(self, name: str) -> None:
-        """Records the checksum (and the settings' digest) of the stage file ``name``, just written."""
-        self.recorded[name] = {
-            "sha256": _sha256(self.root / name),
-            "inputs": None if self.inputs is None else self.inputs[name],
-        }
-        write_json(self.manifest, self.recorded)
 
 
 def _holds_trained_runs(root: Path) -> bool:

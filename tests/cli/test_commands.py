@@ -256,34 +256,38 @@ def test_demo_quick_end_to_end_and_the_example_resumes_it(tmp_path, capsys, monk
 def test_full_demo_shows_the_papers_trade_off(tmp_path, capsys):
     """`fdpo demo` (the full world, its default sweep), asserting only what held on every seed set measured.
 
-    Five measured seed sets (seeds 0-2, 3-5, 6-8 with transformers' own sampling stream, 0-2 and 3-5 with fdpo's
-    default sampling engine; docs/sweeps.md, "The demo, measured"): reverse KL always had the highest reward of
-    the family and forward KL less (FKL − RKL from −1.7 to −6.1 combined standard errors, −0.21 to −0.63 logits);
-    forward KL always had the higher token entropy (+0.022 to +0.165 nats); every policy ended 4 to 9.3 nats from
-    the SFT model and within 0.14 nats of its predictive entropy. The margins below are about half the smallest
-    measured. The predictive entropy's order and distinct-2 changed sign between seed sets and sampling streams,
-    so nothing is asserted about their order; the report's verdict lines are checked to be there."""
+    Measured with every seed drawing its own pairs (docs/sweeps.md, "The demo, measured"; two demo settings, five
+    seed sets, one and two threads): reverse KL always had the most reward of the family and forward KL less, by
+    0.42 to 0.66 logits, 3.3 to 10.5 standard errors (paired by seed), with rank correlations −0.94 to −1.00; forward
+    KL always ended closer to the SFT model than reverse KL (KL lower by 1.4 to 5.7 nats); every configuration's
+    mean KL was 2 to 17 nats and its predictive entropy within 0.12 of the SFT model's. The margins below are about
+    half the smallest measured. The diversity measures did not separate the ends by 3 standard errors on any seed
+    set (token entropy rose by +0.04 to +0.11 nats, 0.5 to 2.2 SE; distinct-2 and the predictive entropy fell
+    slightly), so nothing is asserted about their order; the report's verdict lines are checked to be there."""
     from fdpo.report import summarize_sweep, verdict
 
     output = tmp_path / "demo"
     assert main(["demo", "--output-dir", str(output), "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert str(output / "tradeoff.png") in out and "reward falls:" in out
+    assert str(output / "tradeoff.png") in out and "reward falls:" in out and "paired by seed" in out
     rows, summary, replicates, _ = summarize_sweep(output)
     means = {row["divergence"]: row for row in summary}
     family = ["reverse_kl", "jensen_shannon", "alpha:0.3", "alpha:0.5", "alpha:0.7", "forward_kl"]
     assert set(family) <= set(means) and all(int(means[name]["n"]) == 3 for name in family)
+    assert len(list((output / "pairs").glob("seed-*/pairs_with_ref.jsonl"))) == 3  # one pair draw per seed
     (judged,) = verdict(rows, replicates)
     claims = {claim.claim.metric: claim for claim in judged.claims}
 
     reward = [float(means[name]["reward_logit_mean"]) for name in family]
     assert reward[0] == max(reward), reward  # standard DPO has the most reward
-    assert claims["reward_logit_mean"].gap.value <= -0.1, claims["reward_logit_mean"]
-    assert claims["reward_logit_mean"].gap.z <= -0.85, claims["reward_logit_mean"]
-    assert claims["token_entropy"].gap.value >= 0.01, claims["token_entropy"]
+    assert claims["reward_logit_mean"].gap.paired_seeds
+    assert claims["reward_logit_mean"].gap.value <= -0.2, claims["reward_logit_mean"]
+    assert claims["reward_logit_mean"].gap.z <= -1.6, claims["reward_logit_mean"]
+    assert claims["reward_logit_mean"].rho <= -0.5, claims["reward_logit_mean"]
+    assert claims["kl_to_ref"].gap.value < 0, claims["kl_to_ref"]  # forward KL stays closer to the SFT model
     sft = means["sft"]
     for name in family:
-        assert 1.0 <= float(means[name]["kl_to_ref_mean"]) <= 12.0, name  # a few nats, as real DPO runs
+        assert 1.0 <= float(means[name]["kl_to_ref_mean"]) <= 25.0, name  # nats, as real DPO runs
         drift = float(means[name]["predictive_entropy_mean"]) - float(sft["predictive_entropy_mean"])
         assert abs(drift) <= 0.3, (name, drift)
 

@@ -19,7 +19,7 @@ import fdpo.sweep.runner as runner
 from fdpo._io import read_csv, read_json, read_jsonl, write_json
 from fdpo.sweep import RESULT_COLUMNS, RunStore, SweepConfig, SweepConfigError, SweepError, run_sweep
 from fdpo.sweep.runner import prepare_pairs
-from fdpo.sweep.store import pair_stage_folder
+from fdpo.sweep.stage_files import pair_stage_folder
 
 
 def _write(path: Path, text: str) -> Path:

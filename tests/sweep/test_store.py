@@ -1,4 +1,4 @@
-"""Tests for fdpo/sweep/store.py: the run folders, their manifests, the tables regenerated from them, the stage
+"""Tests for fdpo/sweep/store.py and fdpo/sweep/stage_files.py: the run folders, their manifests, the tables regenerated from them, the stage
 files' checksums and the rule that binds a folder to its config."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import pytest
 
 from fdpo._io import read_csv, read_json, write_json
 from fdpo.sweep import RESULT_COLUMNS, RunStore, SweepConfig, SweepConfigError
-from fdpo.sweep.store import IDENTITY_COLUMNS, MANIFEST, STAGE_FILES, StageFiles, check_same_sweep
+from fdpo.sweep.stage_files import STAGE_FILES, StageFiles
+from fdpo.sweep.store import IDENTITY_COLUMNS, MANIFEST, check_same_sweep
 
 
 def _write(path: Path, text: str) -> Path:
