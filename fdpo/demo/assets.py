@@ -101,7 +101,7 @@ class DemoRecipe:
     seed: int = 0
 
 
-#: The demo world of ``fdpo demo``: built in about 70 seconds on 2 CPU cores.
+#: The demo world of ``fdpo demo``: built in 80 to 90 seconds on 2 CPU cores.
 FULL_RECIPE = DemoRecipe(
     name="full",
     vocab_size=1536,
@@ -341,7 +341,7 @@ def build_demo_assets(
 
     Args:
         cache_dir: folder holding one subfolder per demo version (default: ``default_cache_dir()``).
-        quick: the small ``QUICK_RECIPE`` world (seconds) instead of ``FULL_RECIPE`` (about 70 seconds on 2 CPU cores).
+        quick: the small ``QUICK_RECIPE`` world (seconds) instead of ``FULL_RECIPE`` (80 to 90 seconds on 2 CPU cores).
         show_progress: tqdm bars while building.
 
     Returns:

@@ -256,14 +256,15 @@ def test_demo_quick_end_to_end_and_the_example_resumes_it(tmp_path, capsys, monk
 def test_full_demo_shows_the_papers_trade_off(tmp_path, capsys):
     """`fdpo demo` (the full world, its default sweep), asserting only what held on every seed set measured.
 
-    Measured with every seed drawing its own pairs (docs/sweeps.md, "The demo, measured"; two demo settings, five
-    seed sets, one and two threads): reverse KL always had the most reward of the family and forward KL less, by
-    0.42 to 0.66 logits, 3.3 to 10.5 standard errors (paired by seed), with rank correlations −0.94 to −1.00; forward
-    KL always ended closer to the SFT model than reverse KL (KL lower by 1.4 to 5.7 nats); every configuration's
-    mean KL was 2 to 17 nats and its predictive entropy within 0.12 of the SFT model's. The margins below are about
-    half the smallest measured. The diversity measures did not separate the ends by 3 standard errors on any seed
-    set (token entropy rose by +0.04 to +0.11 nats, 0.5 to 2.2 SE; distinct-2 and the predictive entropy fell
-    slightly), so nothing is asserted about their order; the report's verdict lines are checked to be there."""
+    Measured with every seed drawing its own pairs (docs/sweeps.md, "The demo, measured"; three demo settings, eight
+    seed sets, one and two threads): forward KL always had the least reward of the family and reverse KL the most
+    or within 0.03 of it (JS once above); FKL − RKL was −0.42 to −0.66 logits, 3.3 to 10.5 standard errors (paired
+    by seed), with rank correlations −0.94 to −1.00; forward KL always ended closer to the SFT model than reverse KL
+    on average (KL lower by 1.4 to 5.7 nats); every configuration's mean KL was 2.5 to 17 nats and its predictive
+    entropy within 0.12 of the SFT model's. The margins below are about half the smallest measured. The diversity
+    measures did not separate the ends by 3 standard errors on any seed set (token entropy rose by +0.04 to +0.11
+    nats, 0.5 to 2.2 SE; distinct-2 and the predictive entropy fell slightly), so nothing is asserted about their
+    order; the report's verdict lines are checked to be there."""
     from fdpo.report import summarize_sweep, verdict
 
     output = tmp_path / "demo"
@@ -279,7 +280,8 @@ def test_full_demo_shows_the_papers_trade_off(tmp_path, capsys):
     claims = {claim.claim.metric: claim for claim in judged.claims}
 
     reward = [float(means[name]["reward_logit_mean"]) for name in family]
-    assert reward[0] == max(reward), reward  # standard DPO has the most reward
+    assert reward[-1] == min(reward), reward  # forward KL has the least reward
+    assert reward[0] >= max(reward) - 0.15, reward  # standard DPO the most, or close to it
     assert claims["reward_logit_mean"].gap.paired_seeds
     assert claims["reward_logit_mean"].gap.value <= -0.2, claims["reward_logit_mean"]
     assert claims["reward_logit_mean"].gap.z <= -1.6, claims["reward_logit_mean"]
