@@ -287,9 +287,9 @@ def plot_frontier(
 ) -> Path:
     """One panel per diversity measure: reward (x) against it (y), mean ± 95% interval of every configuration.
 
-    Levers are told apart by marker and colour; the Pareto front of each panel is a dashed line through its
-    labelled points; the baseline is ringed and configurations that dominate it are labelled in bold. Written with
-    matplotlib's Agg canvas.
+    Levers are told apart by marker and colour, and levers applied to a DivPO policy by hollow markers; every point
+    carries its configuration's number, which the key under the panels names (bold: dominates the baseline); the
+    Pareto front of each panel is a dashed line; the baseline is ringed. Written with matplotlib's Agg canvas.
     """
     require("matplotlib", "study", "The frontier plot")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -298,7 +298,10 @@ def plot_frontier(
     rows = [row for row in table if _finite(row.get("reward_mean"))]
     if not rows:
         raise ValueError("Nothing to plot: no configuration has a finite mean reward.")
-    figure = Figure(figsize=(6.2 * len(DOMINANCE_MEASURES), 5.6))
+    numbers = {id(row): index for index, row in enumerate(rows, 1)}
+    key = [f"{numbers[id(row)]} {_short_label(row['setting'], baseline)}" for row in rows]
+    key_lines = [" · ".join(key[start : start + 6]) for start in range(0, len(key), 6)]
+    figure = Figure(figsize=(6.2 * len(DOMINANCE_MEASURES), 5.6 + 0.22 * len(key_lines)))
     FigureCanvasAgg(figure)
     axes = figure.subplots(1, len(DOMINANCE_MEASURES))
     for axis, measure in zip(axes, DOMINANCE_MEASURES, strict=True):
@@ -307,6 +310,7 @@ def plot_frontier(
         for row in shown:
             lever = row["lever"]
             marker, colour = _LEVER_STYLE.get(lever, ("X", "tab:gray"))
+            on_divpo = lever != "divpo" and str(row["setting"]).startswith("DivPO")
             axis.errorbar(
                 row["reward_mean"],
                 row[f"{measure}_mean"],
@@ -317,28 +321,24 @@ def plot_frontier(
                 ecolor=colour,
                 alpha=0.85,
                 markersize=7,
+                markerfacecolor="white" if on_divpo else colour,
                 capsize=2,
                 elinewidth=0.8,
                 label=None if lever in seen else lever,
             )
             seen.add(lever)
+            axis.annotate(
+                str(numbers[id(row)]),
+                (row["reward_mean"], row[f"{measure}_mean"]),
+                xytext=(4, 3),
+                textcoords="offset points",
+                fontsize=7,
+                fontweight="bold" if row.get("dominates_rkl") else "normal",
+            )
             is_baseline = baseline is not None and (lever, row["setting"]) == tuple(baseline)
             if is_baseline:
                 axis.plot(row["reward_mean"], row[f"{measure}_mean"], "o", ms=16, mfc="none", mec="black")
-        # Labels on the points that matter here (the front, the baseline, the SFT model, dominating ones); the others
-        # are told apart by marker and colour, and named in frontier.csv.
         front = pareto_front([(row["reward_mean"], row[f"{measure}_mean"]) for row in shown])
-        for index, row in enumerate(shown):
-            is_baseline = baseline is not None and (row["lever"], row["setting"]) == tuple(baseline)
-            if index in front or is_baseline or row["lever"] == "sft" or row.get("dominates_rkl"):
-                axis.annotate(
-                    _short_label(row["setting"], baseline),
-                    (row["reward_mean"], row[f"{measure}_mean"]),
-                    xytext=(4, 4),
-                    textcoords="offset points",
-                    fontsize=7,
-                    fontweight="bold" if row.get("dominates_rkl") else "normal",
-                )
         if len(front) > 1:
             axis.plot(
                 [shown[i]["reward_mean"] for i in front],
@@ -351,9 +351,12 @@ def plot_frontier(
         axis.set_xlabel(_LABELS["reward"])
         axis.set_ylabel(_LABELS[measure])
         axis.grid(alpha=0.3)
+    if any(str(row["setting"]).startswith("DivPO") and row["lever"] != "divpo" for row in rows):
+        axes[0].plot([], [], "o", color="gray", markerfacecolor="white", label="hollow: on the DivPO policy")
     axes[0].legend(fontsize=8, loc="best")
     figure.suptitle(title + ("  (ringed: baseline; bold: dominates it)" if baseline else ""))
-    figure.tight_layout()
+    figure.text(0.01, 0.01, "\n".join(key_lines), fontsize=8, va="bottom", ha="left")
+    figure.tight_layout(rect=(0, 0.035 * len(key_lines) + 0.01, 1, 1))
     path = Path(path)
     with atomic_open(path, "wb") as handle:
         figure.savefig(handle, dpi=130, format="png")
