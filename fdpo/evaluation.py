@@ -73,7 +73,8 @@ def evaluate_policy(
 
     Returns:
         ``(metrics, generations)``: metrics with the ``METRIC_COLUMNS`` keys (``None`` for a metric not asked for)
-        plus reward std, sample count and evaluation time; generations as dicts, one per sample: prompt, query,
+        plus reward std, ``completion_words`` (mean words per completion, with ``distinct``: distinct-n falls with
+        length), sample count and evaluation time; generations as dicts, one per sample: prompt, query,
         completion, and the sample's own values for a bootstrap over prompts: ``reward_logit``/``reward_prob`` (with
         ``reward``), ``num_tokens`` and ``policy_logp`` (log π of the completion, summed over its tokens) and
         ``predictive_entropy`` (the mean next-token entropy over its tokens; ``None`` for an empty completion) with
@@ -102,7 +103,7 @@ def evaluate_policy(
         show_progress=show_progress,
     )
     result: dict[str, Any] = dict.fromkeys(
-        (*METRIC_COLUMNS, "reward_logit_std", "reward_prob_std", "self_bleu")
+        (*METRIC_COLUMNS, "reward_logit_std", "reward_prob_std", "self_bleu", "completion_words")
     )
     per_sample: dict[str, Any] = {}
     if "reward" in wanted:
@@ -164,6 +165,9 @@ def evaluate_policy(
     if "distinct" in wanted:
         result["distinct_1"] = float(fm.distinct_n(samples.completions, 1))
         result["distinct_2"] = float(fm.distinct_n(samples.completions, 2))
+        # distinct-n divides unique by all n-grams, so longer completions score lower at equal variety: the mean
+        # length in the same words goes next to it.
+        result["completion_words"] = float(np.mean([len(text.split()) for text in samples.completions]))
     if "self_bleu" in wanted:
         result["self_bleu"] = float(fm.self_bleu(samples.completions))
     result["num_eval_samples"] = len(samples)

@@ -137,8 +137,9 @@ def test_demo_sweep_is_one_packaged_yaml_with_a_quick_overlay():
     assert [run.divergence for run in full.runs()][:: len(full.grid.seeds)] == family
     quick = SweepConfig.from_dict(demo_config_dict(quick=True), check_models=False)
     assert quick.world == "demo:quick" and quick.grid.seeds == [0, 1]
-    assert quick.training["num_train_epochs"] == 1 != full.training["num_train_epochs"]
-    assert quick.training["learning_rate"] == full.training["learning_rate"]  # merged, not replaced
+    assert quick.pairs.samples_per_prompt == 4 != full.pairs.samples_per_prompt
+    assert quick.pairs.strategy == full.pairs.strategy == "best_vs_worst"  # merged, not replaced
+    assert quick.training == full.training
     assert quick.grid.beta_per_divergence == full.grid.beta_per_divergence
     printed = SweepConfig.from_dict(parse_yaml(demo_config_text(quick=True)), check_models=False)
     assert printed.to_dict() == quick.to_dict()

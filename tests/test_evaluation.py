@@ -40,6 +40,7 @@ def test_evaluate_policy_matches_the_metrics_module(tiny_model_dir, tiny_classif
     assert result["reward_logit_mean"] == pytest.approx(float(logits.mean()), rel=1e-6)
     assert [g["reward_logit"] for g in generations] == pytest.approx(logits.tolist(), rel=1e-6)
     assert result["distinct_1"] == metrics.distinct_n(completions, 1)
+    assert result["completion_words"] == pytest.approx(sum(len(c.split()) for c in completions) / 6)
     assert result["token_entropy"] == pytest.approx(metrics.token_entropy(completions, tokenizer))
     assert 0.0 <= result["reward_prob_mean"] <= 1.0 and result["self_bleu"] >= 0.0
     # the policy evaluated against itself: KL is exactly 0 and no second pass is needed

@@ -20,6 +20,7 @@ _TABLE_COLUMNS = (
     ("token entropy", "token_entropy"),
     ("distinct-1", "distinct_1"),
     ("distinct-2", "distinct_2"),
+    ("words", "completion_words"),
     ("KL to ref", "kl_to_ref"),
     ("self-BLEU", "self_bleu"),
     ("train s", "train_seconds"),

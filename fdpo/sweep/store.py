@@ -38,6 +38,7 @@ _EXTRA_RESULT_COLUMNS = (
     "reward_logit_std",
     "reward_prob_std",
     "self_bleu",
+    "completion_words",
     "num_eval_samples",
     "eval_seconds",
 )
