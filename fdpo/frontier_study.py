@@ -55,7 +55,14 @@ def _dataset(records):
     return Dataset.from_list([dict(record) for record in records])
 
 
-def _divpo_pairs(root: Path, config: SweepConfig, resources, name: str, settings: FrontierSettings):
+def _divpo_pairs(
+    root: Path,
+    config: SweepConfig,
+    resources,
+    name: str,
+    settings: FrontierSettings,
+    show_progress: bool = True,
+):
     """The DivPO pair set ``name`` (``divpo_pairs_name``) from the SFT samples and rewards in ``root`` (one seed's
     pair stages, see ``fdpo.sweep.stage_files.pair_stage_folder``), with reference log-probs when the sweep reuses
     them."""
@@ -84,7 +91,7 @@ def _divpo_pairs(root: Path, config: SweepConfig, resources, name: str, settings
         return pairs
     scratch = root / ".reference"
     with_ref = compute_reference_log_probs(
-        model, tokenizer, pairs, config.fdpo_config(config.runs()[0], scratch)
+        model, tokenizer, pairs, config.fdpo_config(config.runs()[0], scratch), show_progress=show_progress
     )
     shutil.rmtree(scratch, ignore_errors=True)
     write_jsonl(ref_path, with_ref.to_list())
@@ -112,7 +119,7 @@ class _Policies:
             if name != "pairs":
                 folder = pair_stage_folder(self.root, self.config.pairs.draw, seed)
                 self._pairs[name, draw] = _divpo_pairs(
-                    folder, self.config, self.resources, name, self.settings
+                    folder, self.config, self.resources, name, self.settings, self.progress
                 )
         return self._pairs[name, draw]
 

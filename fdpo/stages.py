@@ -178,7 +178,7 @@ def make_pairs(samples, rewards, settings: PairSettings | None = None, *, model=
     )
 
 
-def compute_reference_log_probs(model, tokenizer, pairs, args):
+def compute_reference_log_probs(model, tokenizer, pairs, args, *, show_progress: bool = True):
     """The pairs as the trainer prepares them, with TRL's ``ref_chosen_logps``/``ref_rejected_logps`` columns.
 
     Runs TRL's own precompute once (``precompute_ref_log_probs=True``) on a copy of ``model`` (the reference), so the
@@ -188,6 +188,8 @@ def compute_reference_log_probs(model, tokenizer, pairs, args):
         model: the reference model (the SFT model); it is copied, not modified.
         pairs: a ``datasets.Dataset`` with prompt, chosen and rejected columns.
         args: an ``FDPOConfig`` with the sweep's training arguments (``precompute_ref_log_probs`` is forced on).
+        show_progress: TRL's progress bar over the batches (it reads only the ``TQDM_DISABLE`` variable, which is
+            set for the call when False).
 
     Returns:
         a ``datasets.Dataset`` with columns prompt, chosen, rejected, ref_chosen_logps, ref_rejected_logps; rows that
@@ -197,11 +199,27 @@ def compute_reference_log_probs(model, tokenizer, pairs, args):
 
     args = copy.copy(args)
     args.precompute_ref_log_probs = True
-    with _datasets_progress_bars_off():
+    quiet = contextlib.nullcontext() if show_progress else _environment(TQDM_DISABLE="1")
+    with _datasets_progress_bars_off(), quiet:
         trainer = FDPOTrainer(
             model=copy.deepcopy(model), args=args, train_dataset=pairs, processing_class=tokenizer
         )
     return trainer.train_dataset.select_columns(list(_PAIR_COLUMNS + REFERENCE_COLUMNS))
+
+
+@contextlib.contextmanager
+def _environment(**values: str):
+    """Sets environment variables for the duration of the block, then restores them."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @contextlib.contextmanager

@@ -327,7 +327,7 @@ def prepare_pairs(
     scratch = root / ".reference"  # the trainer's output_dir, removed after use
     args = config.fdpo_config(first, output_dir=scratch)
     started = time.perf_counter()
-    with_ref = compute_reference_log_probs(model, tokenizer, pairs, args)
+    with_ref = compute_reference_log_probs(model, tokenizer, pairs, args, show_progress=show_progress)
     write_json(
         root / "reference_log_probs.json",
         {
