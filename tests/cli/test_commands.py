@@ -293,11 +293,9 @@ def test_full_demo_shows_the_papers_trade_off(tmp_path, capsys):
         assert 1.0 <= float(means[name]["kl_to_ref_mean"]) <= 25.0, name  # nats, as real DPO runs
         drift = float(means[name]["predictive_entropy_mean"]) - float(sft["predictive_entropy_mean"])
         assert abs(drift) <= 0.3, (name, drift)
+        # measured: from 0.001 above to 0.22 nats below the SFT model's token entropy
         narrowing = float(sft["token_entropy_mean"]) - float(means[name]["token_entropy_mean"])
-        assert -0.1 <= narrowing <= 0.35, (
-            name,
-            narrowing,
-        )  # measured: −0.001 to +0.17 nats below the SFT model
+        assert -0.1 <= narrowing <= 0.4, (name, narrowing)
     assert claims["token_entropy"].gap.value > -0.15, claims["token_entropy"]  # measured +0.04 to +0.11
 
 
