@@ -257,8 +257,8 @@ def test_full_demo_shows_the_papers_trade_off(tmp_path, capsys):
     """`fdpo demo` (the full world, its default sweep), asserting only what held on every seed set measured.
 
     Measured with every seed drawing its own pairs (docs/sweeps.md, "The demo, measured"; four demo settings, nine
-    runs of seed sets, one and two threads): forward KL always had the least reward of the family and reverse KL the most
-    or within 0.03 of it (JS once above); FKL − RKL was −0.42 to −0.66 logits, 3.3 to 10.5 standard errors (paired
+    runs of three seeds, one and two threads): forward KL always had the least reward of the family and reverse KL
+    the most or within 0.03 of it (JS once above); FKL − RKL was −0.42 to −0.66 logits, 3.3 to 10.5 standard errors (paired
     by seed), with rank correlations −0.94 to −1.00; forward KL always ended closer to the SFT model than reverse KL
     on average (KL lower by 1.4 to 5.7 nats); every configuration's mean KL was 2.5 to 17 nats and its predictive
     entropy within 0.12 of the SFT model's; every configuration's token entropy was 0 to 0.22 nats below the SFT
