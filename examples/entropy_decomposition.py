@@ -17,8 +17,8 @@ the share of π's sampled tokens that ref gives probability < 1e-3, and the comp
     python examples/entropy_decomposition.py demo-output
     python examples/entropy_decomposition.py demo-output --runs reverse_kl__sigmoid__beta0.1__seed0
 
-It reads the sweep's ``sweep.json``, ``pairs.jsonl`` and each run's ``generations.jsonl`` and ``model/`` folder
-(written with ``save_models: true``); the SFT model's samples are the baseline run's (``runs/sft``).
+It reads the sweep's ``sweep.json``, the ``pairs.jsonl`` each run was trained on (``pairs/seed-<s>/``) and each
+run's ``generations.jsonl`` and ``model/`` folder (written with ``save_models: true``); the SFT model's samples are the baseline run's (``runs/sft``).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import torch
 
 from fdpo._io import read_json, read_jsonl
 from fdpo._logprobs import score_completions
+from fdpo.sweep.stage_files import pair_stage_folder
 
 IMPROBABLE = 1e-3
 
@@ -78,11 +79,11 @@ def main() -> None:
         )
     reference = AutoModelForCausalLM.from_pretrained(config["sft_model"]).eval()
     tokenizer = AutoTokenizer.from_pretrained(config["sft_model"])
-    pairs = read_jsonl(root / "pairs.jsonl")
 
     ref_queries, ref_completions = load_generations(root / "runs" / "sft")
     h_ref_ref, ref_token_logps, ref_lengths = mean_entropy(reference, tokenizer, ref_queries, ref_completions)
-    ref_chosen, ref_rejected = pair_logps(reference, tokenizer, pairs)
+    draw = config.get("pairs", {}).get("draw", "shared")  # sweeps before pairs.draw shared one pair set
+    reference_pair_logps = {}  # per pair set: the SFT model's log-probs of its chosen and rejected responses
     print(
         f"SFT on its own samples: H = {h_ref_ref:.3f}, {ref_lengths.mean():.1f} tokens per completion, "
         f"{np.mean(ref_token_logps < np.log(IMPROBABLE)):.2%} of tokens with p_ref < {IMPROBABLE:g}"
@@ -98,6 +99,12 @@ def main() -> None:
         h_pol_pol, _, lengths = mean_entropy(policy, tokenizer, queries, completions)
         h_ref_pol, ref_logps_on_pol, _ = mean_entropy(reference, tokenizer, queries, completions)
         h_pol_ref, _, _ = mean_entropy(policy, tokenizer, ref_queries, ref_completions)
+        seed = read_json(root / "runs" / run / "config.json")["run"]["seed"]
+        folder = pair_stage_folder(root, draw, seed)  # the pairs this run was trained on
+        pairs = read_jsonl(folder / "pairs.jsonl")
+        if folder not in reference_pair_logps:
+            reference_pair_logps[folder] = pair_logps(reference, tokenizer, pairs)
+        ref_chosen, ref_rejected = reference_pair_logps[folder]
         chosen, rejected = pair_logps(policy, tokenizer, pairs)
         d_chosen, d_rejected = chosen - ref_chosen, rejected - ref_rejected
         print(
