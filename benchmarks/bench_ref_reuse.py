@@ -35,8 +35,10 @@ from fdpo.demo.world import demo_config
 from fdpo.stages import load_prompts
 from fdpo.sweep import SweepResources, prepare_pairs, run_sweep
 
-SHARED_FILES = ("pair_samples.jsonl", "pair_scores.json", "pairs.jsonl")
+# One pair set for every run (copied into each sweep with its checksums, so no sweep samples again).
+SHARED_FILES = ("pair_samples.jsonl", "pair_scores.json", "pairs.jsonl", "stages.json")
 GRID = [
+    "pairs.draw=shared",
     "grid.divergences=[reverse_kl,jensen_shannon,forward_kl]",
     "grid.seeds=[0,1]",
     "grid.loss_types=[sigmoid]",
