@@ -181,11 +181,9 @@ def _paired_above(row: Mapping[str, Any], metric: str) -> bool:
 
 def _gap_z(members, baseline_members, metric: str, replicates) -> float | None:
     source = _SOURCES.get(metric, metric)
-    if not any(_finite(m.get(source)) for m in members) or not any(
-        _finite(m.get(source)) for m in baseline_members
-    ):
-        return None
-    result = configuration_gap(baseline_members, members, source, replicates)
+    result = configuration_gap(
+        baseline_members, members, source, replicates
+    )  # z is NaN where one side is unmeasured
     return None if math.isnan(result.z) else result.z
 
 

@@ -109,7 +109,7 @@ class _Policies:
         self._pairs: dict[tuple[str, int | None], Any] = {}
 
     def pairs(self, name: str, seed: int):
-        draw = None if self.config.pairs.draw == "shared" else seed
+        draw = self.config.pair_draw(seed)
         if (name, draw) not in self._pairs:
             # The sweep's stages first: the DivPO pairs are built from its samples and rewards.
             standard = prepare_pairs(

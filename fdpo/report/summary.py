@@ -19,7 +19,6 @@ from fdpo.evaluation import METRIC_COLUMNS
 from fdpo.uncertainty import Replicates
 
 #: Metrics of results.csv that summary.csv aggregates across seeds.
-
 SUMMARY_METRICS = (*METRIC_COLUMNS, "self_bleu", "completion_words", "train_seconds")
 GROUP_KEYS = ("divergence", "loss_type", "beta")
 #: Divergence label of the baseline row: the SFT model evaluated as it is.

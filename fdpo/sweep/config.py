@@ -361,9 +361,10 @@ class SweepConfig:
 
         return int(np.random.SeedSequence([int(self.pairs.seed), int(run_seed)]).generate_state(1)[0])
 
-    def pair_draws(self) -> list[int | None]:
-        """The pair sets the grid trains on: ``[None]`` for one shared set, else the grid's seeds."""
-        return [None] if self.pairs.draw == "shared" else sorted({int(seed) for seed in self.grid.seeds})
+    def pair_draw(self, run_seed: int) -> int | None:
+        """Which pair set a run with seed ``run_seed`` trains on: ``None`` for the one shared set (``pairs.draw:
+        shared``), else its own seed's."""
+        return None if self.pairs.draw == "shared" else int(run_seed)
 
     def training_defaults(self) -> dict[str, Any]:
         """FDPOConfig arguments the sweep sets unless ``training`` overrides them."""

@@ -205,7 +205,7 @@ def run_sweep(
         pair_sets: dict[int | None, Any] = {}  # pair set of each draw (one shared, or one per seed)
 
         def pairs_of(seed: int):
-            draw = None if config.pairs.draw == "shared" else seed
+            draw = config.pair_draw(seed)
             if draw not in pair_sets:
                 pair_sets[draw] = prepare_pairs(root, config, resources, prompts, show_progress, seed=seed)
             return pair_sets[draw]

@@ -357,5 +357,6 @@ def test_pair_sampling_seeds_are_distinct_across_runs_and_pair_seeds(tiny_model_
     assert all(0 <= seed < 2**32 for seed in seeds.values())
     shared = config.with_overrides(["pairs.draw=shared", "pairs.seed=7"])
     assert {shared.pair_sampling_seed(run_seed) for run_seed in range(3)} == {7}
+    assert [config.pair_draw(s) for s in (0, 3)] == [0, 3] and shared.pair_draw(3) is None
     with pytest.raises(SweepConfigError, match="pairs.draw='each' is unknown; use one of per_seed, shared"):
         config.with_overrides(["pairs.draw=each"])
