@@ -27,10 +27,10 @@ from fdpo.errors import InputError
 
 __all__ = ["RECORD_KEYS", "Samples", "sample"]
 
-_COLUMNS = ("prompts", "queries", "completions", "texts", "completion_ids")
 #: The key of each column in a samples file's records (one record per sample, singular keys as in pairs files).
 RECORD_KEYS = {"prompts": "prompt", "queries": "query", "completions": "completion", "texts": "text",
                "completion_ids": "completion_ids"}  # fmt: skip
+_COLUMNS = tuple(RECORD_KEYS)
 _ENGINES = ("auto", "exact", "generate")
 
 
