@@ -25,14 +25,14 @@ run cost more than the training. Reuse pays most where loading a large reference
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
-from fdpo._io import read_json
 from fdpo.demo.world import demo_config
-from fdpo.stages import load_prompts
+from fdpo.pipeline import load_prompts
 from fdpo.sweep import SweepResources, prepare_pairs, run_sweep
 
 # One pair set for every run (copied into each sweep with its checksums, so no sweep samples again).
@@ -55,7 +55,7 @@ def _timed_sweep(config, directory: Path, shared: Path, runs: int = 6) -> tuple[
     training = sum(row["train_seconds"] for row in rows if row["train_seconds"] is not None)
     reference = directory / "reference_log_probs.json"
     if reference.is_file():  # the one-time precompute belongs to the training cost of the reuse sweep
-        training += read_json(reference)["seconds"]
+        training += json.loads(reference.read_text(encoding="utf-8"))["seconds"]
     assert len(rows) == 1 + runs, f"expected the baseline and {runs} runs, got {len(rows)}"
     return total, training
 

@@ -24,16 +24,24 @@ run's ``generations.jsonl`` and ``model/`` folder (written with ``save_models: t
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from fdpo._io import read_json, read_jsonl
 from fdpo._logprobs import score_completions
 from fdpo.sweep.stage_files import pair_stage_folder
 
 IMPROBABLE = 1e-3
+
+
+def read_json(path: Path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def load_generations(run_dir: Path) -> tuple[list[str], list[str]]:

@@ -28,7 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from fdpo._batching import forward_parameters, model_device, pad_batch, start_empty_prompts
-from fdpo._validation import check_strings
+from fdpo.checks import check_strings
 
 __all__ = ["CompletionScores", "check_prompts_and_completions", "score_completions"]
 

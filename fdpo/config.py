@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from trl import DPOConfig
 
-from fdpo._validation import real_number
+from fdpo.checks import TRAINING_VALUE_KEYS, real_number, training_value_problems
 from fdpo.divergences import FDivergence, get_divergence, list_divergences
 from fdpo.errors import InputError
 from fdpo.losses import LOSS_TYPES
@@ -95,8 +95,10 @@ class FDPOConfig(DPOConfig):
     Refused (``InputError``, a ``ValueError``, in ``__post_init__`` and again in ``FDPOTrainer``): a non-default ``f_divergence_type`` or
     ``f_alpha_divergence_coef`` (use ``divergence``/``alpha``; the divergence would otherwise be applied twice), a
     ``loss_type`` outside ``fdpo.losses.LOSS_TYPES`` or more than one loss type, ``loss_weights`` other than ``[1.0]``,
-    ``beta <= 0``, and non-default ``ld_alpha``, ``use_weighting``, ``label_smoothing``, ``discopop_tau``,
-    ``padding_free``.
+    non-default ``ld_alpha``, ``use_weighting``, ``label_smoothing``, ``discopop_tau``, ``padding_free``, and values
+    that would fail late or train nothing (``fdpo.checks.training_value_problems``, the rule the sweep and
+    ``fdpo train`` apply too): a learning rate or β that is not a finite number > 0, a batch size or
+    ``gradient_accumulation_steps`` below 1, ``num_train_epochs`` <= 0 without ``max_steps`` > 0, ``max_length`` < 2.
     """
 
     divergence: str = field(
@@ -172,6 +174,10 @@ class FDPOConfig(DPOConfig):
         self._resolve_divergence()
         self._check_trl_divergence_unused()
         self._check_loss()
+        problems = training_value_problems({key: getattr(self, key) for key in TRAINING_VALUE_KEYS})
+        if problems:
+            raise InputError(" ".join(problems))
+        self.beta = float(self.beta)
         for name, default, reason in _REFUSED_SETTINGS:
             value = getattr(self, name)
             if value != default:
@@ -269,9 +275,3 @@ class FDPOConfig(DPOConfig):
                 f"FDPOConfig does not support loss_weights={self.loss_weights!r}: there is a single loss. Leave "
                 "loss_weights unset (or [1.0])."
             )
-        beta = real_number(self.beta)
-        if beta is None or not math.isfinite(beta) or beta <= 0:
-            raise InputError(
-                f"beta must be a finite number > 0, got {self.beta!r}. DPO papers use 0.01 to 0.5."
-            )
-        self.beta = beta

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from fdpo._divergence_specs import constructor_parameters, parse_spec
-from fdpo._validation import real_number
+from fdpo.checks import real_number
 from fdpo.errors import InputError
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Errors for input a user can fix.
+"""Errors for input a user can fix, and for a sweep that cannot go on.
 
 Every error fdpo raises for a bad file, argument, setting or model derives from ``FDPOError``; its message is one
 paragraph that names the input (file, line, key or argument), the problem and the fix. The ``fdpo`` command prints
@@ -8,7 +8,7 @@ built-in type each class also derives from, e.g. ``ValueError``).
 
 from __future__ import annotations
 
-__all__ = ["FDPOError", "InputError"]
+__all__ = ["FDPOError", "InputError", "SweepConfigError", "SweepError"]
 
 
 class FDPOError(Exception):
@@ -17,3 +17,11 @@ class FDPOError(Exception):
 
 class InputError(FDPOError, ValueError):
     """A file, argument, setting or model given to fdpo is malformed or does not fit; the message says how to fix it."""
+
+
+class SweepConfigError(FDPOError, ValueError):
+    """A sweep config that cannot run. The message lists every problem found, each with its fix."""
+
+
+class SweepError(FDPOError, RuntimeError):
+    """A sweep that cannot go on (no preference pairs, another sweep running in the directory), with the fix."""

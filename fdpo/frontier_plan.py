@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fdpo.data import DIVERSITY_CRITERIA
 from fdpo.frontier import DOMINANCE_MEASURES
 from fdpo.report import configuration_label
+from fdpo.settings import DIVERSITY_CRITERIA
 from fdpo.sweep import RunSpec, SweepConfig, SweepConfigError
 
 __all__ = [

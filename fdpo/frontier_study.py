@@ -37,11 +37,10 @@ from pathlib import Path
 from typing import Any
 
 from fdpo._io import read_json, read_jsonl, write_json, write_jsonl, write_text
-from fdpo.evaluation import evaluate_policy
 from fdpo.frontier import frontier_markdown, write_frontier
 from fdpo.frontier_plan import Configuration, FrontierSettings, PolicySpec, plan_frontier
+from fdpo.pipeline import compute_reference_log_probs, evaluate_policy, load_prompts, train_policy
 from fdpo.report import sweep_replicates
-from fdpo.stages import compute_reference_log_probs, load_prompts, train_policy
 from fdpo.sweep import SweepConfig, SweepConfigError, SweepResources, evaluation_prompts, prepare_pairs
 from fdpo.sweep.stage_files import PAIR_DRAWS_FOLDER, pair_stage_folder
 from fdpo.sweep.store import RunStore, sweep_lock
@@ -67,7 +66,7 @@ def _divpo_pairs(
     pair stages, see ``fdpo.sweep.stage_files.pair_stage_folder``), with reference log-probs when the sweep reuses
     them."""
     from fdpo.generation import Samples
-    from fdpo.stages import make_pairs
+    from fdpo.pipeline import make_pairs
 
     criterion, quantile = name.split("-")[1], float(name.rsplit("-q", 1)[1])
     pairs_path, ref_path = root / f"{name}_pairs.jsonl", root / f"{name}_pairs_with_ref.jsonl"
@@ -188,7 +187,7 @@ def run_frontier(
 
     settings = settings or FrontierSettings()
     settings.validate()
-    config.validate()
+    config.check(quick=True)
     config = config.resolved(show_progress=show_progress)
     root = Path(output_dir)
     root.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from fdpo._batching import model_device, pad_batch, start_empty_prompts
 from fdpo._io import atomic_open
 from fdpo._sampling import SUPPORTED, decode, plan
-from fdpo._validation import check_strings
+from fdpo.checks import check_strings
 from fdpo.errors import InputError
 
 __all__ = ["RECORD_KEYS", "Samples", "sample"]

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
-from fdpo._validation import real_number
+from fdpo.checks import real_number, training_value_problems
 from fdpo.divergences import FDivergence, compute_dtype, get_divergence
 from fdpo.errors import InputError
 
@@ -95,10 +93,10 @@ def fdpo_loss(
             shape (batch_size,), an empty batch, or IPO lengths given for one side only.
     """
     divergence = get_divergence(divergence)
-    beta_value = real_number(beta)
-    if beta_value is None or not math.isfinite(beta_value) or beta_value <= 0:
-        raise InputError(f"beta must be a finite number > 0, got {beta!r}. DPO papers use 0.01 to 0.5.")
-    beta = beta_value
+    problems = training_value_problems({"beta": beta})  # the rule FDPOConfig applies to its beta
+    if problems:
+        raise InputError(problems[0])
+    beta = real_number(beta)
     if loss_type not in LOSS_TYPES:
         raise InputError(f"Unknown loss_type {loss_type!r}; f-DPO supports {', '.join(LOSS_TYPES)}.")
     validate_log_probs(

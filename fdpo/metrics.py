@@ -16,8 +16,9 @@ import torch
 
 from fdpo._logprobs import check_prompts_and_completions, score_completions
 from fdpo._optional import require
-from fdpo._validation import check_strings
+from fdpo.checks import check_strings
 from fdpo.divergences import FDivergence, get_divergence
+from fdpo.uncertainty import t_interval
 
 __all__ = [
     "completion_statistics",
@@ -25,6 +26,7 @@ __all__ = [
     "divergence_from_samples",
     "kl_from_samples",
     "log_ratios_from_samples",
+    "mean_token_logprobs",
     "predictive_entropy",
     "reward_summary",
     "self_bleu",
@@ -33,7 +35,8 @@ __all__ = [
 
 
 def reward_summary(rewards: Sequence[float], confidence: float = 0.95) -> dict[str, float]:
-    """Mean, sample standard deviation (ddof=1), Student-t confidence interval of the mean, and count.
+    """Mean, sample standard deviation (ddof=1), Student-t confidence interval of the mean
+    (``fdpo.uncertainty.t_interval``), and count.
 
     Args:
         rewards: one reward per sample. Shape: (n,).
@@ -42,8 +45,6 @@ def reward_summary(rewards: Sequence[float], confidence: float = 0.95) -> dict[s
     Returns:
         ``{"mean", "std", "ci_low", "ci_high", "n"}``; with one sample, std is 0 and the interval is the point.
     """
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}.")
     values = np.asarray(rewards, dtype=np.float64).ravel()
     if values.size == 0:
         raise ValueError("rewards is empty: nothing to summarise.")
@@ -52,11 +53,9 @@ def reward_summary(rewards: Sequence[float], confidence: float = 0.95) -> dict[s
         raise ValueError(
             f"rewards hold {len(bad)} NaN or inf value(s), at positions {bad[:10]}; score them again or drop them."
         )
-    mean = float(values.mean())
+    mean, std, half = t_interval(values, confidence)
     if values.size == 1:
         return {"mean": mean, "std": 0.0, "ci_low": mean, "ci_high": mean, "n": 1}
-    std = float(values.std(ddof=1))
-    half = float(scipy.stats.t.ppf(0.5 + confidence / 2, values.size - 1) * std / np.sqrt(values.size))
     return {"mean": mean, "std": std, "ci_low": mean - half, "ci_high": mean + half, "n": int(values.size)}
 
 
@@ -159,6 +158,27 @@ def completion_statistics(
     if entropy:
         result["entropy"] = scores.mean_entropies
     return result
+
+
+def mean_token_logprobs(
+    model,
+    tokenizer,
+    prompts: Sequence[str],
+    completions,
+    *,
+    batch_size: int = 16,
+    show_progress: bool = False,
+) -> np.ndarray:
+    """Each completion's mean per-token log π(y_t | x, y_<t) (NaN for an empty completion). Shape: (n,), float64.
+
+    The ``logprob`` diversity criterion of DivPO pairs (``fdpo.pairs.build_pairs(strategy="divpo")``; lower is more
+    diverse). ``completions`` are texts or token-id lists, scored as ``completion_statistics`` scores them.
+    """
+    stats = completion_statistics(
+        model, tokenizer, prompts, completions, batch_size=batch_size, show_progress=show_progress
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(stats["num_tokens"] > 0, stats["logps"] / stats["num_tokens"], np.nan)
 
 
 def predictive_entropy(

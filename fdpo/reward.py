@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from fdpo._batching import forward_parameters, model_device, pad_batch
-from fdpo._validation import check_strings
+from fdpo.checks import check_strings
 from fdpo.errors import InputError
 
 __all__ = ["KINDS", "RewardModel", "as_reward_fn", "score_texts"]

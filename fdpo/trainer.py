@@ -29,13 +29,13 @@ from packaging.version import Version
 from trl import DPOTrainer
 
 from fdpo._io import write_text
-from fdpo._validation import check_preference_dataset
+from fdpo.checks import check_preference_dataset
 from fdpo.config import FDPOConfig
-from fdpo.data import REFERENCE_COLUMNS
 from fdpo.divergences import FDivergence
 from fdpo.errors import FDPOError
 from fdpo.losses import fdpo_loss
 from fdpo.model_card import add_fdpo_settings
+from fdpo.pairs import REFERENCE_COLUMNS
 
 #: The TRL releases whose private ``DPOTrainer._compute_loss`` FDPOTrainer replaces (as pinned in pyproject.toml).
 TRL_REQUIREMENT = ">=1.16,<1.17"
@@ -212,7 +212,7 @@ class FDPOTrainer(DPOTrainer):
         """TRL's reference precompute, skipped for a dataset that already has both reference columns.
 
         With ``precompute_ref_log_probs=True`` and a dataset carrying ``ref_chosen_logps``/``ref_rejected_logps``
-        (such as ``fdpo.stages.compute_reference_log_probs`` returns), the columns are used as they are: no reference
+        (such as ``fdpo.pipeline.compute_reference_log_probs`` returns), the columns are used as they are: no reference
         model is loaded and no reference forward pass runs.
         """
         if all(column in dataset.column_names for column in REFERENCE_COLUMNS):
@@ -400,7 +400,7 @@ def remove_fused_lm_head(model: torch.nn.Module) -> int:
     TRL 1.16's ``DPOTrainer`` sets ``model.forward`` to a function that, without ``fused_lm_head=True``, calls the
     model's *original* bound ``forward``. The trained model itself behaves as before, but ``copy.deepcopy`` of it
     copies the weights and keeps the closure: the copy would run the original's weights. Call this on a trained
-    model before copying it (``fdpo.stages.train_policy`` does, for the policy it returns); the model can no longer
+    model before copying it (``fdpo.pipeline.train_policy`` does, for the policy it returns); the model can no longer
     compute TRL's fused log-probs afterwards, so do not train it further with the same trainer.
 
     Returns:

@@ -144,7 +144,7 @@ CASES = [
     Case("train-divergence-typo", TRAIN + " --divergence alpah", ("alpah", "reverse_kl")),
     Case("train-beta-nan", TRAIN + " --beta nan", ("beta", "nan", "> 0")),
     Case("train-epochs-negative", TRAIN + " --num_train_epochs -1",
-         ("--num_train_epochs -1", "trains nothing")),
+         ("--num_train_epochs=-1.0", "trains no step")),
     Case("train-batch-zero", TRAIN + " --per_device_train_batch_size 0", ("--per_device_train_batch_size", "positive")),
     Case("train-loss-type", TRAIN + " --loss_type robust", ("loss_type='robust'", "sigmoid")),
     Case("train-unknown-option", TRAIN + " --learnig_rate 1e-5", ("--learnig_rate", "did you mean --learning_rate")),

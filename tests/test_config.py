@@ -131,7 +131,7 @@ def test_supported_loss_types_are_normalized_to_a_list(tmp_path, loss_type):
 
 @pytest.mark.parametrize("beta", [0.0, -0.1, float("nan"), float("inf")])
 def test_beta_must_be_positive_and_finite(tmp_path, beta):
-    with pytest.raises(ValueError, match="beta must be a finite number > 0"):
+    with pytest.raises(ValueError, match=r"beta=.* must be a finite number > 0"):
         _config(tmp_path, beta=beta)
 
 

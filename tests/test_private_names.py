@@ -5,8 +5,9 @@ The rule, checked on every Python file under fdpo/, benchmarks/ and examples/:
 - A name that starts with one underscore (``_check``, ``_Resources``) is private to the module that defines it. No
   other module may import it (``from fdpo.x import _name``) or reach it as an attribute of an imported fdpo module
   (``fdpo.x._name``, ``import fdpo.x as x; x._name``).
-- A private *module* (``fdpo._io``, ``fdpo._batching``) is private to the package: any fdpo module, benchmark or
-  example may import its public names (``from fdpo._io import write_json``). Its own underscore names stay private.
+- A private *module* (``fdpo._io``, ``fdpo._batching``) is private to the package: any fdpo module may import its
+  public names (``from fdpo._io import write_json``); its own underscore names stay private. Benchmarks and examples
+  use the library as its users do: no private module at all.
 - Dunder names (``__version__``, ``__all__``) are public.
 - Other libraries' private names (TRL's ``_compute_loss`` that ``FDPOTrainer`` overrides) are not covered: the
   pinned TRL version and tests/test_trainer.py guard those.
@@ -90,6 +91,51 @@ def private_uses(source: str, module: str) -> list[str]:
 def test_no_module_uses_another_modules_private_names(path):
     uses = private_uses(path.read_text(encoding="utf-8"), _module_name(path))
     assert not uses, f"{path.relative_to(REPO)} uses private names of other modules: {uses}"
+
+
+#: Private modules an example or benchmark still imports, until the work that makes them public lands (the decoding
+#: package gives the scoring functions a public home). test_pending_private_modules_are_still_imported fails once one
+#: is gone, so that its entry is removed here too.
+PENDING_PRIVATE_MODULES = {("examples/entropy_decomposition.py", "fdpo._logprobs")}
+
+
+def private_modules(source: str) -> list[tuple[int, str]]:
+    """``(line, module)`` for each import of a private fdpo module (``fdpo._io``, ``fdpo.x._y``) in ``source``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "fdpo" and _is_module(name) and any(_is_private(part) for part in parts):
+                found.append((node.lineno, name))
+    return sorted(set(found))
+
+
+USERS = [path for path in SCANNED if path.relative_to(REPO).parts[0] in ("benchmarks", "examples")]
+
+
+@pytest.mark.parametrize("path", USERS, ids=lambda path: str(path.relative_to(REPO)))
+def test_examples_and_benchmarks_import_no_private_module(path):
+    name = str(path.relative_to(REPO))
+    found = [
+        f"{line}: {module}"
+        for line, module in private_modules(path.read_text(encoding="utf-8"))
+        if (name, module) not in PENDING_PRIVATE_MODULES
+    ]
+    assert not found, f"{name} imports private modules (use public names): {found}"
+
+
+def test_pending_private_modules_are_still_imported():
+    gone = [
+        (name, module)
+        for name, module in PENDING_PRIVATE_MODULES
+        if module not in {m for _, m in private_modules((REPO / name).read_text(encoding="utf-8"))}
+    ]
+    assert not gone, f"remove from PENDING_PRIVATE_MODULES: {gone}"
 
 
 @pytest.mark.parametrize(

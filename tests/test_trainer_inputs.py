@@ -1,4 +1,4 @@
-"""Tests for FDPOTrainer's input checks and its model card (fdpo/trainer.py, fdpo/_validation.py)."""
+"""Tests for FDPOTrainer's input checks and its model card (fdpo/trainer.py, fdpo/checks.py)."""
 
 from __future__ import annotations
 

@@ -21,8 +21,7 @@ _OPTIONS = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from fdpo.evaluation import DEFAULT_METRICS
-    from fdpo.sweep.settings import EvaluationSettings, RewardSettings
+    from fdpo.settings import DEFAULT_METRICS, EvaluationSettings, RewardSettings
 
     parser.add_argument("--model", required=True, help="The model to evaluate.")
     parser.add_argument(
@@ -65,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
         prompts,
         refuse,
     )
-    from fdpo.evaluation import DEFAULT_METRICS, evaluate_policy
-    from fdpo.sweep.settings import EvaluationSettings, RewardSettings
+    from fdpo.pipeline import evaluate_policy
+    from fdpo.settings import DEFAULT_METRICS, EvaluationSettings, RewardSettings
 
     given = prompts(args)
     generation = generation_settings(args.gen)

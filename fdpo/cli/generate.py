@@ -11,7 +11,7 @@ DESCRIPTION = "Sample completions of prompts from a causal LM (fdpo.generation.s
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from fdpo.sweep.settings import PairSettings
+    from fdpo.settings import PairSettings
 
     parser.add_argument("--model", required=True, help="Local directory or hub id of the causal LM.")
     add_prompt_options(parser)
@@ -25,10 +25,10 @@ def outputs(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from fdpo.checks import positive_int_problems
     from fdpo.cli.failures import about
     from fdpo.cli.options import check_model, device, generation_settings, load_model, prompts, refuse
-    from fdpo.stages import generate_samples
-    from fdpo.sweep.checks import positive_int_problems
+    from fdpo.pipeline import generate_samples
 
     given = prompts(args)
     generation = generation_settings(args.gen)

@@ -1,6 +1,6 @@
 """Options shared by the subcommands, built from the settings dataclasses where the command restates them.
 
-``add_fields`` turns fields of a settings dataclass (``fdpo.sweep.settings``) into options: the type, the choices of a
+``add_fields`` turns fields of a settings dataclass (``fdpo.settings``) into options: the type, the choices of a
 ``Literal`` field, the default and the help (``metadata["help"]``) come from the field, so the command and the YAML
 config cannot drift apart. ``settings_from`` builds the dataclass back from the parsed arguments.
 """
@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from fdpo.checks import rename_keys
 from fdpo.errors import InputError
 
 __all__ = [
@@ -111,9 +112,8 @@ def settings_from(settings: type, args: argparse.Namespace, options: Mapping[str
 
 def option_problems(problems: list[str], section: str, options: Mapping[str, str]) -> list[str]:
     """Problems of a settings section (``pairs.high ...``) said with the options that set them (``--high ...``)."""
-    for name, option in options.items():
-        problems = [problem.replace(f"{section}.{name}", option) for problem in problems]
-    return problems
+    names = {f"{section}.{name}": option for name, option in options.items()}
+    return [rename_keys(problem, names) for problem in problems]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -121,7 +121,7 @@ def option_problems(problems: list[str], section: str, options: Mapping[str, str
 
 
 def add_prompt_options(parser: argparse.ArgumentParser) -> None:
-    from fdpo.sweep.settings import PromptSettings
+    from fdpo.settings import PromptSettings
 
     group = parser.add_argument_group("prompts")
     group.add_argument(
@@ -161,7 +161,7 @@ def add_sampling_options(parser: argparse.ArgumentParser, settings: type) -> Non
 def prompts(args: argparse.Namespace) -> list[str]:
     """The prompts of ``--prompt``/``--prompts-file``, checked: the file exists, is UTF-8 text and is not blank."""
     from fdpo.cli.failures import about
-    from fdpo.stages import load_prompts
+    from fdpo.pipeline import load_prompts
 
     file = args.prompts_file
     if file is not None:
@@ -190,7 +190,7 @@ def prompts(args: argparse.Namespace) -> list[str]:
 
 def generation_settings(items: list[str]) -> dict[str, Any]:
     """The ``--gen KEY=VALUE`` settings, checked against what ``generate()`` knows."""
-    from fdpo.sweep.checks import generation_problems
+    from fdpo.checks import generation_problems
     from fdpo.sweep.yamlio import apply_overrides
 
     settings = apply_overrides({}, items)
@@ -215,7 +215,7 @@ def load_model(option: str, value: str, on: str):
     """``(model, tokenizer)`` of the causal LM ``option`` names (checked with ``check_model``), on device ``on``; a
     failure to load names the option."""
     from fdpo.cli.failures import about
-    from fdpo.stages import load_causal_lm
+    from fdpo.pipeline import load_causal_lm
 
     with about(f"{option} {value!r}"):
         return load_causal_lm(value, on)
@@ -225,7 +225,7 @@ def load_reward(option: str, value: str, settings: Any, on: str):
     """The reward classifier ``option`` names, with its ``RewardSettings``, on device ``on``; a failure to load
     names the option."""
     from fdpo.cli.failures import about
-    from fdpo.stages import load_reward_model
+    from fdpo.pipeline import load_reward_model
 
     with about(f"{option} {value!r}"):
         return load_reward_model(value, settings, on)

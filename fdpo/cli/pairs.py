@@ -9,7 +9,7 @@ from fdpo.cli.options import add_fields
 HELP = "Score samples with a reward model and build preference pairs."
 DESCRIPTION = (
     "Score the samples of 'fdpo generate' with a reward classifier and build preference pairs "
-    "(fdpo.data.build_pairs). Writes a JSONL file with prompt, chosen, rejected, chosen_reward, rejected_reward."
+    "(fdpo.pairs.build_pairs). Writes a JSONL file with prompt, chosen, rejected, chosen_reward, rejected_reward."
 )
 
 # PairSettings / RewardSettings field → option
@@ -28,7 +28,7 @@ _REWARD_OPTIONS = {"positive_index": "--positive-index", "batch_size": "--reward
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from fdpo.sweep.settings import PairSettings, RewardSettings
+    from fdpo.settings import PairSettings, RewardSettings
 
     parser.add_argument("--samples", required=True, help="Samples file written by 'fdpo generate'.")
     parser.add_argument(
@@ -68,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
     )
     from fdpo.errors import InputError
     from fdpo.generation import RECORD_KEYS, Samples
-    from fdpo.stages import make_pairs, score_samples
-    from fdpo.sweep.settings import PairSettings, RewardSettings
+    from fdpo.pipeline import make_pairs, score_samples
+    from fdpo.settings import PairSettings, RewardSettings
 
     settings = settings_from(PairSettings, args, _PAIR_OPTIONS)
     reward_settings = settings_from(RewardSettings, args, _REWARD_OPTIONS)

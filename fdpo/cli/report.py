@@ -12,7 +12,7 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from fdpo.evaluation import DIVERSITY_MEASURES, REWARD_MEASURES
+    from fdpo.settings import DIVERSITY_MEASURES, REWARD_MEASURES
 
     parser.add_argument("sweep_dir", help="A directory written by 'fdpo sweep' or 'fdpo demo'.")
     parser.add_argument(

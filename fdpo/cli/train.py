@@ -27,30 +27,13 @@ def outputs(args: argparse.Namespace) -> list[str]:
     return []
 
 
-def _check_training(config) -> list[str]:
-    """Settings TrainingArguments accepts that would train nothing or fail after the model is loaded."""
-    problems = []
-    if config.max_steps <= 0 and not config.num_train_epochs > 0:
-        problems.append(
-            f"--num_train_epochs {config.num_train_epochs} with --max_steps {config.max_steps} trains nothing; give "
-            "--num_train_epochs > 0 or --max_steps > 0."
-        )
-    for name in ("per_device_train_batch_size", "gradient_accumulation_steps"):
-        value = getattr(config, name)
-        if value < 1:
-            problems.append(f"--{name} must be a positive integer, got {value}.")
-    if not config.learning_rate >= 0:
-        problems.append(f"--learning_rate must be a number >= 0, got {config.learning_rate}.")
-    return problems
-
-
 def check_records(records: Sequence[dict[str, Any]], source: str) -> None:
     """Refuses JSONL records that are not preference pairs, naming the record and the expected format.
 
     (A samples file of ``fdpo generate`` passed as pairs is recognized and the command to turn it into pairs named.)
     What is left, on the dataset built from the records, is ``check_preference_dataset``'s.
     """
-    from fdpo._validation import PREFERENCE_FORMATS
+    from fdpo.checks import PREFERENCE_FORMATS
     from fdpo.errors import InputError
 
     if not records:
@@ -139,13 +122,13 @@ def _load_dataset(script, mixture) -> tuple[Any, Any, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fdpo._validation import check_preference_dataset
+    from fdpo.checks import check_preference_dataset
     from fdpo.cli.options import check_model, check_output_dir, refuse
     from fdpo.cli.train_args import parse
     from fdpo.errors import InputError
 
     script, config, model_args, mixture = parse(args.arguments)
-    problems = _check_training(config)
+    problems = []
     if bool(script.pairs) + bool(script.dataset_name or mixture.datasets) != 1:
         problems.append(
             "give the training data as --pairs FILE.jsonl (written by 'fdpo pairs') or as --dataset_name NAME (a "
@@ -176,7 +159,7 @@ def _train(config, model_args, train, test) -> int:
 
     from fdpo._io import write_json
     from fdpo.cli.failures import about
-    from fdpo.data import REFERENCE_COLUMNS
+    from fdpo.pairs import REFERENCE_COLUMNS
     from fdpo.sweep import RunSpec
     from fdpo.trainer import FDPOTrainer
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from trl import DatasetMixtureConfig, ModelConfig, ScriptArguments, TrlParser
 
+from fdpo.checks import TRAINING_VALUE_KEYS, rename_keys
 from fdpo.config import FDPOConfig
 from fdpo.errors import InputError
 
@@ -151,9 +152,14 @@ def parse(argv: list[str]) -> tuple[TrainArguments, FDPOConfig, TrainModelConfig
     argv = _expand_set(argv)
     _check_config_file(argv)
     parser = make_parser()
-    # FDPOConfig refuses bad settings in __post_init__ (ValueError/TypeError naming the setting).
+    # FDPOConfig refuses bad settings in __post_init__ (ValueError/TypeError naming the setting); its value ranges
+    # (fdpo.checks.training_value_problems) name the field, written here as the option that sets it.
     with about("invalid training arguments", also=(ValueError, TypeError)):
-        *parsed, remaining = parser.parse_args_and_config(argv, return_remaining_strings=True)
+        try:
+            *parsed, remaining = parser.parse_args_and_config(argv, return_remaining_strings=True)
+        except InputError as error:
+            options = {key: f"--{key}" for key in TRAINING_VALUE_KEYS}
+            raise InputError(rename_keys(str(error), options)) from error
     if remaining:
         raise _unknown(parser, remaining)
     return tuple(parsed)

@@ -11,7 +11,6 @@ from typing import Any
 
 from fdpo._io import write_text
 from fdpo._optional import require
-from fdpo.evaluation import DIVERSITY_MEASURES, REWARD_MEASURES
 from fdpo.report.summary import (
     BASELINE,
     GROUP_KEYS,
@@ -23,6 +22,7 @@ from fdpo.report.summary import (
     summary_column,
     summary_name,
 )
+from fdpo.settings import DIVERSITY_MEASURES, REWARD_MEASURES
 
 _AXIS_LABELS = {
     "reward_logit": "reward (positive-class logit)",

@@ -15,7 +15,7 @@ from typing import Any
 
 from fdpo import uncertainty
 from fdpo._io import read_csv
-from fdpo.evaluation import METRIC_COLUMNS
+from fdpo.settings import METRIC_COLUMNS
 from fdpo.uncertainty import Replicates
 
 #: Metrics of results.csv that summary.csv aggregates across seeds.
@@ -40,25 +40,17 @@ def finite(value: Any) -> bool:
 def confidence_interval(
     values: Sequence[float], confidence: float = 0.95
 ) -> tuple[float, float | None, float | None]:
-    """Mean, sample standard deviation (ddof 1) and the half-width of the Student-t confidence interval.
-
-    The interval is ``mean ± t_{(1+confidence)/2, n−1} · std / √n``. Non-finite values and ``None`` are dropped.
+    """Mean, sample standard deviation (ddof 1) and the half-width of the Student-t confidence interval
+    (``fdpo.uncertainty.t_interval``) of the finite values; non-finite values and ``None`` are dropped.
 
     Returns:
         ``(mean, std, half_width)``; ``std`` and ``half_width`` are ``None`` with fewer than two values, and the mean
         is NaN with none.
     """
-    from scipy import stats
-
     kept = [float(v) for v in values if finite(v)]
-    n = len(kept)
-    if n == 0:
-        return math.nan, None, None
-    mean = math.fsum(kept) / n
-    if n < 2:
+    mean, std, half_width = uncertainty.t_interval(kept, confidence)
+    if len(kept) < 2:
         return mean, None, None
-    std = math.sqrt(math.fsum((v - mean) ** 2 for v in kept) / (n - 1))
-    half_width = float(stats.t.ppf((1.0 + confidence) / 2.0, n - 1)) * std / math.sqrt(n)
     return mean, std, half_width
 
 

@@ -1,14 +1,15 @@
 """Sweeps: a grid of f-DPO runs over one set of pairs, evaluated and reported, resumable after any interruption.
 
-``SweepConfig`` (``config``) describes a sweep; its sections (``settings``, the grid and its cells in ``grid``,
-the ``training:`` arguments in ``training``) validate themselves with the shared checks of ``checks`` and the
-machine checks of ``preflight``. ``yamlio`` reads YAML and dotted overrides, ``store`` keeps the runs on disk,
-``worlds`` supplies models and prompts a config leaves unset, and ``run_sweep`` (``runner``) runs it. See
+``SweepConfig`` (``config``) describes a sweep and checks it (``SweepConfig.check``); its sections (the stage settings
+of ``fdpo.settings``, the grid and its cells in ``grid``, the ``training:`` arguments in ``training``) find their
+problems with the shared checks of ``fdpo.checks`` and the machine checks of ``preflight``. ``yamlio`` reads YAML and
+dotted overrides, ``store`` keeps the runs on disk, ``worlds`` supplies models and prompts a config leaves unset,
+``executors`` says where the runs go (this process or Ray), and ``run_sweep`` (``runner``) runs it. See
 docs/sweeps.md.
 """
 
+from fdpo.errors import SweepConfigError, SweepError
 from fdpo.sweep.config import RunSpec, SweepConfig, make_run_id
-from fdpo.sweep.errors import SweepConfigError, SweepError
 from fdpo.sweep.runner import SweepResources, evaluation_prompts, prepare_pairs, run_sweep
 from fdpo.sweep.settings import (
     EvaluationSettings,

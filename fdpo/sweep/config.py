@@ -1,9 +1,9 @@
 """``SweepConfig``: one sweep (models, prompts, sampling, pairs, training arguments, the grid, evaluation, report).
 
-It reads YAML or dicts into its sections (``fdpo.sweep.settings``; the grid and its cells ``RunSpec`` in
-``fdpo.sweep.grid``, re-exported here with ``make_run_id``), gathers their problems (the shared checks in
-``fdpo.sweep.checks``, those that look at the machine in ``fdpo.sweep.preflight``, the ``training:`` arguments in
-``fdpo.sweep.training``) and builds each run's ``FDPOConfig``.
+It reads YAML or dicts into its sections (the stage settings of ``fdpo.settings``; the grid and its cells ``RunSpec``
+in ``fdpo.sweep.grid``, re-exported here with ``make_run_id``), gathers their problems in one entry point, ``check``
+(the shared checks in ``fdpo.checks``, those that look at the machine in ``fdpo.sweep.preflight``, the ``training:``
+arguments in ``fdpo.sweep.training``) and builds each run's ``FDPOConfig``.
 
 A config that sets ``world: NAME[:VARIANT]`` (or the shorthand ``NAME: VARIANT``, e.g. ``demo: quick``) takes the
 models, prompts, template and generation settings it leaves unset from that world (``fdpo.sweep.worlds``).
@@ -19,9 +19,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from fdpo.checks import format_problems, generation_problems, unknown_key_problem
+from fdpo.errors import SweepConfigError, SweepError
 from fdpo.sweep import settings as sections
-from fdpo.sweep.checks import format_problems, generation_problems, unknown_key_problem
-from fdpo.sweep.errors import SweepConfigError, SweepError
 from fdpo.sweep.grid import RunSpec, make_run_id
 from fdpo.sweep.preflight import (
     device_problems,
@@ -65,8 +65,8 @@ class SweepConfig:
     """A sweep: models, prompts, sampling, pairs, training arguments, the grid, evaluation and report settings.
 
     Build one from YAML with ``SweepConfig.from_yaml(path, overrides=["training.learning_rate=1e-5"])`` or from a
-    dict with ``from_dict``; ``validate()`` checks everything that can be checked without loading a model (it runs in
-    ``from_yaml``/``from_dict`` and again in ``run_sweep``). See docs/sweeps.md for every key.
+    dict with ``from_dict``; ``check()`` checks everything that can be checked without loading a model (its quick
+    part runs in ``from_yaml``/``from_dict``, all of it in ``run_sweep``). See docs/sweeps.md for every key.
     """
 
     sft_model: str = field(
@@ -123,8 +123,8 @@ class SweepConfig:
         """Builds a config from nested dicts (as in the YAML file).
 
         Raises:
-            SweepConfigError: an unknown key (with the closest known one), a section that is not a mapping, or any
-                problem ``validate`` finds.
+            SweepConfigError: an unknown key (with the closest known one), a section that is not a mapping, or (with
+                ``validate``) any problem the quick checks of ``check`` find.
         """
         if not isinstance(data, Mapping):
             raise SweepConfigError(f"{source}: a sweep config must be a mapping, got {type(data).__name__}.")
@@ -161,7 +161,7 @@ class SweepConfig:
             raise SweepConfigError(format_problems(source, problems))
         config = cls(**kwargs)
         if validate:
-            config.validate(source=source, check_models=check_models)
+            config.check(quick=True, source=source, check_models=check_models)
         return config
 
     @classmethod
@@ -189,84 +189,52 @@ class SweepConfig:
 
     # -- validation -----------------------------------------------------------------------------------------------
 
-    def validate(
-        self, *, source: str = "config", check_models: bool = True, names: Mapping[str, str] | None = None
-    ) -> None:
-        """Checks everything that needs neither a model, nor a file read, nor the network: fails in milliseconds.
-
-        Checks: model references (an existing local folder with a config.json, or a valid hub id such as ``gpt2`` or
-        ``org/name``; offline, the hub id must be in the local cache), the world, name, device, prompts, template,
-        pair strategy, the grid (known divergences and loss types, β > 0, seeds numpy accepts, ``beta_per_divergence``
-        keys matching a divergence, no duplicates, at least one run, no two cells with one run id), training
-        arguments (known ``FDPOConfig`` fields of the right type and range, none the grid sets, and the
-        ``FDPOConfig`` of every grid cell builds), generation keys, evaluation metrics and report axes.
-        ``check()`` adds the checks that read files or ask the hub.
-
-        Args:
-            check_models: also check ``sft_model`` and ``reward_model`` (turn off to check a config meant for another
-                machine).
-            names: what the user wrote for config keys, e.g. ``{"grid.betas": "--beta"}`` (see
-                ``fdpo.sweep.checks.rename_keys``), so that messages name the option the user knows.
-
-        Raises:
-            SweepConfigError: listing every problem, each with the bad value, what was expected and the fix.
-        """
-        problems = self.problems(check_models=check_models)
-        if problems:
-            raise SweepConfigError(format_problems(source, problems, names))
-
     def check(
         self,
         *,
+        quick: bool = False,
         source: str = "config",
         check_models: bool = True,
         names: Mapping[str, str] | None = None,
         hub_timeout: float = 10.0,
     ) -> None:
-        """Every check a sweep makes before its first heavy stage: what ``fdpo sweep --dry-run`` runs, and what
-        ``run_sweep`` runs before it creates anything in the output folder.
+        """Checks the config and raises one ``SweepConfigError`` that lists every problem found (file, key and fix).
 
-        ``validate()``, then (when it passes) the checks that read files or ask the hub, still without loading a
-        model: the prompt files are read (UTF-8, at least one prompt); a hub model that is not in the local cache
-        is looked up once, with ``hub_timeout`` seconds and no retries (missing, private, gated, or no answer: the
-        message says what to do); and when ``sft_model`` is a local folder or cached, its tokenizer measures the
-        longest prompt, which must leave room for a completion within ``training.max_length``. A config with a
-        world (``demo: quick``) whose models the world supplies gets these checks when ``run_sweep`` has resolved it.
+        Without a file read or the network (what ``quick=True`` runs alone, in milliseconds; ``from_dict`` and
+        ``from_yaml`` run it): model references (an existing local folder with a config.json, or a valid hub id such
+        as ``gpt2`` or ``org/name``; offline, the hub id must be in the local cache), the world, name, device,
+        prompts, template, pair strategy, the grid (known divergences and loss types, β > 0, seeds numpy accepts,
+        ``beta_per_divergence`` keys matching a divergence, no duplicates, at least one run, no two cells with one
+        run id), training arguments (known ``FDPOConfig`` fields of the right type and range, none the grid sets,
+        and the ``FDPOConfig`` of every grid cell builds), generation keys, evaluation metrics and report axes.
+
+        Then, unless ``quick`` (and when the above passes), the checks that read files or ask the hub, still without
+        loading a model: what ``fdpo sweep --dry-run`` runs, and what ``run_sweep`` runs before it creates anything
+        in the output folder. The prompt files are read (UTF-8, at least one prompt); a hub model that is not in the
+        local cache is looked up once, with ``hub_timeout`` seconds and no retries (missing, private, gated, or no
+        answer: the message says what to do); and when ``sft_model`` is a local folder or cached, its tokenizer
+        measures the longest prompt, which must leave room for a completion within ``training.max_length``. A config
+        with a world (``demo: quick``) whose models the world supplies gets these checks when ``run_sweep`` has
+        resolved it.
+
+        Args:
+            quick: only the checks that need neither a file, nor the network, nor a tokenizer.
+            check_models: also check ``sft_model`` and ``reward_model`` (turn off to check a config meant for another
+                machine).
+            names: what the user wrote for config keys, e.g. ``{"grid.betas": "--beta"}`` (see
+                ``fdpo.checks.rename_keys``), so that messages name the option the user knows.
 
         Raises:
-            SweepConfigError: listing every problem found (file, key and fix).
+            SweepConfigError: listing every problem, each with the bad value, what was expected and the fix.
         """
-        problems = self.problems(check_models=check_models)
-        if not problems and check_models:
-            for name in ("sft_model", "reward_model"):
-                if getattr(self, name):
-                    problems += hub_problems(name, getattr(self, name), timeout=hub_timeout)
-        if not problems:
-            prompts, problems = self._prompt_texts()
-            if not problems and check_models and self.sft_model:
-                runs = self.runs()
-                max_length = self.fdpo_config(runs[0], output_dir=os.devnull).max_length if runs else None
-                problems += max_length_problems(
-                    self.sft_model, max_length, prompts, self.prompts.template, self.generation
-                )
+        problems = self._problems(check_models=check_models)
+        if not problems and not quick:
+            problems = self._file_and_hub_problems(check_models=check_models, hub_timeout=hub_timeout)
         if problems:
             raise SweepConfigError(format_problems(source, problems, names))
 
-    def check_training(self, *, source: str = "config", names: Mapping[str, str] | None = None) -> None:
-        """The checks of the grid, ``training`` and ``device`` alone (as ``validate`` makes them): for a caller that
-        trains one cell without the rest of a sweep (``fdpo train``); ``names`` as in ``validate``.
-
-        Raises:
-            SweepConfigError: listing every problem found.
-        """
-        problems = device_problems(self.device)
-        grid_problems = self.grid.problems()
-        problems += grid_problems + self.training_problems(check_cells=not grid_problems)
-        if problems:
-            raise SweepConfigError(format_problems(source, problems, names))
-
-    def problems(self, *, check_models: bool = True) -> list[str]:
-        """What ``validate`` finds wrong, as a list of messages (empty: valid)."""
+    def _problems(self, *, check_models: bool) -> list[str]:
+        """What the quick checks of ``check`` find wrong, as a list of messages (empty: valid)."""
         problems: list[str] = []
         if self.world is not None:
             problems += world_problems(self.world)
@@ -293,11 +261,11 @@ class SweepConfig:
         grid_problems = self.grid.problems()
         problems += grid_problems
         problems += self.evaluation.problems()
-        problems += self.training_problems(check_cells=not grid_problems)
+        problems += self._training_problems(check_cells=not grid_problems)
         problems += self.report.problems()
         return problems
 
-    def training_problems(self, *, check_cells: bool = True) -> list[str]:
+    def _training_problems(self, *, check_cells: bool) -> list[str]:
         """Problems of ``training``: unknown ``FDPOConfig`` fields, fields the grid sets, values of the wrong type
         or range, and (with ``check_cells``, for a valid grid) run ids that collide and grid cells whose
         ``FDPOConfig`` does not build."""
@@ -320,10 +288,29 @@ class SweepConfig:
             )
         return problems
 
+    def _file_and_hub_problems(self, *, check_models: bool, hub_timeout: float) -> list[str]:
+        """The checks of ``check`` that read files, ask the hub or load a tokenizer (for a config that passed the
+        others)."""
+        problems = []
+        if check_models:
+            for name in ("sft_model", "reward_model"):
+                if getattr(self, name):
+                    problems += hub_problems(name, getattr(self, name), timeout=hub_timeout)
+        if problems:
+            return problems
+        prompts, problems = self._prompt_texts()
+        if not problems and check_models and self.sft_model:
+            runs = self.runs()
+            max_length = self.fdpo_config(runs[0], output_dir=os.devnull).max_length if runs else None
+            problems += max_length_problems(
+                self.sft_model, max_length, prompts, self.prompts.template, self.generation
+            )
+        return problems
+
     def _prompt_texts(self) -> tuple[list[str], list[str]]:
         """The training prompts (``prompts.texts`` and ``prompts.file``) and the problems met reading the files: a file
         that is not UTF-8 text, or that holds only blank lines (a file given for nothing is a mistake)."""
-        from fdpo.stages import load_prompts
+        from fdpo.pipeline import load_prompts
 
         problems = []
         files = {"prompts.file": self.prompts.file, "evaluation.prompts_file": self.evaluation.prompts_file}

@@ -18,8 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fdpo._optional import require
-from fdpo.errors import InputError
-from fdpo.sweep.errors import SweepError
+from fdpo.errors import InputError, SweepError
 
 if TYPE_CHECKING:
     from fdpo.sweep.config import RunSpec, SweepConfig
@@ -55,6 +54,7 @@ def ray_task_resources(config: SweepConfig, cluster_has_gpus: bool) -> dict[str,
 
 
 def run_on_ray(
+    cell: Callable[[str, SweepConfig, RunSpec, Sequence[str]], Any],
     root: str | os.PathLike,
     config: SweepConfig,
     runs: Sequence[RunSpec],
@@ -66,7 +66,8 @@ def run_on_ray(
     max_retries: int = DEFAULT_MAX_RETRIES,
     show_progress: bool = True,
 ) -> None:
-    """Runs ``runs`` as Ray tasks (``fdpo.sweep.runner.run_cell``), calling ``on_finished`` as each one finishes.
+    """Runs ``runs`` as Ray tasks, ``cell(root, config, run, eval_prompts)`` each (``run_sweep`` passes
+    ``fdpo.sweep.runner.run_cell``), calling ``on_finished`` as each one finishes.
 
     Uses the Ray instance this process is already connected to, if any; otherwise connects to ``address``
     (``"auto"``: the cluster started on this machine with ``ray start``; ``"ray://host:10001"``: a remote one) or,
@@ -85,8 +86,6 @@ def run_on_ray(
     """
     from tqdm.auto import tqdm
 
-    from fdpo.sweep.runner import run_cell
-
     ray = require("ray", "ray", _RAY_PURPOSE)
     started_here = not ray.is_initialized()
     if started_here:
@@ -100,7 +99,7 @@ def run_on_ray(
     try:
         if resources is None:
             resources = ray_task_resources(config, ray.cluster_resources().get("GPU", 0) > 0)
-        task = ray.remote(run_cell).options(max_retries=max_retries, **dict(resources))
+        task = ray.remote(cell).options(max_retries=max_retries, **dict(resources))
         config_ref, prompts_ref = ray.put(config), ray.put(list(eval_prompts))
         pending = {task.remote(str(os.path.abspath(root)), config_ref, run, prompts_ref): run for run in runs}
         failures: list[tuple[RunSpec, BaseException]] = []

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from fdpo.checks import beta_problems, choice_problems, seed_problems
 from fdpo.losses import LOSS_TYPES
-from fdpo.sweep.checks import beta_problems, choice_problems, seed_problems
 
 __all__ = ["GridSettings", "RunSpec", "make_run_id"]
 
@@ -102,9 +102,7 @@ class GridSettings:
                     f"grid.beta_per_divergence has key {key!r}, which is not a divergence name or spec{reason} "
                     f"(registered: {', '.join(sorted(registered))}; grid.divergences: {', '.join(dict.fromkeys(specs))})."
                 )
-            problems += beta_problems(
-                f"grid.beta_per_divergence[{key!r}]", value if isinstance(value, list) else [value]
-            )
+            problems += beta_problems(f"grid.beta_per_divergence[{key!r}]", value)
         return problems
 
     def runs(self) -> list[RunSpec]:

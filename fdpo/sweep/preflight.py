@@ -1,8 +1,8 @@
 """Checks that look past the config's values at the machine it runs on: whether a model reference names a model
 folder or a hub id (and, offline, a cached one), whether the hub has it, and whether the device exists here.
 
-``SweepConfig.validate`` runs the ones that need no network (``model_reference_problems``, ``device_problems``);
-``SweepConfig.check`` adds ``hub_problems`` (one look-up with a timeout, no retries) and ``max_length_problems``
+``SweepConfig.check(quick=True)`` runs the ones that need no network (``model_reference_problems``,
+``device_problems``); ``SweepConfig.check`` adds ``hub_problems`` (one look-up with a timeout, no retries) and ``max_length_problems``
 (the SFT model's tokenizer against ``training.max_length``).
 """
 

@@ -43,7 +43,7 @@ Reference log-probs. With ``precompute_ref_log_probs=True`` TRL 1.16 computes th
 dataset when a ``DPOTrainer`` is built and caches them in a ``datasets`` cache file keyed by the prepared dataset's
 fingerprint and a hash of the model. Across the trainers of a sweep that cache misses (the fingerprints of TRL's
 tokenization maps differ from one trainer to the next, and an in-memory dataset gets a random cache file). So the
-sweep computes the columns once (``fdpo.stages.compute_reference_log_probs``, through TRL's own precompute: same
+sweep computes the columns once (``fdpo.pipeline.compute_reference_log_probs``, through TRL's own precompute: same
 tokenization, same collation, same ``max_length`` truncation as training), saves them in ``pairs_with_ref.jsonl``,
 and trains every run on them: ``FDPOTrainer`` keeps reference columns a dataset already has. No run loads a
 reference model or runs a reference forward pass.
@@ -62,10 +62,10 @@ from typing import Any
 
 from fdpo._io import read_json, read_jsonl, remove_stale_temp_files, write_json, write_jsonl
 from fdpo._optional import require
-from fdpo.evaluation import evaluate_policy
-from fdpo.report import BASELINE, write_report
-from fdpo.stages import (
+from fdpo.errors import SweepError
+from fdpo.pipeline import (
     compute_reference_log_probs,
+    evaluate_policy,
     generate_samples,
     load_causal_lm,
     load_prompts,
@@ -74,8 +74,9 @@ from fdpo.stages import (
     score_samples,
     train_policy,
 )
+from fdpo.report import BASELINE, write_report
 from fdpo.sweep.config import RunSpec, SweepConfig
-from fdpo.sweep.errors import SweepError
+from fdpo.sweep.executors import check_executor, run_on_ray
 from fdpo.sweep.stage_files import (
     PAIR_DRAWS_FOLDER,
     STAGE_FILES,
@@ -144,10 +145,8 @@ def run_sweep(
     """
     from tqdm.auto import tqdm
 
-    from fdpo.sweep.executors import check_executor, run_on_ray
-
     # Every check before anything is created (a refused config leaves no folder behind); those that read nothing first.
-    config.validate()
+    config.check(quick=True)
     check_executor(executor)
     if write_report_files:  # before any training, not after it
         require("matplotlib", "study", "The sweep's plot (tradeoff.png)")
@@ -214,6 +213,7 @@ def run_sweep(
             for seed in sorted({run.seed for run in todo}):  # the tasks read the pair files these write
                 pairs_of(seed)
             run_on_ray(
+                run_cell,
                 root,
                 config,
                 todo,

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fdpo._io import read_json, sha256_of, write_csv, write_json, write_jsonl
-from fdpo.evaluation import METRIC_COLUMNS
+from fdpo.errors import SweepConfigError, SweepError
 from fdpo.report import BASELINE, summarize
-from fdpo.sweep.errors import SweepConfigError, SweepError
+from fdpo.settings import METRIC_COLUMNS
 
 if TYPE_CHECKING:
     from fdpo.sweep.config import SweepConfig

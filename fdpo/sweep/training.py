@@ -1,6 +1,7 @@
 """The ``training:`` section of a sweep: ``FDPOConfig`` arguments shared by every run, checked against
-``FDPOConfig``'s own fields (names, types from the type hints, ranges that would train nothing) before any model is
-loaded; and the defaults a sweep sets for each run's ``FDPOConfig``.
+``FDPOConfig``'s own fields (names, types from the type hints, and the value ranges of
+``fdpo.checks.training_value_problems``, the rule ``FDPOConfig`` itself applies) before any model is loaded; and the
+defaults a sweep sets for each run's ``FDPOConfig``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from fdpo.sweep.checks import unknown_key_problem
+from fdpo.checks import TRAINING_VALUE_KEYS, real_number, training_value_problems, unknown_key_problem
 
 __all__ = ["GRID_OWNED_TRAINING_KEYS", "argument_problems", "training_defaults"]
 
@@ -31,7 +32,8 @@ GRID_OWNED_TRAINING_KEYS = {
 
 def argument_problems(training: Any) -> list[str]:
     """Problems of the ``training`` mapping: not a mapping, unknown ``FDPOConfig`` fields, fields the grid sets, values
-    of the wrong type, then (when all are typed right) values that would make every run fail late or train nothing."""
+    of the wrong type, and values that would make every run fail late or train nothing (the fields of
+    ``fdpo.checks.TRAINING_VALUE_KEYS``, type included, with the messages ``FDPOConfig`` gives)."""
     from fdpo.config import FDPOConfig
 
     if not isinstance(training, Mapping):
@@ -44,16 +46,16 @@ def argument_problems(training: Any) -> list[str]:
             problems.append(f"training.{key} is set per run by the sweep: {GRID_OWNED_TRAINING_KEYS[key]}.")
         elif key not in known:
             problems.append(unknown_key_problem(str(key), known, "FDPOConfig argument", prefix="training."))
-        elif _matches(value, hints[key]) is False:
+        elif key not in TRAINING_VALUE_KEYS and _matches(value, hints[key]) is False:
             default = known[key].default
             example = default if default is not None and _matches(default, hints[key]) else None
             problems.append(
                 f"training.{key}={value!r} must be {_describe(hints[key])} (FDPOConfig.{key}); write e.g. "
                 f"{key}: {_example(hints[key]) if example is None else json.dumps(example)}."
             )
-    if problems:
-        return problems
-    return _range_problems(training)
+    values = {key: known[key].default for key in TRAINING_VALUE_KEYS if key not in GRID_OWNED_TRAINING_KEYS}
+    values.update((key, value) for key, value in training.items() if key in values)
+    return problems + training_value_problems(values, prefix="training.")
 
 
 def training_defaults(device: str) -> dict[str, Any]:
@@ -77,8 +79,6 @@ def training_defaults(device: str) -> dict[str, Any]:
 
 def _matches(value: Any, hint: Any) -> bool | None:
     """Whether ``value`` fits the type hint of an ``FDPOConfig`` field: True, False, or None (cannot tell)."""
-    from fdpo._validation import real_number
-
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         answers = [_matches(value, member) for member in typing.get_args(hint)]
@@ -148,34 +148,3 @@ def _example(hint: Any) -> str:
         if isinstance(member, type) and issubclass(member, enum.Enum):
             return str(next(iter(member)).value)
     return "..."
-
-
-def _range_problems(training: Mapping[str, Any]) -> list[str]:
-    """Values of the right type that would make every run fail late or train nothing (typed values only)."""
-    from fdpo.config import FDPOConfig
-
-    defaults = {f.name: f.default for f in dataclasses.fields(FDPOConfig) if f.init}
-    value = {key: training.get(key, defaults.get(key)) for key in defaults}
-    problems = []
-    learning_rate = value["learning_rate"]
-    if learning_rate is not None and not (learning_rate > 0 and math.isfinite(learning_rate)):
-        problems.append(
-            f"training.learning_rate={learning_rate!r} must be a finite number > 0 (e.g. 1.0e-5): with 0 or less "
-            "every trained policy would stay the SFT model or move away from the preferences."
-        )
-    max_steps, epochs = value["max_steps"], value["num_train_epochs"]
-    if not (max_steps > 0) and not (epochs > 0 and math.isfinite(epochs)):
-        problems.append(
-            f"training.num_train_epochs={epochs!r} trains no step (training.max_steps is {max_steps}, i.e. unset), so "
-            "every trained policy would equal the SFT model. Give num_train_epochs > 0 (e.g. 1), or max_steps > 0."
-        )
-    for key in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
-        if key in value and value[key] is not None and value[key] < 1:
-            problems.append(f"training.{key}={value[key]!r} must be a positive integer (e.g. 8).")
-    max_length = value.get("max_length")
-    if max_length is not None and max_length < 2:
-        problems.append(
-            f"training.max_length={max_length!r} leaves no room for a prompt and a completion: give at least the "
-            "longest prompt's tokens + 1, or leave it unset."
-        )
-    return problems

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from fdpo.sweep.errors import SweepConfigError
+from fdpo.errors import SweepConfigError
 
 __all__ = ["apply_overrides", "deep_merge", "load_yaml", "parse_override", "parse_yaml"]
 

@@ -16,14 +16,23 @@ With one seed the seed part is unknown and ``se`` is the prompt part alone.
 
 The package holds the three steps: ``resampling`` recomputes each run's metrics on resampled prompt sets (a
 bootstrap for per-sample metrics, a delete-one-prompt jackknife for pooled ones), ``estimates`` combines seeds and
-prompts into a configuration's standard error and a paired gap between two configurations, and ``claims`` judges a
-claim about an ordered family from those. Every name is importable from ``fdpo.uncertainty``.
+prompts into a configuration's standard error and a paired gap between two configurations (and holds the
+Student-t interval, ``t_interval``), and ``claims`` judges a claim about an ordered family from those. Every name
+is importable from ``fdpo.uncertainty``.
 
 Everything here is a pure function of numpy arrays (no files, no models); ``fdpo.report`` reads sweeps and calls it.
 """
 
 from fdpo.uncertainty.claims import CLAIMS, GAP_THRESHOLD, RHO_THRESHOLD, Claim, ClaimVerdict, judge, spearman
-from fdpo.uncertainty.estimates import Estimate, Gap, combine, gap, prompt_standard_error, seed_standard_error
+from fdpo.uncertainty.estimates import (
+    Estimate,
+    Gap,
+    combine,
+    gap,
+    prompt_standard_error,
+    seed_standard_error,
+    t_interval,
+)
 from fdpo.uncertainty.resampling import (
     PER_SAMPLE_METRICS,
     POOLED_METRICS,
@@ -62,5 +71,6 @@ __all__ = [
     "run_replicates",
     "seed_standard_error",
     "spearman",
+    "t_interval",
     "token_entropy_jackknife",
 ]

@@ -21,7 +21,37 @@ import numpy as np
 
 from fdpo.uncertainty.resampling import Method, Replicates
 
-__all__ = ["Estimate", "Gap", "combine", "gap", "prompt_standard_error", "seed_standard_error"]
+__all__ = ["Estimate", "Gap", "combine", "gap", "prompt_standard_error", "seed_standard_error", "t_interval"]
+
+
+def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean, sample standard deviation (ddof 1) and the half-width of the Student-t confidence interval of the mean.
+
+    The interval is ``mean ± t_{(1+confidence)/2, n−1} · s / √n``: with few values (seeds) the t quantile, not the
+    normal one. The one t-interval of fdpo: a policy's reward over its samples (``fdpo.metrics.reward_summary``) and
+    a configuration's metric over its seeds (``fdpo.report.confidence_interval``) both come from here.
+
+    Args:
+        values: finite numbers. Shape: (n,).
+        confidence: the interval's coverage, in (0, 1).
+
+    Returns:
+        ``(mean, std, half_width)``; ``std`` and ``half_width`` are NaN with fewer than two values, and all three
+        with none.
+    """
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}.")
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if values.size == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(values.mean())
+    if values.size < 2:
+        return mean, math.nan, math.nan
+    from scipy import stats
+
+    std = float(values.std(ddof=1))
+    half_width = float(stats.t.ppf((1.0 + confidence) / 2.0, values.size - 1)) * std / math.sqrt(values.size)
+    return mean, std, half_width
 
 
 def seed_standard_error(values: Sequence[float]) -> float | None:

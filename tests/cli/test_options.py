@@ -54,8 +54,8 @@ def test_command_defaults_and_helps_override_the_fields_and_problems_name_the_op
     parser = _parser(defaults={"mode": "b"}, helps={"mode": "Mode on the command line."})
     assert parser.parse_args([]).mode == "b"
     assert {a.dest: a.help for a in parser._actions}["mode"] == "Mode on the command line."
-    problems = ["section.limit must be a positive integer, got 0.", "section.mode=3 is unknown."]
+    problems = ["section.limit=0 must be a positive integer.", "section.mode=3 is unknown."]
     assert option_problems(problems, "section", OPTIONS) == [
-        "--the-limit must be a positive integer, got 0.",
+        "--the-limit=0 must be a positive integer.",
         "--mode=3 is unknown.",
     ]

@@ -120,11 +120,11 @@ def test_bad_train_options_are_one_paragraph(tiny_model_dir, tmp_path, capsys):
     base = ["train", "--model", tiny_model_dir, "--pairs", str(pairs), "--output-dir", str(tmp_path / "o")]
     cases = [
         ([*base, "--learnig_rate", "1"], "--learnig_rate (did you mean --learning_rate?)"),
-        ([*base, "--beta", "nan"], "beta must be a finite number > 0, got nan"),
+        ([*base, "--beta", "nan"], "--beta=nan must be a finite number > 0"),
         ([*base, "--loss_type", "robust"], "loss_type='robust'"),
         (["train", "--model", tiny_model_dir, "--output-dir", str(tmp_path / "o")], "--pairs FILE.jsonl"),
         (["train", "--model", tiny_model_dir, "--pairs", str(pairs)], "--output-dir is required"),
-        ([*base, "--num_train_epochs", "-1"], "trains nothing"),
+        ([*base, "--num_train_epochs", "-1"], "--num_train_epochs=-1.0 trains no step"),
         ([*base, "--set", "learning_rate"], "must be KEY=VALUE"),
     ]
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")

@@ -1,4 +1,4 @@
-"""Tests for fdpo/sweep/config.py and the sections of fdpo/sweep/settings.py: building, validating, checking.
+"""Tests for fdpo/sweep/config.py and the sections of fdpo/settings.py: building, validating, checking.
 
 Everything here runs without loading a model.
 """
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fdpo.sweep import GridSettings, SweepConfig, SweepConfigError, run_sweep
+from fdpo.sweep import GridSettings, PromptSettings, SweepConfig, SweepConfigError, run_sweep
 from fdpo.sweep.yamlio import apply_overrides, deep_merge, load_yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -96,7 +96,7 @@ def test_html_report_without_plotly_fails_at_validation(monkeypatch):
         ("grid: {seeds: []}", "The grid has no runs: grid.seeds is empty"),
         ("grid: {divergences: []}", "The grid has no runs: grid.divergences is empty"),
         ("grid: {loss_types: [dpo]}", "grid.loss_types has 'dpo'; use any of sigmoid, hinge, ipo"),
-        ("grid: {betas: [0]}", r"grid.betas has \[0\]; β must be a finite number > 0"),
+        ("grid: {betas: [0.1, 0]}", r"grid.betas\[1\]=0 must be a finite number > 0"),
         ("grid: {beta_per_divergence: {jensen_shanon: 0.1}}", "key 'jensen_shanon', which is not a divergence"),
         ("grid: {beta_per_divergence: {'alpha:2': 0.1}}", "key 'alpha:2', which is not a divergence"),
         ("grid: {divergences: [reverse_kl, reverse_kl]}", "lists 'reverse_kl' twice"),
@@ -156,17 +156,20 @@ def test_invalid_configs_fail_with_a_clear_message_before_any_model_is_loaded(
          r"'reverse_kl__sigmoid__beta0.1__seed0'"),
         ("grid.betas=[0.1, 0.1]", "grid.betas lists β=0.1 twice for reverse_kl"),
         # no training step: every trained row was the SFT row
-        ("training.num_train_epochs=-1", r"training.num_train_epochs=-1 trains no step .* max_steps > 0"),
+        ("training.num_train_epochs=-1", r"training.num_train_epochs=-1 trains no step .* training.max_steps > 0"),
         ("training.num_train_epochs=0", "training.num_train_epochs=0 trains no step"),
         ("training.learning_rate=0", r"training.learning_rate=0 must be a finite number > 0"),
         # values of the wrong type or range, which used to fail after sampling, scoring and reference log-probs
-        ("training.learning_rate=abc", r"training.learning_rate='abc' must be a number \(FDPOConfig.learning_rate\)"),
-        ("training.num_train_epochs=abc", r"training.num_train_epochs='abc' must be a number .* num_train_epochs: 3"),
+        ("training.learning_rate=abc", r"training.learning_rate='abc' must be a finite number > 0"),
+        ("training.num_train_epochs=abc", r"training.num_train_epochs='abc' trains no step"),
         ("training.per_device_train_batch_size=0", "training.per_device_train_batch_size=0 must be a positive integer"),
-        ("training.per_device_train_batch_size=2.5", "training.per_device_train_batch_size=2.5 must be an integer"),
+        ("training.per_device_train_batch_size=2.5", "training.per_device_train_batch_size=2.5 must be a positive "
+         "integer"),
+        ("training.weight_decay=abc", r"training.weight_decay='abc' must be a number \(FDPOConfig.weight_decay\)"),
         ("training.gradient_checkpointing=yes please", "training.gradient_checkpointing='yes please' must be true or "
          "false"),
-        ("training.max_length=1", "training.max_length=1 leaves no room for a prompt and a completion"),
+        ("training.max_length=1", "training.max_length=1 must be an integer >= 2, or unset: it must leave room for a "
+         "prompt and a completion"),
         ("training.lr_scheduler_type=cosinus", r"training arguments for reverse_kl__sigmoid__beta0.1__seed0 .*"
          "cosinus is not a valid SchedulerType"),
         ("grid.seeds=[-1]", r"grid.seeds has -1; a seed must be an integer from 0 to 4294967295"),
@@ -215,25 +218,28 @@ def test_a_plain_name_may_hold_any_printable_text():
 
 
 def test_callers_name_keys_the_way_their_users_wrote_them():
-    """``fdpo train --beta nan`` must name --beta, not grid.betas, a key its user never wrote."""
+    """A caller whose user set ``grid.betas`` with ``--beta`` must see --beta, not a key its user never wrote."""
     config = SweepConfig(
         sft_model="gpt2",
+        prompts=PromptSettings(texts=["Good Review:"]),
         training={"learning_rate": "abc"},
         grid=GridSettings(divergences=["alpha:0.3,0.7"], betas=[float("nan")], seeds=[0]),
     )
     names = {"grid.betas": "--beta", "grid.divergences": "--divergence", "training.": "--set "}
     with pytest.raises(SweepConfigError) as error:
-        config.check_training(source="fdpo train", names=names)
+        config.check(quick=True, check_models=False, source="a command", names=names)
     text = str(error.value)
-    assert text.startswith("fdpo train: 3 problems")
-    assert "--divergence='alpha:0.3,0.7'" in text and "--beta has [nan]" in text
-    assert "--set learning_rate='abc' must be a number" in text
+    assert text.startswith("a command: 3 problems")
+    assert "--divergence='alpha:0.3,0.7'" in text and "--beta=nan must be a finite number > 0" in text
+    assert "--set learning_rate='abc' must be a finite number > 0" in text
     assert "grid." not in text and "training." not in text
-    config = SweepConfig(sft_model="gpt2", grid=GridSettings(betas=[float("nan")]))
-    with pytest.raises(
-        SweepConfigError, match=r"^fdpo train: --beta has \[nan\]; β must be a finite number > 0"
-    ):
-        config.check_training(source="fdpo train", names=names)
+    config = SweepConfig(
+        sft_model="gpt2",
+        prompts=PromptSettings(texts=["Good Review:"]),
+        grid=GridSettings(betas=[float("nan")]),
+    )
+    with pytest.raises(SweepConfigError, match=r"^a command: --beta=nan must be a finite number > 0"):
+        config.check(quick=True, check_models=False, source="a command", names=names)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -264,8 +270,8 @@ def test_check_measures_prompts_against_max_length_with_the_tokenizer(
     )
     with pytest.raises(SweepConfigError, match=expected):
         config.check()
-    # validate() alone cannot know (it reads nothing), run_sweep refuses before it creates the output folder
-    config.validate()
+    # the quick checks alone cannot know (they read nothing), run_sweep refuses before it creates the output folder
+    config.check(quick=True)
     with pytest.raises(SweepConfigError, match=expected):
         run_sweep(config, tmp_path / "out", show_progress=False)
     assert not (tmp_path / "out").exists()

@@ -56,7 +56,7 @@ def test_no_cluster_at_the_address_is_one_paragraph_naming_it(monkeypatch, tmp_p
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", no_cluster)
     with pytest.raises(InputError, match=r"No Ray cluster answers at address 'auto'.*ray start --head"):
-        run_on_ray(tmp_path, _config(), [], [], on_finished=print, address="auto", show_progress=False)
+        run_on_ray(print, tmp_path, _config(), [], [], on_finished=print, address="auto", show_progress=False)
 
 
 def test_cli_passes_executor_and_address_to_run_sweep(monkeypatch, tmp_path, capsys):

@@ -1,15 +1,7 @@
-"""The stages of the study, each usable alone from Python: load, sample, score, pair, reference log-probs, train.
+"""From scored samples to a trained policy: the preference pairs, their reference log-probs (computed once), and
+the training of a copy of the SFT model.
 
-    prompts = load_prompts(["Good Review:"])
-    model, tokenizer = load_causal_lm("lvwerra/gpt2-imdb")
-    samples = generate_samples(model, tokenizer, prompts, samples_per_prompt=8)
-    rewards = score_samples(load_reward_model("lvwerra/distilbert-imdb"), samples.texts)
-    pairs = make_pairs(samples, rewards, PairSettings(strategy="best_vs_worst"))
-    with_ref = compute_reference_log_probs(model, tokenizer, pairs, args)     # once, for every run
-    policy, seconds, history = train_policy(model, tokenizer, with_ref, args)
-
-``fdpo.evaluation.evaluate_policy`` measures the result; ``fdpo.sweep.run_sweep`` chains all of them over a grid.
-Heavy libraries are imported inside the functions.
+torch, transformers and TRL are imported inside the functions.
 """
 
 from __future__ import annotations
@@ -18,131 +10,23 @@ import contextlib
 import copy
 import os
 import time
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from fdpo.data import COLUMNS, REFERENCE_COLUMNS
+from fdpo.pairs import COLUMNS, REFERENCE_COLUMNS, build_pairs
+from fdpo.settings import PairSettings
 
-if TYPE_CHECKING:
-    from fdpo.sweep.settings import PairSettings, RewardSettings
-
-__all__ = [
-    "compute_reference_log_probs",
-    "generate_samples",
-    "load_causal_lm",
-    "load_prompts",
-    "load_reward_model",
-    "make_pairs",
-    "reward_logits_and_probabilities",
-    "score_samples",
-    "train_policy",
-]
+__all__ = ["compute_reference_log_probs", "make_pairs", "train_policy"]
 
 # Columns of a pairs dataset the trainer reads.
 _PAIR_COLUMNS = COLUMNS[:3]
 
 
-def load_prompts(texts: Sequence[str] | None = None, file: str | os.PathLike | None = None) -> list[str]:
-    """Prompts from a list and/or a file with one prompt per line (blank lines skipped)."""
-    prompts = list(texts or [])
-    if file is not None:
-        lines = Path(file).expanduser().read_text(encoding="utf-8").splitlines()
-        prompts += [line.rstrip("\n") for line in lines if line.strip()]
-    return prompts
-
-
-def load_causal_lm(path: str, device: str | None = None):
-    """Loads a causal LM and its tokenizer (left padding, pad token set) in eval mode on ``device``."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    tokenizer.padding_side = "left"
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(path)
-    if model.generation_config.pad_token_id is None:
-        model.generation_config.pad_token_id = tokenizer.pad_token_id
-    if device is not None:
-        model.to(device)
-    model.eval()
-    return model, tokenizer
-
-
-def load_reward_model(path: str, settings: RewardSettings | None = None, device: str | None = None):
-    """``fdpo.reward.RewardModel.from_pretrained`` with a sweep's reward settings."""
-    from fdpo.reward import RewardModel
-    from fdpo.sweep.settings import RewardSettings
-
-    settings = settings or RewardSettings()
-    return RewardModel.from_pretrained(
-        path,
-        positive_index=settings.positive_index,
-        batch_size=settings.batch_size,
-        max_length=settings.max_length,
-        device=device,
-    )
-
-
-def generate_samples(
-    model,
-    tokenizer,
-    prompts: Sequence[str],
-    *,
-    samples_per_prompt: int = 1,
-    batch_size: int = 32,
-    seed: int | None = 0,
-    prompt_template: str = "{prompt}",
-    generation: Mapping[str, Any] | None = None,
-    show_progress: bool = True,
-):
-    """``fdpo.generation.sample`` with a sweep's settings; returns ``Samples``."""
-    from fdpo.generation import sample
-
-    return sample(
-        model,
-        tokenizer,
-        list(prompts),
-        num_samples_per_prompt=samples_per_prompt,
-        batch_size=batch_size,
-        seed=seed,
-        prompt_template=prompt_template,
-        show_progress=show_progress,
-        **dict(generation or {}),
-    )
-
-
-def score_samples(reward_model, texts: Sequence[str], kind: str = "logit"):
-    """Rewards of ``texts`` (a ``RewardModel`` or a callable ``list[str] -> list[float]``) as a numpy array."""
-    import numpy as np
-
-    from fdpo.reward import score_texts
-
-    return np.asarray(score_texts(reward_model, list(texts), kind=kind), dtype=np.float64)
-
-
-def reward_logits_and_probabilities(reward_model, texts: Sequence[str]):
-    """Both rewards of ``texts``: a ``RewardModel``'s from one pass of the classifier; a callable's own numbers
-    (what ``score_samples`` gives for either kind) from one call."""
-    from fdpo.reward import RewardModel
-
-    if isinstance(reward_model, RewardModel):
-        both = reward_model.scores(list(texts))
-        return both["logit"], both["probability"]
-    rewards = score_samples(reward_model, texts)
-    return rewards, rewards
-
-
 def make_pairs(samples, rewards, settings: PairSettings | None = None, *, model=None, tokenizer=None):
-    """Preference pairs from scored samples (``fdpo.data.build_pairs`` on the queries the model saw).
+    """Preference pairs from scored samples (``fdpo.pairs.build_pairs`` on the queries the model saw).
 
     Samples whose completion is empty (the model ended the text at once) are left out: there is nothing to prefer.
     DivPO pairs with the ``logprob`` criterion rank the samples by their mean token log-prob under ``model`` (the
     SFT model that drew them, with its ``tokenizer``), scored on the sampled token ids.
     """
-    from fdpo.data import build_pairs
-    from fdpo.sweep.settings import PairSettings
-
     settings = settings or PairSettings()
     keep = [index for index, completion in enumerate(samples.completions) if completion.strip()]
     if not keep:
@@ -156,7 +40,7 @@ def make_pairs(samples, rewards, settings: PairSettings | None = None, *, model=
                 "DivPO pairs with diversity 'logprob' need the SFT model and its tokenizer (model=, tokenizer=) to "
                 "score the samples; or use diversity 'ngram'."
             )
-        from fdpo.levers import mean_token_logprobs
+        from fdpo.metrics import mean_token_logprobs
 
         logprobs = mean_token_logprobs(
             model, tokenizer, [samples.queries[i] for i in keep], [samples.completion_ids[i] for i in keep]

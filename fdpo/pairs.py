@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from datasets import Dataset, DatasetDict, load_from_disk
 
+from fdpo.settings import DIVERSITY_CRITERIA, STRATEGIES
+
 __all__ = [
     "COLUMNS",
     "DIVERSITY_CRITERIA",
@@ -29,9 +31,6 @@ __all__ = [
     "save_pairs",
 ]
 
-STRATEGIES = ("threshold", "best_vs_worst", "margin", "divpo")
-#: How ``divpo`` measures a sample's diversity.
-DIVERSITY_CRITERIA = ("logprob", "ngram")
 COLUMNS = ("prompt", "chosen", "rejected", "chosen_reward", "rejected_reward")
 #: Reference log-probs of a pair's completions, summed over their tokens, as TRL's precompute names them.
 REFERENCE_COLUMNS = ("ref_chosen_logps", "ref_rejected_logps")

@@ -1,54 +1,32 @@
 """Evaluating a policy: sample from it, then measure reward and diversity (``evaluate_policy``).
 
-This module owns the names of the measures: ``METRIC_NAMES`` (what ``evaluation.metrics`` of a sweep may ask for),
-``DIVERSITY_MEASURES`` and ``REWARD_MEASURES`` (the axes of the report) and ``METRIC_COLUMNS`` (the metric columns
-of a results row). It imports nothing heavy at module level, so the report and the sweep settings can use the names
-without loading torch.
+The names of the measures (``METRIC_NAMES``, ``METRIC_COLUMNS``, ...) are in ``fdpo.settings``, so that the report and
+the sweep settings use them without this module. numpy and the metrics are imported inside the function.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
-if TYPE_CHECKING:
-    from fdpo.sweep.settings import EvaluationSettings
+from fdpo.pipeline.sampling import generate_samples, reward_logits_and_probabilities
 
-__all__ = [
-    "DEFAULT_METRICS",
-    "DIVERSITY_MEASURES",
-    "METRIC_COLUMNS",
-    "METRIC_NAMES",
-    "REWARD_MEASURES",
-    "DiversityMeasure",
-    "MetricName",
-    "RewardMeasure",
-    "evaluate_policy",
-]
-
-MetricName = Literal["reward", "token_entropy", "predictive_entropy", "distinct", "kl_to_ref", "self_bleu"]
-DiversityMeasure = Literal["predictive_entropy", "token_entropy"]
-RewardMeasure = Literal["reward_logit", "reward_prob"]
-
-#: Names accepted in ``evaluation.metrics``.
-METRIC_NAMES: tuple[str, ...] = MetricName.__args__
-#: What a sweep measures unless ``evaluation.metrics`` says otherwise (self-BLEU is quadratic in the samples).
-DEFAULT_METRICS = ("reward", "token_entropy", "predictive_entropy", "distinct", "kl_to_ref")
-#: Diversity measures a report can plot.
-DIVERSITY_MEASURES: tuple[str, ...] = DiversityMeasure.__args__
-#: Rewards a report can plot.
-REWARD_MEASURES: tuple[str, ...] = RewardMeasure.__args__
-#: The metric columns of a results row, in the order of results.csv.
-METRIC_COLUMNS = (
-    "reward_logit_mean",
-    "reward_prob_mean",
-    "token_entropy",
-    "predictive_entropy",
-    "distinct_1",
-    "distinct_2",
-    "kl_to_ref",
+# The names of the measures other than METRIC_COLUMNS are imported only for this module's old path, so that
+# `from fdpo.evaluation import METRIC_NAMES` keeps working for a release.
+from fdpo.settings import (  # noqa: F401
+    DEFAULT_METRICS,
+    DIVERSITY_MEASURES,
+    METRIC_COLUMNS,
+    METRIC_NAMES,
+    REWARD_MEASURES,
+    DiversityMeasure,
+    EvaluationSettings,
+    MetricName,
+    RewardMeasure,
 )
+
+__all__ = ["evaluate_policy"]
 
 
 def evaluate_policy(
@@ -84,8 +62,6 @@ def evaluate_policy(
     import numpy as np
 
     from fdpo import metrics as fm
-    from fdpo.stages import generate_samples, reward_logits_and_probabilities
-    from fdpo.sweep.settings import EvaluationSettings
 
     settings = settings or EvaluationSettings()
     wanted = set(settings.metrics)

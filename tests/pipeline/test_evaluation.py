@@ -1,12 +1,11 @@
-"""Tests for fdpo/evaluation.py: evaluate_policy's numbers are fdpo.metrics's, per sample and in aggregate."""
+"""Tests for fdpo/pipeline/evaluation.py: evaluate_policy's numbers are fdpo.metrics's, per sample and in aggregate."""
 
 from __future__ import annotations
 
 import pytest
 
-from fdpo.evaluation import METRIC_NAMES, evaluate_policy
-from fdpo.stages import load_causal_lm, load_reward_model
-from fdpo.sweep import EvaluationSettings
+from fdpo.pipeline import evaluate_policy, load_causal_lm, load_reward_model
+from fdpo.settings import METRIC_NAMES, EvaluationSettings
 
 
 def test_evaluate_policy_matches_the_metrics_module(tiny_model_dir, tiny_classifier_dir):

@@ -1,4 +1,4 @@
-"""Tests for fdpo/stages.py: reference log-probs computed once give the same training as TRL's reference forwards."""
+"""Tests for fdpo/pipeline/training.py: reference log-probs computed once give the same training as TRL's reference forwards."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 from _common import tiny_sweep_training
 from datasets import Dataset
 
-from fdpo.stages import compute_reference_log_probs, load_causal_lm, train_policy
+from fdpo.pipeline import compute_reference_log_probs, load_causal_lm, train_policy
 from fdpo.sweep import RunSpec, SweepConfig
 
 

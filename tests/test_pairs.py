@@ -1,4 +1,4 @@
-"""Tests for fdpo/data.py: each pair strategy on crafted rewards, split/save/load, and every bad-input error."""
+"""Tests for fdpo/pairs.py: each pair strategy on crafted rewards, split/save/load, and every bad-input error."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from datasets import Dataset, DatasetDict
 
-from fdpo.data import COLUMNS, build_pairs, load_pairs, ngram_diversity, save_pairs
+from fdpo.pairs import COLUMNS, build_pairs, load_pairs, ngram_diversity, save_pairs
 
 # Two prompts, four samples each; rewards crafted by hand.
 PROMPTS = ["p1"] * 4 + ["p2"] * 4
