@@ -268,7 +268,7 @@ def test_a_refused_config_leaves_no_folder_behind(tmp_path, tiny_model_dir, tiny
         },
         validate=False,
     )
-    with pytest.raises(SweepConfigError, match="training.learning_rate='abc' must be a number"):
+    with pytest.raises(SweepConfigError, match="training.learning_rate='abc' must be a finite number > 0"):
         run_sweep(config, tmp_path / "out", show_progress=False)
     assert not (tmp_path / "out").exists()
     (tmp_path / "file").write_text("x")
