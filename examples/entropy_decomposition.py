@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from fdpo._io import read_json, read_jsonl
-from fdpo._logprobs import score_completions
+from fdpo.decoding import score_completions
 from fdpo.sweep.stage_files import pair_stage_folder
 
 IMPROBABLE = 1e-3
