@@ -54,7 +54,7 @@ from fdpo.decoding._transformers import (
 from fdpo.decoding.batching import forward_parameters, model_device, pad_batch, start_empty_prompts
 from fdpo.decoding.beams import beam_decode
 from fdpo.decoding.samples import Samples
-from fdpo.decoding.streams import BeamTreeStream, DecodeStream
+from fdpo.decoding.streams import DecodeStream, beam_cache_logits
 from fdpo.errors import InputError
 
 if TYPE_CHECKING:
@@ -601,7 +601,8 @@ def fast_path_problems() -> tuple[str, ...]:
         for attention in ("sdpa", "eager"):
             try:
                 model.set_attn_implementation(attention)
-                agree = _shared_beam_cache_agrees(model, input_ids, attention_mask)
+                pairs, _ = beam_cache_logits(model, input_ids, attention_mask, beams=3, steps=10)
+                agree = all(torch.allclose(shared, own, rtol=1e-4, atol=1e-5) for shared, own in pairs)
             except Exception as error:  # noqa: BLE001
                 found.append(
                     f"the beams' shared cache fails with {attention} attention ({type(error).__name__}: {error})"
@@ -613,24 +614,3 @@ def fast_path_problems() -> tuple[str, ...]:
                     "cache gives other logits than a cache per beam"
                 )
     return tuple(found)
-
-
-def _shared_beam_cache_agrees(model, input_ids, attention_mask, beams: int = 3, steps: int = 10) -> bool:
-    """Whether ``BeamTreeStream`` gives the logits of a ``DecodeStream`` with a cache row per beam (up to float
-    rounding) over ``steps`` beam steps of fixed parents and tokens (dead entries dropped along the way)."""
-    batch, width = input_ids.shape
-    generator = torch.Generator().manual_seed(0)
-    tree = BeamTreeStream(model, input_ids, attention_mask, beams, width + beams * steps)
-    per_beam = DecodeStream(
-        model,
-        input_ids.repeat_interleave(beams, dim=0),
-        attention_mask.repeat_interleave(beams, dim=0),
-        width + steps,
-    )
-    pairs = [(tree.prefill().repeat_interleave(beams, dim=0), per_beam.prefill())]
-    for _ in range(steps):
-        parents = torch.randint(0, beams, (batch, beams), generator=generator)
-        tokens = torch.randint(3, model.config.vocab_size, (batch * beams,), generator=generator)
-        per_beam.reorder((parents + torch.arange(batch)[:, None] * beams).flatten())
-        pairs.append((tree.step(tokens, parents), per_beam.step(tokens)))
-    return all(torch.allclose(shared, own, rtol=1e-4, atol=1e-5) for shared, own in pairs)

@@ -22,7 +22,7 @@ import torch
 from fdpo.decoding._transformers import AppendLayer, ReorderingLayer, new_cache
 from fdpo.decoding.batching import forward_parameters
 
-__all__ = ["BeamTreeStream", "DecodeStream"]
+__all__ = ["BeamTreeStream", "DecodeStream", "beam_cache_logits"]
 
 # Steps between two passes that drop dead cache entries (each pass copies the live part of the cache once; measured
 # on a 4-layer GPT-2 with 5 beams: every 4 to 16 steps are alike, every step is slower).
@@ -159,3 +159,27 @@ class BeamTreeStream:
             layer.keep(entries)
         self.visible[:, :, :kept] = visible.gather(2, entries[:, None, :].expand(-1, visible.shape[1], -1))
         self.length = kept
+
+
+@torch.no_grad()
+def beam_cache_logits(model, input_ids, attention_mask, beams: int, steps: int, seed: int = 0):
+    """``(pairs, tree)``: the logits of ``BeamTreeStream`` (the beams of a prompt sharing one cache row) and of a
+    ``DecodeStream`` with a cache row per beam, side by side after the prompt and after each of ``steps`` beam steps
+    of random parents and tokens (drawn from a generator seeded with ``seed``), and the tree stream. The two must
+    agree up to float rounding."""
+    batch, width = input_ids.shape
+    generator = torch.Generator().manual_seed(seed)
+    tree = BeamTreeStream(model, input_ids, attention_mask, beams, width + beams * steps)
+    per_beam = DecodeStream(
+        model,
+        input_ids.repeat_interleave(beams, dim=0),
+        attention_mask.repeat_interleave(beams, dim=0),
+        width + steps,
+    )
+    pairs = [(tree.prefill().repeat_interleave(beams, dim=0), per_beam.prefill())]
+    for _ in range(steps):
+        parents = torch.randint(0, beams, (batch, beams), generator=generator)
+        tokens = torch.randint(0, model.config.vocab_size, (batch * beams,), generator=generator)
+        per_beam.reorder((parents + torch.arange(batch)[:, None] * beams).flatten())
+        pairs.append((tree.step(tokens, parents), per_beam.step(tokens)))
+    return pairs, tree

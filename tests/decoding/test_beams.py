@@ -10,7 +10,7 @@ from _generation_helpers import PROMPTS, QUIET, likely_eos
 from fdpo.decoding import sample
 from fdpo.decoding.batching import pad_batch
 from fdpo.decoding.beams import row_top_k
-from fdpo.decoding.streams import BeamTreeStream, DecodeStream
+from fdpo.decoding.streams import BeamTreeStream, beam_cache_logits
 
 
 @pytest.mark.parametrize("attention", ["sdpa", "eager"])
@@ -57,26 +57,10 @@ def test_beam_tree_stream_gives_the_logits_of_a_cache_per_beam(tiny_lm):
         tokenizer.pad_token_id,
         side="left",
     )
-    batch, width = input_ids.shape
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        tree = BeamTreeStream(model, input_ids, attention_mask, beams, width + beams * steps)
-        per_beam = DecodeStream(
-            model,
-            input_ids.repeat_interleave(beams, dim=0),
-            attention_mask.repeat_interleave(beams, dim=0),
-            width + steps,
-        )
-        torch.testing.assert_close(
-            tree.prefill().repeat_interleave(beams, dim=0), per_beam.prefill(), rtol=1e-4, atol=1e-5
-        )
-        for _ in range(steps):
-            parents = torch.randint(0, beams, (batch, beams), generator=generator)
-            tokens = torch.randint(0, len(tokenizer), (batch * beams,), generator=generator)
-            per_beam.reorder((parents + torch.arange(batch)[:, None] * beams).flatten())
-            torch.testing.assert_close(
-                tree.step(tokens, parents), per_beam.step(tokens), rtol=1e-4, atol=1e-5
-            )
+    pairs, tree = beam_cache_logits(model, input_ids, attention_mask, beams, steps)
+    for shared, own in pairs:
+        torch.testing.assert_close(shared, own, rtol=1e-4, atol=1e-5)
+    width = input_ids.shape[1]
     assert tree.length < width + beams * steps // 2
 
 
