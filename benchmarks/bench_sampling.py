@@ -1,7 +1,7 @@
 """Sampling throughput: fdpo's ``sample`` engines against ``model.generate`` on the same batches, on the workloads the
 project runs, and against the notebook's one-at-a-time loop.
 
-    python benchmarks/bench_sampling.py [--rounds 5] [--threads 1 2] [--world full] [--small-batch 8] [--notebook-n 8]
+    python benchmarks/bench_sampling.py [--rounds 5] [--threads 1 2] [--world full] [--small-batch 8] [--small-rounds 3] [--notebook-n 8]
 
 Workloads (each sampled by every variant from the same prompts, batch size and seed):
 
@@ -14,7 +14,8 @@ Workloads (each sampled by every variant from the same prompts, batch size and s
    max_length=100, early_stopping, renormalize_logits; the prompt "Good Review:"), batch 64, on a stand-in GPT-2 of
    the demo's size (4 layers, 128 wide; random weights, so every beam runs to the length limit).
 4. The same on a GPT-2 of GPT-2 small's shape (12 layers, 768 wide, 12 heads, 50,257 tokens; random weights),
-   batch ``--small-batch`` (sweep_imdb.yaml samples pairs in batches of 64 and evaluates in batches of 25).
+   batch ``--small-batch``, ``--small-rounds`` rounds (a call takes about a minute on one thread; sweep_imdb.yaml
+   samples pairs in batches of 64 and evaluates in batches of 25).
 
 Variants: ``engine="generate"`` (``model.generate`` on every batch: the baseline), ``engine="auto"`` (the default),
 ``engine="exact"`` (``generate``'s random numbers, so its very tokens), and for beam sampling ``auto`` with the
@@ -71,7 +72,8 @@ def load() -> str:
 
 
 def without_shared_beam_cache(function: Callable[[], object]) -> Callable[[], object]:
-    """``function`` run with the beams' shared cache switched off (a cache row per beam)."""
+    """``function`` run with the beams' shared cache switched off (a cache row per beam). No option of ``sample``
+    does that (it would only be slower), so this swaps the test ``fdpo.decoding.beams`` makes for it."""
 
     def run():
         original = beams.takes_4d_float_mask
@@ -84,10 +86,18 @@ def without_shared_beam_cache(function: Callable[[], object]) -> Callable[[], ob
     return run
 
 
-def compare(baseline, variants: dict, rounds: int, baseline_count: int = 1, variant_count: int = 1):
+def compare(
+    baseline,
+    variants: dict,
+    rounds: int,
+    baseline_count: int = 1,
+    variant_count: int = 1,
+    warm_up: bool = True,
+):
     """Per variant, per round, the (wall, CPU) rate ratio variant / baseline; the baseline runs first and last in
-    every round (its mean time counts). Also the baseline's mean (wall, CPU) seconds per round."""
-    for function in (baseline, *variants.values()):  # warm-up
+    every round (its mean time counts). Also the baseline's mean (wall, CPU) seconds per round. ``warm_up``: one
+    untimed call of each first (worth it where one call takes seconds, not a minute)."""
+    for function in (baseline, *variants.values()) if warm_up else ():
         function()
     ratios: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
     baseline_seconds = []
@@ -145,7 +155,10 @@ def main():
         "--world", choices=["full", "quick"], default="full", help="the demo world of workloads 1-2"
     )
     parser.add_argument("--small-batch", type=int, default=8, help="batch of workload 4 (0: skip it)")
-    parser.add_argument("--notebook-n", type=int, default=0, help="texts per round for the notebook's loop")
+    parser.add_argument("--small-rounds", type=int, default=3, help="rounds of workload 4 (a minute a call)")
+    parser.add_argument(
+        "--notebook-n", type=int, default=8, help="texts per round for the notebook's loop (0: skip)"
+    )
     parser.add_argument("--only", nargs="+", type=int, choices=[1, 2, 3, 4], default=[1, 2, 3, 4])
     args = parser.parse_args()
 
@@ -257,7 +270,9 @@ def main():
                     NO_TREE: without_shared_beam_cache(run("auto")),
                     "exact": run("exact"),
                 }
-            ratios, seconds = compare(run("generate"), variants, args.rounds)
+            heavy = number == 4
+            rounds = args.small_rounds if heavy else args.rounds
+            ratios, seconds = compare(run("generate"), variants, rounds, warm_up=not heavy)
             print_table(title, "generate", ratios, seconds, columns)
             print(f"  load average {load()}")
 

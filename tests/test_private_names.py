@@ -5,7 +5,7 @@ The rule, checked on every Python file under fdpo/, benchmarks/ and examples/:
 - A name that starts with one underscore (``_check``, ``_Resources``) is private to the module that defines it. No
   other module may import it (``from fdpo.x import _name``) or reach it as an attribute of an imported fdpo module
   (``fdpo.x._name``, ``import fdpo.x as x; x._name``).
-- A private *module* (``fdpo._io``, ``fdpo._batching``) is private to the package: any fdpo module, benchmark or
+- A private *module* (``fdpo._io``, ``fdpo._optional``) is private to the package: any fdpo module, benchmark or
   example may import its public names (``from fdpo._io import write_json``). Its own underscore names stay private.
 - Dunder names (``__version__``, ``__all__``) are public.
 - Other libraries' private names (TRL's ``_compute_loss`` that ``FDPOTrainer`` overrides) are not covered: the
