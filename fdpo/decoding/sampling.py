@@ -94,14 +94,19 @@ _INERT = {
 }
 
 
-def _as_id_set(value) -> set[int]:
+# ---------------------------------------------------------------------------------------------------------------------
+# sample
+
+
+def _ids(value) -> list[int]:
+    """Token ids given as None, an int, a tensor or a sequence, as a list."""
     if value is None:
-        return set()
+        return []
     if isinstance(value, int):
-        return {value}
+        return [value]
     if isinstance(value, torch.Tensor):
-        return set(value.flatten().tolist())
-    return {int(v) for v in value}
+        return [int(v) for v in value.flatten().tolist()]
+    return [int(v) for v in value]
 
 
 def _batches(jobs: list[tuple[int, int]], lengths: list[int], batch_size: int, same_length: bool):
@@ -304,10 +309,8 @@ def sample(
     engine = _engine_in_use(engine, reference)
 
     generation_config = getattr(model, "generation_config", None)
-    eos_ids = _as_id_set(
-        generate_kwargs.get("eos_token_id", getattr(generation_config, "eos_token_id", None))
-    )
-    eos_ids |= _as_id_set(tokenizer.eos_token_id)
+    eos_ids = set(_ids(generate_kwargs.get("eos_token_id", getattr(generation_config, "eos_token_id", None))))
+    eos_ids |= set(_ids(tokenizer.eos_token_id))
     pad_id = generate_kwargs.get("pad_token_id")
     if pad_id is None:
         pad_id = tokenizer.pad_token_id
@@ -399,6 +402,10 @@ def sample(
     )
 
 
+# ---------------------------------------------------------------------------------------------------------------------
+# The decoding loop
+
+
 @dataclass
 class DecodePlan:
     """A ``generate`` call resolved as transformers resolves it, ready for ``decode``."""
@@ -406,16 +413,6 @@ class DecodePlan:
     config: GenerationConfig
     eos_ids: list[int]
     pad_id: int
-
-
-def _as_list(value) -> list[int]:
-    if value is None:
-        return []
-    if isinstance(value, int):
-        return [value]
-    if isinstance(value, torch.Tensor):
-        return [int(v) for v in value.flatten().tolist()]
-    return [int(v) for v in value]
 
 
 def plan(model, generate_kwargs: dict) -> tuple[DecodePlan | None, str]:
@@ -448,7 +445,7 @@ def plan(model, generate_kwargs: dict) -> tuple[DecodePlan | None, str]:
         return None, "max_new_tokens is not set"
     if config.num_beams > 1 and config.length_penalty is None:
         return None, "length_penalty=None is not supported"
-    eos_ids = _as_list(config.eos_token_id)
+    eos_ids = _ids(config.eos_token_id)
     pad_id = config.pad_token_id
     if pad_id is None:
         if not eos_ids:
