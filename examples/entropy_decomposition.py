@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fdpo._logprobs import score_completions
+from fdpo.decoding import score_completions
 from fdpo.sweep.stage_files import pair_stage_folder
 
 IMPROBABLE = 1e-3

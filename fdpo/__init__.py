@@ -70,6 +70,8 @@ _MOVED_MODULES = {
     "fdpo.data": "fdpo.pairs",
     "fdpo.stages": "fdpo.pipeline",
     "fdpo.evaluation": "fdpo.pipeline.evaluation",
+    "fdpo.generation": "fdpo.decoding",
+    "fdpo._logprobs": "fdpo.decoding.scoring",
     "fdpo.sweep.checks": "fdpo.checks",
     "fdpo.sweep.errors": "fdpo.errors",
 }

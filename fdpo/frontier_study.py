@@ -11,7 +11,7 @@
 4. evaluates every configuration × seed with the sweep's evaluation (``evaluate_policy``: same prompts, samples,
    metrics): the trained policies, the SFT model, and the evaluation-only levers applied to the policies named in
    ``lever_bases``, reusing them: sampling temperatures, weight interpolation with the SFT model
-   (``fdpo.levers.interpolate_weights``) and decoding-time realignment (``fdpo.generation.sample(realign=)``);
+   (``fdpo.levers.interpolate_weights``) and decoding-time realignment (``fdpo.decoding.sample(realign=)``);
 5. writes frontier.csv, frontier.png (``fdpo.frontier``) and frontier.md.
 
 Layout of ``output_dir`` (every file written atomically)::
@@ -65,7 +65,7 @@ def _divpo_pairs(
     """The DivPO pair set ``name`` (``divpo_pairs_name``) from the SFT samples and rewards in ``root`` (one seed's
     pair stages, see ``fdpo.sweep.stage_files.pair_stage_folder``), with reference log-probs when the sweep reuses
     them."""
-    from fdpo.generation import Samples
+    from fdpo.decoding import Samples
     from fdpo.pipeline import make_pairs
 
     criterion, quantile = name.split("-")[1], float(name.rsplit("-q", 1)[1])

@@ -14,9 +14,9 @@ import numpy as np
 import scipy.stats
 import torch
 
-from fdpo._logprobs import check_prompts_and_completions, score_completions
 from fdpo._optional import require
 from fdpo.checks import check_strings
+from fdpo.decoding import check_prompts_and_completions, score_completions
 from fdpo.divergences import FDivergence, get_divergence
 from fdpo.uncertainty import t_interval
 
@@ -138,7 +138,7 @@ def completion_statistics(
     show_progress: bool = False,
 ) -> dict[str, np.ndarray]:
     """Per completion: log π(y|x) summed over its tokens, its token count, and optionally its mean next-token
-    entropy over its positions (``fdpo._logprobs.score_completions`` does the work).
+    entropy over its positions (``fdpo.decoding.score_completions`` does the work).
 
     Returns:
         ``{"logps": (n,), "num_tokens": (n,), "entropy": (n,)}`` as float64 numpy arrays; ``entropy`` only when

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from fdpo._batching import forward_parameters, model_device, pad_batch
 from fdpo.checks import check_strings
+from fdpo.decoding.batching import forward_parameters, model_device, pad_batch
 from fdpo.errors import InputError
 
 __all__ = ["KINDS", "RewardModel", "as_reward_fn", "score_texts"]

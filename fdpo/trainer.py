@@ -127,7 +127,7 @@ class FDPOTrainer(DPOTrainer):
 
         ``InputError`` for an empty dataset, missing ``chosen``/``rejected`` columns or a value that is not a string
         or a list of messages; a warning for pairs with chosen == rejected (see
-        ``fdpo._validation.check_preference_dataset``).
+        ``fdpo.checks.check_preference_dataset``).
         """
         try:
             bound = inspect.signature(DPOTrainer.__init__).bind(None, *dpo_trainer_args, **dpo_trainer_kwargs)

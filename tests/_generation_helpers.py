@@ -1,4 +1,4 @@
-"""Prompts, spies and model tweaks shared by the sampling tests (test_generation.py, test_sampling.py)."""
+"""Prompts, spies and model tweaks shared by the sampling tests (tests/decoding/)."""
 
 from __future__ import annotations
 

@@ -37,15 +37,6 @@ LAYERS = {
     "fdpo.reward": 2,
     "fdpo.pairs": 2,
     "fdpo.metrics": 2,
-    # the decoding engine's modules until they move into fdpo.decoding
-    "fdpo.generation": 2,
-    "fdpo._sampling": 2,
-    "fdpo._beams": 2,
-    "fdpo._beam_tree": 2,
-    "fdpo._decode_cache": 2,
-    "fdpo._decode_rules": 2,
-    "fdpo._logprobs": 2,
-    "fdpo._batching": 2,
     # 3: the trainer and its config
     "fdpo.config": 3,
     "fdpo.model_card": 3,

@@ -145,7 +145,7 @@ def test_mean_token_logprobs_against_a_float64_forward(tiny_lm):
 def test_make_pairs_divpo_picks_by_the_sft_models_mean_token_logprob(tiny_lm):
     """One prompt, four samples with rewards 3, 2, 1, 0: pools {0, 1} and {2, 3} (quantile 0.5). Chosen is the
     top-pool sample with the lower mean token log-prob, rejected the bottom-pool sample with the higher one."""
-    from fdpo.generation import Samples
+    from fdpo.decoding import Samples
     from fdpo.pipeline import make_pairs
     from fdpo.settings import PairSettings
 

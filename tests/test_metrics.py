@@ -17,7 +17,7 @@ from torch import nn
 from transformers import PreTrainedTokenizerFast
 
 from fdpo import metrics
-from fdpo._logprobs import score_completions
+from fdpo.decoding import score_completions
 from fdpo.divergences import get_divergence, list_divergences
 
 TEXTS = [

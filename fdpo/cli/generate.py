@@ -7,7 +7,7 @@ import argparse
 from fdpo.cli.options import add_prompt_options, add_sampling_options
 
 HELP = "Sample completions of prompts from a causal LM into a JSONL file."
-DESCRIPTION = "Sample completions of prompts from a causal LM (fdpo.generation.sample) into a JSONL file."
+DESCRIPTION = "Sample completions of prompts from a causal LM (fdpo.decoding.sample) into a JSONL file."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

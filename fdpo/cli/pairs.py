@@ -66,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
         refuse,
         settings_from,
     )
+    from fdpo.decoding import RECORD_KEYS, Samples
     from fdpo.errors import InputError
-    from fdpo.generation import RECORD_KEYS, Samples
     from fdpo.pipeline import make_pairs, score_samples
     from fdpo.settings import PairSettings, RewardSettings
 

@@ -24,7 +24,7 @@ from tokenizers import processors
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
-from fdpo._batching import pad_batch
+from fdpo.decoding.batching import pad_batch
 from fdpo.demo.corpus import Review
 
 __all__ = [

@@ -23,8 +23,8 @@ def generate_samples(
     generation: Mapping[str, Any] | None = None,
     show_progress: bool = True,
 ):
-    """``fdpo.generation.sample`` with a sweep's settings; returns ``Samples``."""
-    from fdpo.generation import sample
+    """``fdpo.decoding.sample`` with a sweep's settings; returns ``Samples``."""
+    from fdpo.decoding import sample
 
     return sample(
         model,

@@ -272,7 +272,7 @@ def prepare_pairs(
     Raises:
         SweepError: the samples give no preference pairs (the message names the counts and the fix).
     """
-    from fdpo.generation import Samples
+    from fdpo.decoding import Samples
 
     root = pair_stage_folder(root, config.pairs.draw, seed)
     root.mkdir(parents=True, exist_ok=True)

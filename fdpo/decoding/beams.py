@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from fdpo._beam_tree import BeamTreeStream, supports_tree_attention
-from fdpo._decode_cache import DecodeStream
-from fdpo._decode_rules import logits_processors, stop_hits
+from fdpo.decoding._transformers import logits_processors, stop_hits, takes_4d_float_mask
+from fdpo.decoding.streams import BeamTreeStream, DecodeStream
 
 __all__ = ["beam_decode", "row_top_k"]
 
@@ -104,7 +103,7 @@ def beam_decode(model, plan_, config, input_ids, attention_mask, same_stream: bo
 
     rows = batch * beams
     expanded_ids = input_ids.repeat_interleave(beams, dim=0)
-    tree = not same_stream and supports_tree_attention(model)
+    tree = not same_stream and takes_4d_float_mask(model)
     if tree:
         stream = BeamTreeStream(model, input_ids, attention_mask, beams, width + beams * (max_length - width))
         logits = stream.prefill().repeat_interleave(beams, dim=0)

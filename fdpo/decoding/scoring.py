@@ -4,7 +4,7 @@ The one place that runs a causal LM over (prompt, completion) pairs for the metr
 predictive entropy, the KL and the f-divergence estimates on top of it.
 
 Layout of a batch. The prompt and the completion are tokenized separately (``add_special_tokens=False``, as
-``fdpo.generation.sample`` tokenizes its queries) and concatenated, and the rows are padded on the **right**,
+``fdpo.decoding.sample`` tokenizes its queries) and concatenated, and the rows are padded on the **right**,
 whatever ``tokenizer.padding_side`` says::
 
     row 0:  p p p c c c c c _ _          p = prompt token, c = completion token, _ = pad (attention mask 0)
@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from fdpo._batching import forward_parameters, model_device, pad_batch, start_empty_prompts
 from fdpo.checks import check_strings
+from fdpo.decoding.batching import forward_parameters, model_device, pad_batch, start_empty_prompts
 
 __all__ = ["CompletionScores", "check_prompts_and_completions", "score_completions"]
 
@@ -122,7 +122,7 @@ def score_completions(
             shape (batch, length, vocab).
         tokenizer: its tokenizer (for the prompts, text completions, and the BOS/pad ids).
         prompts: the text each completion was generated from (``Samples.queries``). An empty prompt is replaced
-            by the BOS token (EOS if there is none), what ``fdpo.generation.sample`` conditions on.
+            by the BOS token (EOS if there is none), what ``fdpo.decoding.sample`` conditions on.
         completions: texts (tokenized with ``add_special_tokens=False``) or token-id lists such as
             ``Samples.completion_ids``; the ids score exactly the tokens that were sampled, where re-tokenizing
             the text may pick another segmentation.

@@ -1,5 +1,9 @@
-"""Beam search without moving the key/value cache: the beams of a prompt share one cache row and attend to their
-own ancestors only.
+"""One model's forward passes over a key/value cache that grows by a token a step, as fdpo's decoding loop runs
+them.
+
+``DecodeStream`` keeps a cache row per sequence (per beam in beam search) and reorders the rows while it appends
+(one copy a step where ``generate`` makes two). ``BeamTreeStream`` runs beam search without moving the cache:
+the beams of a prompt share one cache row and attend to their own ancestors only.
 
 ``generate`` keeps one cache row per beam and, after every beam step, copies the whole cache into the beams' new
 order, then copies it again to append the next token: on CPU, memory traffic that rivals the model's arithmetic.
@@ -14,56 +18,63 @@ is the same as with a cache per beam; only the summation order (and so float rou
 from __future__ import annotations
 
 import torch
-from transformers.cache_utils import DynamicCache, DynamicLayer
 
-from fdpo._batching import forward_parameters
+from fdpo.decoding._transformers import AppendLayer, ReorderingLayer, new_cache
+from fdpo.decoding.batching import forward_parameters
 
-__all__ = ["AppendLayer", "BeamTreeStream", "supports_tree_attention"]
+__all__ = ["BeamTreeStream", "DecodeStream", "beam_cache_logits"]
 
 # Steps between two passes that drop dead cache entries (each pass copies the live part of the cache once; measured
 # on a 4-layer GPT-2 with 5 beams: every 4 to 16 steps are alike, every step is slower).
 _COMPACT_EVERY = 8
 
 
-def supports_tree_attention(model) -> bool:
-    """Whether ``model`` applies a 4-D float attention mask as given (transformers' eager and sdpa attention do)."""
-    return getattr(getattr(model, "config", None), "_attn_implementation", None) in ("eager", "sdpa")
+class DecodeStream:
+    """One model's forward passes with its own cache: the prompt once, then one token per row a step."""
 
+    def __init__(self, model, input_ids, attention_mask, capacity: int):
+        self.model = model
+        # generate asks for the last position's logits only, where the model can.
+        self.forward_kwargs = (
+            {"logits_to_keep": 1} if "logits_to_keep" in (forward_parameters(model) or ()) else {}
+        )
+        self.cache = new_cache(model, lambda: ReorderingLayer(capacity))
+        self.attention_mask = attention_mask
+        self.positions = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
+        self.first_ids = input_ids
 
-class AppendLayer(DynamicLayer):
-    """A key/value cache layer that appends in place, into buffers allocated once for the whole generation; the
-    keys and values handed to attention are a prefix of them along the sequence axis."""
+    def _forward(self, input_ids, positions) -> torch.Tensor:
+        output = self.model(
+            input_ids=input_ids,
+            attention_mask=self.attention_mask,
+            position_ids=positions,
+            cache=self.cache,
+            use_cache=True,
+            return_dict=True,
+            **self.forward_kwargs,
+        )
+        return output.logits[:, -1].to(copy=True, dtype=torch.float32)
 
-    def __init__(self, capacity: int):
-        super().__init__()
-        self.capacity = capacity
-        self.length = 0
+    def prefill(self) -> torch.Tensor:
+        logits = self._forward(self.first_ids, self.positions)
+        self.first_ids = None
+        self.positions = self.positions[:, -1:]
+        return logits
 
-    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
-        super().lazy_initialization(key_states, value_states)
-        self.buffers = [
-            states.new_empty(*states.shape[:2], self.capacity, states.shape[-1])
-            for states in (key_states, value_states)
-        ]
+    def reorder(self, rows: torch.Tensor) -> None:
+        """From the next step on, cache row i continues the history of row ``rows[i]`` (rows may repeat or be
+        left out)."""
+        for layer in self.cache.layers:
+            layer.order = rows
+        self.attention_mask = self.attention_mask[rows]
+        self.positions = self.positions[rows]
 
-    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
-        if not self.is_initialized:
-            self.lazy_initialization(key_states, value_states)
-        end = self.length + key_states.shape[-2]
-        for buffer, states in zip(self.buffers, (key_states, value_states), strict=True):
-            buffer[:, :, self.length : end] = states
-        self.length = end
-        self.keys, self.values = (buffer[:, :, :end] for buffer in self.buffers)
-        return self.keys, self.values
-
-    def keep(self, entries: torch.Tensor) -> None:
-        """Keeps cache entries ``entries`` (rows, kept) of each row, in that order, at the front."""
-        kept = entries.shape[1]
-        for buffer in self.buffers:
-            index = entries[:, None, :, None].expand(-1, buffer.shape[1], -1, buffer.shape[-1])
-            buffer[:, :, :kept] = buffer[:, :, : self.length].gather(2, index)
-        self.length = kept
-        self.keys, self.values = (buffer[:, :, :kept] for buffer in self.buffers)
+    def step(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Logits after appending ``tokens`` (one per cache row, in row order)."""
+        mask = self.attention_mask
+        self.attention_mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=-1)
+        self.positions = self.positions + 1
+        return self._forward(tokens[:, None], self.positions)
 
 
 class BeamTreeStream:
@@ -77,8 +88,7 @@ class BeamTreeStream:
     ):
         self.model = model
         self.keeps_logits = "logits_to_keep" in (forward_parameters(model) or ())
-        self.cache = DynamicCache(config=model.config)
-        self.cache.layers = [AppendLayer(capacity) for _ in self.cache.layers]
+        self.cache = new_cache(model, lambda: AppendLayer(capacity))
         batch, width = input_ids.shape
         dtype = getattr(model, "dtype", torch.float32)
         blocked = torch.finfo(dtype).min
@@ -149,3 +159,27 @@ class BeamTreeStream:
             layer.keep(entries)
         self.visible[:, :, :kept] = visible.gather(2, entries[:, None, :].expand(-1, visible.shape[1], -1))
         self.length = kept
+
+
+@torch.no_grad()
+def beam_cache_logits(model, input_ids, attention_mask, beams: int, steps: int, seed: int = 0):
+    """``(pairs, tree)``: the logits of ``BeamTreeStream`` (the beams of a prompt sharing one cache row) and of a
+    ``DecodeStream`` with a cache row per beam, side by side after the prompt and after each of ``steps`` beam steps
+    of random parents and tokens (drawn from a generator seeded with ``seed``), and the tree stream. The two must
+    agree up to float rounding."""
+    batch, width = input_ids.shape
+    generator = torch.Generator().manual_seed(seed)
+    tree = BeamTreeStream(model, input_ids, attention_mask, beams, width + beams * steps)
+    per_beam = DecodeStream(
+        model,
+        input_ids.repeat_interleave(beams, dim=0),
+        attention_mask.repeat_interleave(beams, dim=0),
+        width + steps,
+    )
+    pairs = [(tree.prefill().repeat_interleave(beams, dim=0), per_beam.prefill())]
+    for _ in range(steps):
+        parents = torch.randint(0, beams, (batch, beams), generator=generator)
+        tokens = torch.randint(0, model.config.vocab_size, (batch * beams,), generator=generator)
+        per_beam.reorder((parents + torch.arange(batch)[:, None] * beams).flatten())
+        pairs.append((tree.step(tokens, parents), per_beam.step(tokens)))
+    return pairs, tree
