@@ -25,6 +25,7 @@ __all__ = [
     "STRATEGIES",
     "build_pairs",
     "load_pairs",
+    "mean_token_logprobs",
     "ngram_diversity",
     "save_pairs",
 ]
@@ -186,6 +187,30 @@ def ngram_diversity(completions: Sequence[str], groups: Sequence[Sequence[int]],
                 distances.append(1.0 - len(grams[i] & grams[j]) / union if union else 0.0)
             diversity[i] = float(np.mean(distances))
     return diversity
+
+
+def mean_token_logprobs(
+    model,
+    tokenizer,
+    prompts: Sequence[str],
+    completions,
+    *,
+    batch_size: int = 16,
+    show_progress: bool = False,
+) -> np.ndarray:
+    """Each completion's mean per-token log π(y_t | x, y_<t) (NaN for an empty completion). Shape: (n,), float64.
+
+    DivPO's ``logprob`` diversity criterion (``build_pairs(diversity="logprob", logprobs=...)``), scored under the
+    SFT model that drew the samples: a lower value is a rarer, so more diverse, completion. ``completions`` are
+    texts or token-id lists, scored as ``fdpo.metrics`` scores them (``score_completions``).
+    """
+    from fdpo.metrics import completion_statistics
+
+    stats = completion_statistics(
+        model, tokenizer, prompts, completions, batch_size=batch_size, show_progress=show_progress
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(stats["num_tokens"] > 0, stats["logps"] / stats["num_tokens"], np.nan)
 
 
 def _divpo_pairs(by_prompt, rewards, diversity, quantile, high, low, num_pairs, rng) -> list[tuple[int, int]]:

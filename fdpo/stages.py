@@ -156,7 +156,7 @@ def make_pairs(samples, rewards, settings: PairSettings | None = None, *, model=
                 "DivPO pairs with diversity 'logprob' need the SFT model and its tokenizer (model=, tokenizer=) to "
                 "score the samples; or use diversity 'ngram'."
             )
-        from fdpo.levers import mean_token_logprobs
+        from fdpo.data import mean_token_logprobs
 
         logprobs = mean_token_logprobs(
             model, tokenizer, [samples.queries[i] for i in keep], [samples.completion_ids[i] for i in keep]

@@ -36,16 +36,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from fdpo.cli.options import check_output_dir
     from fdpo.cli.sweep import run_options
-    from fdpo.frontier import frontier_markdown
-    from fdpo.frontier_plan import frontier_config, plan_frontier
-    from fdpo.frontier_study import run_frontier
+    from fdpo.frontier import frontier_config, frontier_markdown, plan_frontier, run_frontier
 
     started = time.perf_counter()
     config, settings = frontier_config(
         args.config, args.overrides, quick=args.quick, cache_dir=args.cache_dir
     )
     if args.dry_run:
-        configurations = plan_frontier(config, settings)
+        configurations = plan_frontier(config, settings).configurations
         print(f"valid; {len(configurations)} configurations x {len(config.grid.seeds)} seeds:")
         for configuration in configurations:
             print(f"  {configuration.lever:>13}  {configuration.setting}")

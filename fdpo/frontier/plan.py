@@ -1,266 +1,203 @@
-"""What the frontier study runs: its settings (``FrontierSettings``), the policies it trains (``PolicySpec``) and the
-configurations it evaluates (``Configuration``, ``plan_frontier``), and the command's config (``frontier_config``).
-Nothing here loads a model; ``fdpo.frontier_study`` runs the plan.
+"""What the frontier study runs, as typed values: the policies it trains (``TrainedPolicy``, on DivPO pairs
+``DivPOPairs`` or the sweep's own), the configurations it evaluates (``Configuration``: a policy, or the SFT model,
+sampled as it is or through a ``PolicyTransform``) and their order (``FrontierPlan``, made by ``plan_frontier``).
+
+Every name (a configuration's ``setting`` and run folder, a policy's folder, a DivPO pair set's files) is derived from
+these fields; nothing is read back out of a name. Nothing here loads a model; ``fdpo.frontier.study`` runs the plan.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
-from fdpo.data import DIVERSITY_CRITERIA
-from fdpo.frontier import DOMINANCE_MEASURES
+from fdpo.frontier.policy_transforms import Interpolation, PolicyTransform, Realignment, Temperature
+from fdpo.frontier.settings import FrontierSettings
 from fdpo.report import configuration_label
-from fdpo.sweep import RunSpec, SweepConfig, SweepConfigError
+from fdpo.sweep import RunSpec, SweepConfig
 
-__all__ = [
-    "DEMO_FRONTIER",
-    "Configuration",
-    "FrontierSettings",
-    "PolicySpec",
-    "divpo_pairs_name",
-    "frontier_config",
-    "plan_frontier",
-]
+if TYPE_CHECKING:
+    from fdpo.sweep.settings import PairSettings
 
-
-@dataclass
-class FrontierSettings:
-    """The levers of the frontier study (the ``frontier:`` section of a sweep YAML, or ``frontier.*`` overrides)."""
-
-    baseline_divergence: str = field(
-        default="reverse_kl", metadata={"help": "The divergence of standard DPO."}
-    )
-    baseline_beta: float = field(
-        default=0.1, metadata={"help": "β of standard DPO, the configuration to beat."}
-    )
-    divpo: list[str] = field(
-        default_factory=lambda: ["logprob"],
-        metadata={
-            "help": "DivPO diversity criteria (logprob, ngram); one DivPO policy per criterion and seed."
-        },
-    )
-    divpo_quantiles: list[float] = field(
-        default_factory=lambda: [0.5],
-        metadata={
-            "help": "DivPO reward pools, top/bottom share of each prompt's samples; a policy per value."
-        },
-    )
-    divpo_ngram: int = field(default=2, metadata={"help": "n of the ngram criterion."})
-    temperatures: list[float] = field(
-        default_factory=lambda: [0.85], metadata={"help": "Evaluation sampling temperatures."}
-    )
-    interpolation: list[float] = field(
-        default_factory=lambda: [0.5, 1.25],
-        metadata={"help": "t of θ(t) = (1 − t)·θ_SFT + t·θ_policy (t > 1 extrapolates)."},
-    )
-    realignment: list[float] = field(
-        default_factory=lambda: [0.5, 1.5],
-        metadata={
-            "help": "λ of decoding-time realignment: sample from softmax(λ·logits_policy + (1 − λ)·logits_SFT); "
-            "λ < 1 moves towards the SFT model (as a larger β would), λ > 1 away from it."
-        },
-    )
-    lever_bases: list[str] = field(
-        default_factory=lambda: ["baseline", "divpo"],
-        metadata={"help": "Policies the evaluation-only levers apply to: baseline and/or divpo."},
-    )
-    diversity: str = field(default="token_entropy", metadata={"help": "Diversity measure of on_front."})
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None, *, source: str = "frontier") -> FrontierSettings:
-        data = dict(data or {})
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = [key for key in data if key not in known]
-        if unknown:
-            raise SweepConfigError(
-                f"{source}: unknown frontier setting(s) {unknown}; known: {', '.join(sorted(known))}."
-            )
-        settings = cls(**data)
-        settings.validate(source=source)
-        return settings
-
-    def validate(self, *, source: str = "frontier") -> None:
-        """Checks every setting before anything is loaded; raises ``SweepConfigError`` listing the problems."""
-        problems = []
-
-        def numbers(name, values, low=None, allow_empty=True):
-            if not isinstance(values, list) or (not values and not allow_empty):
-                return [f"frontier.{name} must be a list of numbers, got {values!r}."]
-            bad = [v for v in values if not _is_number(v) or (low is not None and v <= low)]
-            if bad:
-                bound = f" > {low}" if low is not None else ""
-                return [f"frontier.{name} has {bad}; give finite numbers{bound}."]
-            return [f"frontier.{name} has duplicates: {values}."] if len(set(values)) != len(values) else []
-
-        problems += numbers("temperatures", self.temperatures, low=0)
-        problems += numbers("interpolation", self.interpolation)
-        problems += numbers("realignment", self.realignment)
-        if not _is_number(self.baseline_beta) or self.baseline_beta <= 0:
-            problems.append(f"frontier.baseline_beta must be a number > 0, got {self.baseline_beta!r}.")
-        if not isinstance(self.divpo, list) or any(c not in DIVERSITY_CRITERIA for c in self.divpo):
-            problems.append(
-                f"frontier.divpo={self.divpo!r}: a list of {', '.join(DIVERSITY_CRITERIA)} (or [])."
-            )
-        quantiles = self.divpo_quantiles
-        if not isinstance(quantiles, list) or any(not _is_number(q) or not 0 < q <= 0.5 for q in quantiles):
-            problems.append(
-                f"frontier.divpo_quantiles must be a list of numbers in (0, 0.5], got {quantiles!r}."
-            )
-        if (
-            isinstance(self.divpo_ngram, bool)
-            or not isinstance(self.divpo_ngram, int)
-            or self.divpo_ngram < 1
-        ):
-            problems.append(f"frontier.divpo_ngram must be a positive integer, got {self.divpo_ngram!r}.")
-        if not isinstance(self.lever_bases, list) or any(
-            b not in ("baseline", "divpo") for b in self.lever_bases
-        ):
-            problems.append(f"frontier.lever_bases={self.lever_bases!r}: a list of baseline and/or divpo.")
-        if self.diversity not in DOMINANCE_MEASURES:
-            problems.append(
-                f"frontier.diversity={self.diversity!r}: use one of {', '.join(DOMINANCE_MEASURES)}."
-            )
-        try:
-            from fdpo.divergences import get_divergence
-
-            get_divergence(str(self.baseline_divergence))
-        except (ValueError, TypeError, KeyError) as error:
-            problems.append(f"frontier.baseline_divergence={self.baseline_divergence!r}: {error}")
-        if problems:
-            raise SweepConfigError(f"{source}: " + " ".join(problems))
+__all__ = ["Configuration", "DivPOPairs", "FrontierPlan", "TrainedPolicy", "plan_frontier"]
 
 
 @dataclass(frozen=True)
-class PolicySpec:
-    """A policy to train: the pairs it learns from (``pairs`` or a DivPO pair set) and its grid cell."""
+class DivPOPairs:
+    """A DivPO pair set, built from the sweep's own samples and rewards (``fdpo.data.build_pairs``, strategy divpo).
 
-    pairs: str
-    run: RunSpec
+    Args:
+        criterion: how a sample's diversity is measured (``fdpo.data.DIVERSITY_CRITERIA``: logprob, ngram).
+        quantile: the top/bottom share of each prompt's samples by reward that make the two pools.
+        ngram: n of the ngram criterion.
+    """
+
+    criterion: str
+    quantile: float
+    ngram: int = 2
 
     @property
-    def policy_id(self) -> str:
-        return f"{self.pairs}__{self.run.run_id}"
+    def name(self) -> str:
+        """``divpo-<criterion>-q<quantile>``: the stem of its files and the prefix of its policies' folders."""
+        return f"divpo-{self.criterion}-q{self.quantile:g}"
+
+    @property
+    def label(self) -> str:
+        return f"DivPO {self.criterion} q={self.quantile:g}"
+
+    def pair_settings(self, pairs: PairSettings) -> PairSettings:
+        """The sweep's pair settings ``pairs`` with this pair set's strategy and options."""
+        return replace(
+            pairs, strategy="divpo", diversity=self.criterion, quantile=self.quantile, ngram=self.ngram
+        )
+
+
+@dataclass(frozen=True)
+class TrainedPolicy:
+    """A policy the study trains once per seed: a grid cell (divergence, loss type, β) and the pairs it learns from.
+
+    Args:
+        divpo: the DivPO pair set it learns from; None: the sweep's pairs.
+        with_loss: its label names the loss type (the plan's cells have several); not part of its identity.
+    """
+
+    divergence: str
+    loss_type: str
+    beta: float
+    divpo: DivPOPairs | None = None
+    with_loss: bool = field(default=False, compare=False)
+
+    @property
+    def pairs(self) -> str:
+        """The name of its pair set: ``pairs`` (the sweep's) or the DivPO set's."""
+        return "pairs" if self.divpo is None else self.divpo.name
+
+    @property
+    def cell_label(self) -> str:
+        """Its grid cell as the tables name it: ``RKL β=0.1``."""
+        return configuration_label(
+            self.divergence, self.loss_type, self.beta, with_loss=self.with_loss, with_beta=True
+        )
+
+    @property
+    def label(self) -> str:
+        """``RKL β=0.1``, or on DivPO pairs ``DivPO logprob q=0.5 RKL β=0.1``."""
+        return self.cell_label if self.divpo is None else f"{self.divpo.label} {self.cell_label}"
+
+    def run(self, seed: int) -> RunSpec:
+        """Its training run at ``seed``, as the sweep's grid names it."""
+        return RunSpec(self.divergence, self.loss_type, self.beta, seed)
+
+    def policy_id(self, seed: int) -> str:
+        """The folder name of its policy trained at ``seed``: ``<pairs>__<run id>``."""
+        return f"{self.pairs}__{self.run(seed).run_id}"
 
 
 @dataclass(frozen=True)
 class Configuration:
-    """One point of the front: a lever at a setting, on a policy family (None: the SFT model), per seed."""
+    """One point of the front, evaluated on every seed: a trained policy (None: the SFT model), sampled as it is or
+    through ``transform``."""
 
-    lever: str
-    setting: str
-    pairs: str | None = None  # the policy's pairs and grid cell, seed left out
-    divergence: str = ""
-    loss_type: str = ""
-    beta: float = 0.0
-    transform: tuple[str, float] | None = None  # ("temperature", T), ("interpolation", t), ("realignment", λ)
+    policy: TrainedPolicy | None = None
+    transform: PolicyTransform | None = None
 
-    def policy(self, seed: int) -> PolicySpec | None:
-        if self.pairs is None:
-            return None
-        return PolicySpec(self.pairs, RunSpec(self.divergence, self.loss_type, self.beta, seed))
+    @property
+    def lever(self) -> str:
+        """What moves it: ``sft``, ``divergence``, ``divpo``, or the transform's lever (``temperature``, ...)."""
+        if self.transform is not None:
+            return self.transform.lever
+        if self.policy is None:
+            return "sft"
+        return "divergence" if self.policy.divpo is None else "divpo"
+
+    @property
+    def setting(self) -> str:
+        """Its label in the tables: ``RKL β=0.1``, ``SFT``, ``RKL β=0.1 T=0.8``, ``DivPO logprob q=0.5 t=0.5``
+        (a DivPO policy's cell is left out after a transform: DivPO policies are trained on the baseline's)."""
+        if self.policy is None:
+            return "SFT"
+        if self.transform is None:
+            return self.policy.label
+        base = self.policy.cell_label if self.policy.divpo is None else self.policy.divpo.label
+        return f"{base} {self.transform.label}"
 
     @property
     def configuration_id(self) -> str:
+        """Its run folders' stem, ``<lever>__<setting>`` in file-name characters: ``temperature__RKL-beta0.1-T0.8``."""
         text = f"{self.lever}__{self.setting}"
         for symbol, name in (("β", "beta"), ("α", "alpha"), ("λ", "lambda"), ("=", "")):
             text = text.replace(symbol, name)
         return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")
 
+    def run_id(self, seed: int) -> str:
+        return f"{self.configuration_id}__seed{seed}"
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def divpo_pairs_name(criterion: str, quantile: float) -> str:
-    """Name of a DivPO pair set (and prefix of its policies): ``divpo-<criterion>-q<quantile>``."""
-    return f"divpo-{criterion}-q{quantile:g}"
-
-
-def plan_frontier(config: SweepConfig, settings: FrontierSettings) -> list[Configuration]:
-    """The configurations of the study, the baseline (standard DPO) first."""
-    from fdpo.divergences import get_divergence
-
-    baseline_spec = get_divergence(str(settings.baseline_divergence)).spec
-    baseline_beta = float(settings.baseline_beta)
-    cells = [(run.divergence, run.loss_type, run.beta) for run in config.runs()]
-    cells = list(dict.fromkeys([(baseline_spec, "sigmoid", baseline_beta), *cells]))
-    with_loss = len({loss for _, loss, _ in cells}) > 1
-    labels = {cell: configuration_label(*cell, with_loss=with_loss, with_beta=True) for cell in cells}
-    baseline = Configuration("divergence", labels[cells[0]], "pairs", baseline_spec, "sigmoid", baseline_beta)
-    configurations = [baseline, Configuration("sft", "SFT")]
-    configurations += [Configuration("divergence", labels[cell], "pairs", *cell) for cell in cells[1:]]
-    bases = [baseline] if "baseline" in settings.lever_bases else []
-    for criterion in settings.divpo:
-        for quantile in settings.divpo_quantiles:
-            name = divpo_pairs_name(criterion, quantile)
-            divpo = Configuration(
-                "divpo", f"DivPO {criterion} q={quantile:g} {baseline.setting}", name, *cells[0]
-            )
-            configurations.append(divpo)
-            if "divpo" in settings.lever_bases:
-                bases.append(divpo)
-    for base in bases:
-        prefix = (
-            base.setting if base.lever == "divergence" else base.setting.replace(f" {baseline.setting}", "")
-        )
-        for lever, symbol, values in (
-            ("temperature", "T", settings.temperatures),
-            ("interpolation", "t", settings.interpolation),
-            ("realignment", "λ", settings.realignment),
-        ):
-            for value in values:
-                configurations.append(
-                    dataclasses.replace(
-                        base,
-                        lever=lever,
-                        setting=f"{prefix} {symbol}={value:g}",
-                        transform=(lever, float(value)),
-                    )
-                )
-    return configurations
+    def record(self) -> dict[str, Any]:
+        """What its runs' config.json holds."""
+        policy, transform = self.policy, self.transform
+        return {
+            "lever": self.lever,
+            "setting": self.setting,
+            "pairs": None if policy is None else policy.pairs,
+            "divergence": None if policy is None else policy.divergence,
+            "loss_type": None if policy is None else policy.loss_type,
+            "beta": None if policy is None else policy.beta,
+            "transform": None if transform is None else [transform.lever, transform.value],
+        }
 
 
-#: What ``fdpo frontier`` changes in the demo sweep: the two ends of the divergence family (the others lie between,
-#: docs/sweeps.md) and 4 samples per held-out opening (512 per evaluation), so that its 9 trainings and 30
-#: evaluations stay within minutes on a laptop CPU. Overrides (grid.divergences=[...]) put the others back.
-DEMO_FRONTIER: dict[str, Any] = {
-    "name": "Demo world: the levers beyond the divergence",
-    "grid": {"divergences": ["reverse_kl", "forward_kl"]},
-    "evaluation": {"samples_per_prompt": 4},
-}
-
-
-def frontier_config(
-    config_path: str | Path | None = None,
-    overrides: Sequence[str] = (),
-    *,
-    quick: bool = False,
-    cache_dir: str | Path | None = None,
-) -> tuple[SweepConfig, FrontierSettings]:
-    """The sweep config and frontier settings of ``fdpo frontier``, validated, nothing loaded.
+@dataclass(frozen=True)
+class FrontierPlan:
+    """The configurations of the study, in the order of its table, and the order in which it runs their policies.
 
     Args:
-        config_path: a sweep YAML, optionally with a ``frontier:`` section (``FrontierSettings``); None: the demo
-            world's sweep with ``DEMO_FRONTIER`` on top (``quick``: its quick version, with the frontier's grid;
-            ``cache_dir``: where the world is cached).
-        overrides: dotted ``KEY=VALUE`` overrides; ``frontier.*`` keys set the frontier settings.
+        configurations: standard DPO (the baseline) first, then the SFT model, the sweep's other grid cells, the
+            DivPO policies, and each transform on each of its base policies.
+        policies: every trained policy of the configurations, and None (the SFT model), in the order the study
+            trains and evaluates them, each on every seed before the next: standard DPO first, then DivPO's (the
+            candidates), the SFT model, the other divergences; an interrupted study then holds whole families.
     """
-    from fdpo.demo.world import demo_config_dict
-    from fdpo.sweep import apply_overrides, deep_merge, load_yaml
 
-    if config_path is not None:
-        data, source = load_yaml(config_path), str(config_path)
-    else:
-        overlay = DEMO_FRONTIER if not quick else {"grid": DEMO_FRONTIER["grid"]}
-        data, source = deep_merge(demo_config_dict(quick=quick), overlay), "fdpo frontier (demo world)"
-        if cache_dir is not None:
-            data["world_cache_dir"] = str(cache_dir)
-    data = apply_overrides(data, overrides)
-    settings = FrontierSettings.from_dict(data.pop("frontier", None), source=source)
-    return SweepConfig.from_dict(data, source=source, check_models=config_path is not None), settings
+    configurations: tuple[Configuration, ...]
+    policies: tuple[TrainedPolicy | None, ...]
+
+    @property
+    def baseline(self) -> Configuration:
+        return self.configurations[0]
+
+
+def plan_frontier(config: SweepConfig, settings: FrontierSettings) -> FrontierPlan:
+    """The configurations of the study and their order, the baseline (standard DPO) first."""
+    from fdpo.divergences import get_divergence
+
+    baseline_cell = (
+        get_divergence(str(settings.baseline_divergence)).spec,
+        "sigmoid",
+        float(settings.baseline_beta),
+    )
+    cells = [(run.divergence, run.loss_type, run.beta) for run in config.runs()]
+    cells = list(dict.fromkeys([baseline_cell, *cells]))
+    with_loss = len({loss for _, loss, _ in cells}) > 1
+    standard, *others = [TrainedPolicy(*cell, with_loss=with_loss) for cell in cells]
+    divpo = [
+        replace(standard, divpo=DivPOPairs(criterion, float(quantile), settings.divpo_ngram))
+        for criterion in settings.divpo
+        for quantile in settings.divpo_quantiles
+    ]
+    bases = ([standard] if "baseline" in settings.lever_bases else []) + (
+        divpo if "divpo" in settings.lever_bases else []
+    )
+    transforms = [
+        *(Temperature(float(value)) for value in settings.temperatures),
+        *(Interpolation(float(value)) for value in settings.interpolation),
+        *(Realignment(float(value)) for value in settings.realignment),
+    ]
+    # The table's order; the runs' order (FrontierPlan.policies) puts the candidates, DivPO's, right after standard DPO.
+    configurations = (
+        Configuration(standard),
+        Configuration(None),
+        *(Configuration(policy) for policy in [*others, *divpo]),
+        *(Configuration(base, transform) for base in bases for transform in transforms),
+    )
+    return FrontierPlan(configurations, (standard, *divpo, None, *others))
