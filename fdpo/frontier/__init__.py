@@ -7,8 +7,8 @@ The modules, from the numbers up:
 * ``plot``: frontier.png (``plot_frontier``).
 * ``policy_transforms``: ways to sample a trained policy differently without training it again: sampling
   temperature, weight interpolation with the SFT model (``interpolate_weights``), decoding-time realignment.
-* ``settings``: ``FrontierSettings`` (the ``frontier:`` section of a sweep YAML) and ``frontier_config``, the
-  config of ``fdpo frontier``.
+* ``settings``: ``FrontierSettings`` (the ``frontier:`` section of a sweep YAML) and ``frontier_config`` (a sweep
+  YAML or dict and its overrides, validated).
 * ``plan``: what the study trains and evaluates, as typed values (``plan_frontier``).
 * ``study``: ``run_frontier``, which runs the plan and writes its files (``write_frontier``).
 """
@@ -25,7 +25,7 @@ from fdpo.frontier.policy_transforms import (
     interpolate_weights,
     with_temperature,
 )
-from fdpo.frontier.settings import DEMO_FRONTIER, FrontierSettings, frontier_config
+from fdpo.frontier.settings import FrontierSettings, frontier_config
 from fdpo.frontier.study import run_frontier, write_frontier
 from fdpo.frontier.table import (
     DOMINANCE_MEASURES,
@@ -39,7 +39,6 @@ from fdpo.frontier.table import (
 )
 
 __all__ = [
-    "DEMO_FRONTIER",
     "DOMINANCE_MEASURES",
     "FRONTIER_METRICS",
     "Configuration",

@@ -1,5 +1,5 @@
-"""The frontier study's settings (``FrontierSettings``, the ``frontier:`` section of a sweep YAML) and the config of
-``fdpo frontier`` (``frontier_config``: the sweep config and the settings, validated). Nothing here loads a model.
+"""The frontier study's settings (``FrontierSettings``, the ``frontier:`` section of a sweep YAML) and its config
+(``frontier_config``: the sweep config and the settings, validated). Nothing here loads a model.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from fdpo.report.summary import finite
 from fdpo.sweep import SweepConfig, SweepConfigError
 from fdpo.sweep.checks import positive_int_problems
 
-__all__ = ["DEMO_FRONTIER", "FrontierSettings", "frontier_config"]
+__all__ = ["FrontierSettings", "frontier_config"]
 
 
 @dataclass
@@ -121,41 +121,28 @@ class FrontierSettings:
             raise SweepConfigError(f"{source}: " + " ".join(problems))
 
 
-#: What ``fdpo frontier`` changes in the demo sweep: the two ends of the divergence family (the others lie between,
-#: docs/sweeps.md) and 4 samples per held-out opening (512 per evaluation), so that its 9 trainings and 30
-#: evaluations stay within minutes on a laptop CPU. Overrides (grid.divergences=[...]) put the others back.
-DEMO_FRONTIER: dict[str, Any] = {
-    "name": "Demo world: the levers beyond the divergence",
-    "grid": {"divergences": ["reverse_kl", "forward_kl"]},
-    "evaluation": {"samples_per_prompt": 4},
-}
-
-
 def frontier_config(
-    config_path: str | Path | None = None,
+    config: str | Path | Mapping[str, Any],
     overrides: Sequence[str] = (),
     *,
-    quick: bool = False,
-    cache_dir: str | Path | None = None,
+    source: str | None = None,
+    check_models: bool = True,
 ) -> tuple[SweepConfig, FrontierSettings]:
-    """The sweep config and frontier settings of ``fdpo frontier``, validated, nothing loaded.
+    """The sweep config and frontier settings of a study, validated, nothing loaded.
 
     Args:
-        config_path: a sweep YAML, optionally with a ``frontier:`` section (``FrontierSettings``); None: the demo
-            world's sweep with ``DEMO_FRONTIER`` on top (``quick``: its quick version, with the frontier's grid;
-            ``cache_dir``: where the world is cached).
+        config: a sweep YAML file, or its contents as a dict, optionally with a ``frontier:`` section
+            (``FrontierSettings``). ``fdpo frontier`` without ``--config`` gives the demo world's sweep.
         overrides: dotted ``KEY=VALUE`` overrides; ``frontier.*`` keys set the frontier settings.
+        source: what error messages call the config (default: the file's path).
+        check_models: check the model paths (``SweepConfig.from_dict``); a world's models are built on first use.
     """
-    from fdpo.demo.world import demo_config_dict
-    from fdpo.sweep import apply_overrides, deep_merge, load_yaml
+    from fdpo.sweep import apply_overrides, load_yaml
 
-    if config_path is not None:
-        data, source = load_yaml(config_path), str(config_path)
+    if isinstance(config, Mapping):
+        data, source = config, source or "frontier config"
     else:
-        overlay = DEMO_FRONTIER if not quick else {"grid": DEMO_FRONTIER["grid"]}
-        data, source = deep_merge(demo_config_dict(quick=quick), overlay), "fdpo frontier (demo world)"
-        if cache_dir is not None:
-            data["world_cache_dir"] = str(cache_dir)
-    data = apply_overrides(data, overrides)
+        data, source = load_yaml(config), source or str(config)
+    data = apply_overrides(data, overrides)  # a copy
     settings = FrontierSettings.from_dict(data.pop("frontier", None), source=source)
-    return SweepConfig.from_dict(data, source=source, check_models=config_path is not None), settings
+    return SweepConfig.from_dict(data, source=source, check_models=check_models), settings

@@ -68,3 +68,19 @@ def test_frontier_command_runs_and_resumes(tiny_model_dir, tiny_classifier_dir, 
     with pytest.raises(SystemExit) as exited:  # not an option of the frontier: argparse refuses it
         main([*args, "--executor", "ray"])
     assert exited.value.code == 2 and "unrecognized arguments: --executor" in capsys.readouterr().err
+
+
+def test_frontier_command_plans_the_demo_world_by_default(tmp_path, capsys):
+    """Without --config: the demo sweep with the frontier's two divergences and every default lever (nothing built
+    for a dry run): RKL, SFT, FKL, DivPO, then temperature, two interpolations and two realignments on RKL and DivPO."""
+    from fdpo.cli import main
+    from fdpo.cli.frontier import DEMO_FRONTIER, demo_frontier_dict
+
+    assert main(["frontier", "--quick", "--dry-run", "--output-dir", str(tmp_path / "out")]) == 0
+    listed = capsys.readouterr().out
+    assert "14 configurations x 2 seeds" in listed and "  DivPO logprob q=0.5 λ=1.5\n" in listed
+    full = demo_frontier_dict(cache_dir=tmp_path)
+    assert full["name"] == DEMO_FRONTIER["name"] and full["evaluation"]["samples_per_prompt"] == 4
+    assert full["grid"]["divergences"] == ["reverse_kl", "forward_kl"] and full["world_cache_dir"] == str(
+        tmp_path
+    )

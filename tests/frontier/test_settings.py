@@ -1,4 +1,5 @@
-"""Tests for fdpo/frontier/settings.py: bad frontier settings are refused before anything is loaded."""
+"""Tests for fdpo/frontier/settings.py: the frontier section of a sweep config, and bad settings refused before
+anything is loaded."""
 
 from __future__ import annotations
 
@@ -19,3 +20,20 @@ def test_frontier_settings_refuse_bad_values():
         FrontierSettings.from_dict({"lever_bases": ["forward_kl"]})
     with pytest.raises(SweepConfigError, match="interpolation has duplicates"):
         FrontierSettings.from_dict({"interpolation": [0.5, 0.5]})
+
+
+def test_frontier_config_splits_the_frontier_section_from_the_sweep_and_applies_overrides():
+    from fdpo.frontier.settings import FrontierSettings, frontier_config
+
+    data = {
+        "sft_model": "org/sft",
+        "reward_model": "org/reward",
+        "prompts": {"texts": ["p"]},
+        "frontier": {"temperatures": [0.9], "divpo": []},
+    }
+    config, settings = frontier_config(
+        data, ["frontier.interpolation=[2.0]", "grid.seeds=[3]"], check_models=False
+    )
+    assert settings == FrontierSettings(temperatures=[0.9], divpo=[], interpolation=[2.0])
+    assert config.grid.seeds == [3] and config.sft_model == "org/sft"
+    assert "frontier" in data  # the caller's dict is left as it was
