@@ -39,7 +39,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fdpo import uncertainty
 from fdpo._io import read_json, read_jsonl, write_csv, write_json, write_jsonl, write_text
 from fdpo.evaluation import evaluate_policy
 from fdpo.frontier.plan import Configuration, DivPOPairs, TrainedPolicy, plan_frontier
@@ -51,6 +50,7 @@ from fdpo.stages import compute_reference_log_probs, load_prompts, train_policy
 from fdpo.sweep import SweepConfig, SweepConfigError, SweepResources, evaluation_prompts, prepare_pairs
 from fdpo.sweep.stage_files import PAIR_DRAWS_FOLDER, pair_stage_folder
 from fdpo.sweep.store import RunStore, sweep_lock
+from fdpo.uncertainty import Replicates
 
 __all__ = ["run_frontier", "write_frontier"]
 
@@ -241,7 +241,7 @@ def write_frontier(
     *,
     diversity: str = "token_entropy",
     title: str | None = None,
-    replicates: Mapping[str, Mapping[str, uncertainty.Replicates]] | None = None,
+    replicates: Mapping[str, Mapping[str, Replicates]] | None = None,
 ) -> list[dict[str, Any]]:
     """Writes frontier.csv and frontier.png into ``output_dir`` from one row per evaluation; returns the table.
 

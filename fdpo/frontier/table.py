@@ -35,9 +35,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from fdpo import uncertainty
 from fdpo.report import confidence_interval, configuration_gap, metric_statistics, pareto_front
 from fdpo.report.summary import finite
+from fdpo.uncertainty import Replicates
 
 __all__ = [
     "DOMINANCE_MEASURES",
@@ -77,7 +77,7 @@ def _groups(rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], list[Map
 def summarize_configurations(
     rows: Sequence[Mapping[str, Any]],
     confidence: float = 0.95,
-    replicates: Mapping[str, Mapping[str, uncertainty.Replicates]] | None = None,
+    replicates: Mapping[str, Mapping[str, Replicates]] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per configuration (``lever``, ``setting``), in first-seen order, from one row per evaluation.
 
@@ -171,7 +171,7 @@ def frontier_table(
     *,
     diversity: str = "token_entropy",
     evaluations: Sequence[Mapping[str, Any]] | None = None,
-    replicates: Mapping[str, Mapping[str, uncertainty.Replicates]] | None = None,
+    replicates: Mapping[str, Mapping[str, Replicates]] | None = None,
 ) -> list[dict[str, Any]]:
     """The summary rows with the front and the comparison to the baseline configuration added.
 
