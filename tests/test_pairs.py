@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
+import torch
 from datasets import Dataset, DatasetDict
 
+from fdpo.metrics import mean_token_logprobs
 from fdpo.pairs import COLUMNS, build_pairs, load_pairs, ngram_diversity, save_pairs
 
 # Two prompts, four samples each; rewards crafted by hand.
@@ -251,3 +255,48 @@ def test_divpo_bad_options_are_refused(options, message):
 def test_divpo_gives_no_pair_when_a_prompts_rewards_all_tie():
     with pytest.raises(ValueError, match="divpo found no pair among 1 prompts"):
         build_pairs(["p"] * 4, [" a", " b", " c", " d"], [1.0] * 4, strategy="divpo", diversity="ngram")
+
+
+def test_mean_token_logprobs_against_a_float64_forward(tiny_lm):
+    """Completion token ids scored after the prompt's ids, in one float64 forward: the mean of log-softmax picks."""
+    model, tokenizer = tiny_lm
+    prompts = ["This movie was", "A fine film"]
+    completions = [[5, 17, 42, 9], [7, 7]]
+    values = mean_token_logprobs(model, tokenizer, prompts, completions)
+    double = copy.deepcopy(model).double().eval()
+    for prompt, completion, value in zip(prompts, completions, values, strict=True):
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        ids = torch.tensor([prompt_ids + completion])
+        with torch.no_grad():
+            logps = torch.log_softmax(double(ids).logits[0], dim=-1)
+        picks = [logps[len(prompt_ids) + k - 1, token].item() for k, token in enumerate(completion)]
+        np.testing.assert_allclose(value, np.mean(picks), rtol=1e-5)
+    empty = mean_token_logprobs(model, tokenizer, ["This movie was"], [[]])
+    assert np.isnan(empty[0])
+
+
+def test_make_pairs_divpo_picks_by_the_sft_models_mean_token_logprob(tiny_lm):
+    """One prompt, four samples with rewards 3, 2, 1, 0: pools {0, 1} and {2, 3} (quantile 0.5). Chosen is the
+    top-pool sample with the lower mean token log-prob, rejected the bottom-pool sample with the higher one."""
+    from fdpo.decoding import Samples
+    from fdpo.pipeline import make_pairs
+    from fdpo.settings import PairSettings
+
+    model, tokenizer = tiny_lm
+    ids = [[5, 17, 42], [7, 7, 7, 7], [11, 30], [9, 12, 50, 61]]
+    completions = [tokenizer.decode(i) for i in ids]
+    samples = Samples(["p"] * 4, ["p"] * 4, completions, ["p" + c for c in completions], ids)
+    logprobs = mean_token_logprobs(model, tokenizer, ["p"] * 4, ids)
+    settings = PairSettings(strategy="divpo", diversity="logprob", quantile=0.5)
+    pairs = make_pairs(samples, [3.0, 2.0, 1.0, 0.0], settings, model=model, tokenizer=tokenizer)
+    chosen = 0 if logprobs[0] < logprobs[1] else 1
+    rejected = 2 if logprobs[2] > logprobs[3] else 3
+    assert (pairs["chosen"], pairs["rejected"]) == ([completions[chosen]], [completions[rejected]])
+    with pytest.raises(ValueError, match="need the SFT model and its tokenizer"):
+        make_pairs(samples, [3.0, 2.0, 1.0, 0.0], settings)
+    ngram = make_pairs(samples, [3.0, 2.0, 1.0, 0.0], PairSettings(strategy="divpo", diversity="ngram"))
+    assert len(ngram) == 1
+    assert PairSettings(strategy="divpo", quantile=0.7).problems() == [
+        "pairs.quantile must be in (0, 0.5], got 0.7."
+    ]
+    assert "pairs.diversity='entropy' is unknown" in PairSettings(diversity="entropy").problems()[0]

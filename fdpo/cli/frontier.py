@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 from fdpo.cli.sweep import add_config_arguments, outputs  # noqa: F401 — outputs: the same folder as sweep's
 
@@ -17,6 +18,16 @@ DESCRIPTION = (
     "measures. The demo world by default. See docs/frontier.md.\n\n"
     "example: fdpo frontier --output-dir frontier-output 'frontier.temperatures=[0.8,1.2]'"
 )
+
+
+#: What ``fdpo frontier`` changes in the demo sweep: the two ends of the divergence family (the others lie between,
+#: docs/sweeps.md) and 4 samples per held-out opening (512 per evaluation), so that its 9 trainings and 30
+#: evaluations stay within minutes on a laptop CPU. Overrides (grid.divergences=[...]) put the others back.
+DEMO_FRONTIER: dict[str, Any] = {
+    "name": "Demo world: the levers beyond the divergence",
+    "grid": {"divergences": ["reverse_kl", "forward_kl"]},
+    "evaluation": {"samples_per_prompt": 4},
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,16 +47,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from fdpo.cli.options import check_output_dir
     from fdpo.cli.sweep import run_options
-    from fdpo.frontier import frontier_markdown
-    from fdpo.frontier_plan import frontier_config, plan_frontier
-    from fdpo.frontier_study import run_frontier
+    from fdpo.frontier import frontier_config, frontier_markdown, plan_frontier, run_frontier
 
     started = time.perf_counter()
-    config, settings = frontier_config(
-        args.config, args.overrides, quick=args.quick, cache_dir=args.cache_dir
-    )
+    if args.config is not None:
+        config, settings = frontier_config(args.config, args.overrides)
+    else:
+        data = demo_frontier_dict(quick=args.quick, cache_dir=args.cache_dir)
+        config, settings = frontier_config(
+            data, args.overrides, source="fdpo frontier (demo world)", check_models=False
+        )
     if args.dry_run:
-        configurations = plan_frontier(config, settings)
+        configurations = plan_frontier(config, settings).configurations
         print(f"valid; {len(configurations)} configurations x {len(config.grid.seeds)} seeds:")
         for configuration in configurations:
             print(f"  {configuration.lever:>13}  {configuration.setting}")
@@ -59,3 +72,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"Plot:  {output_dir / 'frontier.png'}")
     print(f"Total time: {time.perf_counter() - started:.0f} s")
     return 0
+
+
+def demo_frontier_dict(*, quick: bool = False, cache_dir: str | Path | None = None) -> dict[str, Any]:
+    """The sweep config of ``fdpo frontier`` without ``--config``: the demo world's sweep with ``DEMO_FRONTIER`` on
+    top (``quick``: the quick demo, with the frontier's grid; ``cache_dir``: where the world is cached)."""
+    from fdpo.demo.world import demo_config_dict
+    from fdpo.sweep import deep_merge
+
+    overlay = DEMO_FRONTIER if not quick else {"grid": DEMO_FRONTIER["grid"]}
+    data = deep_merge(demo_config_dict(quick=quick), overlay)
+    if cache_dir is not None:
+        data["world_cache_dir"] = str(cache_dir)
+    return data

@@ -1,24 +1,38 @@
-"""Levers beyond the divergence that move a policy along reward and diversity without another training run.
+"""Ways to sample a trained policy differently without training it again: each moves it along reward and diversity.
 
-* ``interpolate_weights``: weight interpolation between the reference (SFT) model and a trained policy,
-  θ(t) = (1 − t)·θ_ref + t·θ_π (WiSE-FT, Wortsman et al., 2022; "rewarded soups", Ramé et al., 2023). t = 0 is
-  the reference, t = 1 the policy; t > 1 extrapolates past the policy.
-* ``with_temperature``: the generate() settings of evaluation sampling at another temperature.
-* ``mean_token_logprobs``: each completion's mean per-token log-prob under a model, the ``logprob`` diversity
-  criterion of DivPO pairs (``fdpo.data.build_pairs(strategy="divpo")``; lower is more diverse).
+Each transform takes a policy trained from a reference model (the SFT model) and the generate() settings of its
+evaluation, and gives the model and settings to sample with:
+
+* ``Temperature``: sampling at another temperature (``with_temperature``).
+* ``Interpolation``: the weights θ(t) = (1 − t)·θ_ref + t·θ_π (``interpolate_weights``; WiSE-FT, Wortsman et al.,
+  2022; "rewarded soups", Ramé et al., 2023). t = 0 is the reference, t = 1 the policy; t > 1 extrapolates past the
+  policy.
+* ``Realignment``: decoding-time realignment (DeRa, Liu et al., 2024), sampling from
+  softmax(λ·logits_π + (1 − λ)·logits_ref), which ``fdpo.decoding.sample(reference=, realign=)`` runs.
+
+The frontier study plans them at the values of its settings (``fdpo.frontier.plan``) and evaluates the policy
+through them.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-import numpy as np
 import torch
 
-__all__ = ["interpolate_weights", "mean_token_logprobs", "with_temperature"]
+__all__ = [
+    "Interpolation",
+    "PolicyTransform",
+    "Realignment",
+    "Temperature",
+    "interpolate_weights",
+    "with_temperature",
+]
 
 
 def _check_same_architecture(reference: torch.nn.Module, policy: torch.nn.Module) -> None:
@@ -106,23 +120,63 @@ def with_temperature(generation: Mapping[str, Any] | None, temperature: float) -
     return {**dict(generation or {}), "do_sample": True, "temperature": float(temperature)}
 
 
-def mean_token_logprobs(
-    model,
-    tokenizer,
-    prompts: Sequence[str],
-    completions,
-    *,
-    batch_size: int = 16,
-    show_progress: bool = False,
-) -> np.ndarray:
-    """Each completion's mean per-token log π(y_t | x, y_<t) (NaN for an empty completion). Shape: (n,), float64.
+class PolicyTransform:
+    """A way to sample a trained policy differently, set by one number: a frozen dataclass with that one field."""
 
-    ``completions`` are texts or token-id lists, scored as ``fdpo.metrics`` scores them (``score_completions``).
-    """
-    from fdpo.metrics import completion_statistics
+    #: The frontier's name for it (its ``lever`` column).
+    lever: ClassVar[str]
+    #: The symbol of its number in labels (``T=0.8``).
+    symbol: ClassVar[str]
 
-    stats = completion_statistics(
-        model, tokenizer, prompts, completions, batch_size=batch_size, show_progress=show_progress
-    )
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(stats["num_tokens"] > 0, stats["logps"] / stats["num_tokens"], np.nan)
+    @property
+    def value(self) -> float:
+        """Its one number (``temperature``, ``t``, ``weight``)."""
+        (number,) = dataclasses.fields(self)
+        return getattr(self, number.name)
+
+    @property
+    def label(self) -> str:
+        return f"{self.symbol}={self.value:g}"
+
+    def apply(
+        self, reference: torch.nn.Module, policy: torch.nn.Module, generation: Mapping[str, Any]
+    ) -> tuple[torch.nn.Module, dict[str, Any]]:
+        """The model and generate() settings that sample ``policy`` (trained from ``reference``) this way."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Temperature(PolicyTransform):
+    """Sampling at ``temperature`` (> 0; 1 samples the policy as it is)."""
+
+    temperature: float
+    lever: ClassVar[str] = "temperature"
+    symbol: ClassVar[str] = "T"
+
+    def apply(self, reference, policy, generation):
+        return policy, with_temperature(generation, self.temperature)
+
+
+@dataclass(frozen=True)
+class Interpolation(PolicyTransform):
+    """The weights θ(t) = (1 − t)·θ_ref + t·θ_π (``interpolate_weights``)."""
+
+    t: float
+    lever: ClassVar[str] = "interpolation"
+    symbol: ClassVar[str] = "t"
+
+    def apply(self, reference, policy, generation):
+        return interpolate_weights(reference, policy, self.t).eval(), dict(generation)
+
+
+@dataclass(frozen=True)
+class Realignment(PolicyTransform):
+    """Sampling from softmax(λ·logits_π + (1 − λ)·logits_ref), λ = ``weight`` (≥ 0): λ < 1 moves towards the reference
+    (as a larger β would), λ > 1 away from it."""
+
+    weight: float
+    lever: ClassVar[str] = "realignment"
+    symbol: ClassVar[str] = "λ"
+
+    def apply(self, reference, policy, generation):
+        return policy, {**generation, "reference": reference, "realign": self.weight}

@@ -1,15 +1,21 @@
-"""Tests for fdpo/levers.py: weight interpolation's closed cases, the temperature settings, mean token log-probs."""
+"""Tests for fdpo/frontier/policy_transforms.py: weight interpolation's closed cases, the temperature settings, and
+what each transform samples with."""
 
 from __future__ import annotations
 
 import copy
 
-import numpy as np
 import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from fdpo.levers import interpolate_weights, mean_token_logprobs, with_temperature
+from fdpo.frontier.policy_transforms import (
+    Interpolation,
+    Realignment,
+    Temperature,
+    interpolate_weights,
+    with_temperature,
+)
 
 
 def _perturbed(model: torch.nn.Module, scale: float = 0.1, seed: int = 1) -> torch.nn.Module:
@@ -124,46 +130,23 @@ def test_with_temperature_sets_sampling_at_that_temperature():
             with_temperature(base, bad)
 
 
-def test_mean_token_logprobs_against_a_float64_forward(tiny_lm):
-    """Completion token ids scored after the prompt's ids, in one float64 forward: the mean of log-softmax picks."""
-    model, tokenizer = tiny_lm
-    prompts = ["This movie was", "A fine film"]
-    completions = [[5, 17, 42, 9], [7, 7]]
-    values = mean_token_logprobs(model, tokenizer, prompts, completions)
-    double = copy.deepcopy(model).double().eval()
-    for prompt, completion, value in zip(prompts, completions, values, strict=True):
-        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        ids = torch.tensor([prompt_ids + completion])
-        with torch.no_grad():
-            logps = torch.log_softmax(double(ids).logits[0], dim=-1)
-        picks = [logps[len(prompt_ids) + k - 1, token].item() for k, token in enumerate(completion)]
-        np.testing.assert_allclose(value, np.mean(picks), rtol=1e-5)
-    empty = mean_token_logprobs(model, tokenizer, ["This movie was"], [[]])
-    assert np.isnan(empty[0])
-
-
-def test_make_pairs_divpo_picks_by_the_sft_models_mean_token_logprob(tiny_lm):
-    """One prompt, four samples with rewards 3, 2, 1, 0: pools {0, 1} and {2, 3} (quantile 0.5). Chosen is the
-    top-pool sample with the lower mean token log-prob, rejected the bottom-pool sample with the higher one."""
-    from fdpo.decoding import Samples
-    from fdpo.pipeline import make_pairs
-    from fdpo.settings import PairSettings
-
-    model, tokenizer = tiny_lm
-    ids = [[5, 17, 42], [7, 7, 7, 7], [11, 30], [9, 12, 50, 61]]
-    completions = [tokenizer.decode(i) for i in ids]
-    samples = Samples(["p"] * 4, ["p"] * 4, completions, ["p" + c for c in completions], ids)
-    logprobs = mean_token_logprobs(model, tokenizer, ["p"] * 4, ids)
-    settings = PairSettings(strategy="divpo", diversity="logprob", quantile=0.5)
-    pairs = make_pairs(samples, [3.0, 2.0, 1.0, 0.0], settings, model=model, tokenizer=tokenizer)
-    chosen = 0 if logprobs[0] < logprobs[1] else 1
-    rejected = 2 if logprobs[2] > logprobs[3] else 3
-    assert (pairs["chosen"], pairs["rejected"]) == ([completions[chosen]], [completions[rejected]])
-    with pytest.raises(ValueError, match="need the SFT model and its tokenizer"):
-        make_pairs(samples, [3.0, 2.0, 1.0, 0.0], settings)
-    ngram = make_pairs(samples, [3.0, 2.0, 1.0, 0.0], PairSettings(strategy="divpo", diversity="ngram"))
-    assert len(ngram) == 1
-    assert PairSettings(strategy="divpo", quantile=0.7).problems() == [
-        "pairs.quantile must be in (0, 0.5], got 0.7."
+def test_each_transform_gives_the_model_and_settings_to_sample_with(tiny_lm):
+    """Temperature and realignment sample the policy itself with other settings; interpolation samples a new model
+    (in eval mode) with the settings as they are. None of them changes the settings it is given."""
+    reference, _ = tiny_lm
+    policy = _perturbed(reference)
+    generation = {"max_new_tokens": 4, "top_k": 0}
+    model, settings = Temperature(0.7).apply(reference, policy, generation)
+    assert model is policy and settings == {**generation, "do_sample": True, "temperature": 0.7}
+    model, settings = Realignment(1.5).apply(reference, policy, generation)
+    assert model is policy and settings == {**generation, "reference": reference, "realign": 1.5}
+    model, settings = Interpolation(0.0).apply(reference, policy, generation)
+    assert model is not policy and not model.training and settings == generation
+    for name, tensor in reference.state_dict().items():
+        assert torch.equal(model.state_dict()[name], tensor)
+    assert generation == {"max_new_tokens": 4, "top_k": 0}
+    assert [(t.lever, t.label) for t in (Temperature(0.85), Interpolation(1.25), Realignment(0.5))] == [
+        ("temperature", "T=0.85"),
+        ("interpolation", "t=1.25"),
+        ("realignment", "λ=0.5"),
     ]
-    assert "pairs.diversity='entropy' is unknown" in PairSettings(diversity="entropy").problems()[0]

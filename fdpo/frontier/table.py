@@ -1,4 +1,4 @@
-"""The reward/diversity front of many configurations, and which of them beat standard DPO.
+"""The frontier table: the reward/diversity front of many configurations, and which of them beat standard DPO.
 
 A *configuration* is one way of producing a policy's samples: a lever (``divergence``, ``divpo``,
 ``temperature``, ``interpolation``, ``realignment``, or ``sft``, the untrained model) at one setting. Each is
@@ -24,22 +24,20 @@ evaluated once per seed; ``summarize_configurations`` gives, per configuration, 
   the same resampled prompt sets for both), and ``dominates_rkl_se``: reward and two diversity measures each above
   the baseline by more than 1.96 standard errors of the gap.
 
-``write_frontier`` writes frontier.csv and frontier.png (``plot_frontier``: one panel per diversity measure, the
-levers told apart by marker and colour, the front drawn through its points).
+``frontier_columns`` are the columns of frontier.csv and ``frontier_markdown`` renders the table; the plot is in
+``fdpo.frontier.plot`` and ``fdpo.frontier.study.write_frontier`` writes both files. Pure tables: nothing here loads
+a model or draws.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-from fdpo import uncertainty
-from fdpo._io import atomic_open, write_csv
-from fdpo._optional import require
 from fdpo.report import confidence_interval, configuration_gap, metric_statistics, pareto_front
+from fdpo.report.summary import finite
+from fdpo.uncertainty import Replicates
 
 __all__ = [
     "DOMINANCE_MEASURES",
@@ -48,39 +46,19 @@ __all__ = [
     "frontier_columns",
     "frontier_markdown",
     "frontier_table",
-    "plot_frontier",
     "separated",
     "summarize_configurations",
-    "write_frontier",
 ]
 
 #: The diversity measures a configuration must win on (two of the three) to dominate the baseline.
 DOMINANCE_MEASURES = ("predictive_entropy", "token_entropy", "distinct_2")
 #: Reward first, then the diversity measures.
 FRONTIER_METRICS = ("reward", *DOMINANCE_MEASURES)
-#: Where each frontier metric is found in an evaluation's metrics (``fdpo.evaluation.evaluate_policy``).
+#: Where each frontier metric is found in an evaluation's metrics (``fdpo.pipeline.evaluate_policy``).
 _SOURCES = {"reward": "reward_logit_mean", "kl_to_ref": "kl_to_ref"}
 _EXTRA_METRICS = ("kl_to_ref",)
 #: Two-sided 95% quantile of the standard normal: a gap above this many standard errors is outside the 95% interval.
 Z_95 = 1.959963984540054
-_LABELS = {
-    "reward": "reward (positive-class logit)",
-    "predictive_entropy": "predictive entropy (nats / token)",
-    "token_entropy": "token entropy (nats)",
-    "distinct_2": "distinct-2",
-}
-_LEVER_STYLE = {  # marker, colour
-    "sft": ("s", "black"),
-    "divergence": ("o", "tab:blue"),
-    "divpo": ("D", "tab:red"),
-    "temperature": ("^", "tab:orange"),
-    "interpolation": ("v", "tab:green"),
-    "realignment": ("P", "tab:purple"),
-}
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _groups(rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], list[Mapping[str, Any]]]:
@@ -99,11 +77,11 @@ def _groups(rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], list[Map
 def summarize_configurations(
     rows: Sequence[Mapping[str, Any]],
     confidence: float = 0.95,
-    replicates: Mapping[str, Mapping[str, uncertainty.Replicates]] | None = None,
+    replicates: Mapping[str, Mapping[str, Replicates]] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per configuration (``lever``, ``setting``), in first-seen order, from one row per evaluation.
 
-    Each evaluation row holds ``lever``, ``setting`` and the metrics of ``fdpo.evaluation.evaluate_policy``
+    Each evaluation row holds ``lever``, ``setting`` and the metrics of ``fdpo.pipeline.evaluate_policy``
     (``reward_logit_mean``, ``predictive_entropy``, ``token_entropy``, ``distinct_2``, ``kl_to_ref``). Returns
     ``lever``, ``setting``, ``n`` (evaluations, one per seed) and for each of ``FRONTIER_METRICS`` and kl_to_ref
     ``<metric>_mean``, ``_std`` and ``_ci95`` (the half-width of the Student-t interval across seeds; None with
@@ -128,7 +106,7 @@ def separated(candidate: Mapping[str, Any], baseline: Mapping[str, Any], metric:
     """
     values = [candidate.get(f"{metric}_{kind}") for kind in ("mean", "ci95")]
     values += [baseline.get(f"{metric}_{kind}") for kind in ("mean", "ci95")]
-    if not all(_finite(v) for v in values):
+    if not all(finite(v) for v in values):
         return False
     mean, half_width, baseline_mean, baseline_half_width = values
     return mean - baseline_mean > half_width + baseline_half_width
@@ -166,7 +144,7 @@ def _paired(
         differences = [
             mine[s][source] - theirs[s][source]
             for s in seeds
-            if _finite(mine[s].get(source)) and _finite(theirs[s].get(source))
+            if finite(mine[s].get(source)) and finite(theirs[s].get(source))
         ]
         mean, _, half_width = confidence_interval(differences)
         out[f"{metric}_paired_vs_rkl"] = None if math.isnan(mean) else mean
@@ -176,7 +154,7 @@ def _paired(
 
 def _paired_above(row: Mapping[str, Any], metric: str) -> bool:
     mean, half_width = row.get(f"{metric}_paired_vs_rkl"), row.get(f"{metric}_paired_vs_rkl_ci95")
-    return _finite(mean) and _finite(half_width) and mean - half_width > 0
+    return finite(mean) and finite(half_width) and mean - half_width > 0
 
 
 def _gap_z(members, baseline_members, metric: str, replicates) -> float | None:
@@ -193,7 +171,7 @@ def frontier_table(
     *,
     diversity: str = "token_entropy",
     evaluations: Sequence[Mapping[str, Any]] | None = None,
-    replicates: Mapping[str, Mapping[str, uncertainty.Replicates]] | None = None,
+    replicates: Mapping[str, Mapping[str, Replicates]] | None = None,
 ) -> list[dict[str, Any]]:
     """The summary rows with the front and the comparison to the baseline configuration added.
 
@@ -229,9 +207,9 @@ def frontier_table(
         row["dominates_rkl"] = not is_baseline and dominates(row, reference)
         for metric in FRONTIER_METRICS:
             values = (row.get(f"{metric}_mean"), reference.get(f"{metric}_mean"))
-            row[f"{metric}_vs_rkl"] = values[0] - values[1] if all(map(_finite, values)) else None
+            row[f"{metric}_vs_rkl"] = values[0] - values[1] if all(map(finite, values)) else None
             widths = (row.get(f"{metric}_ci95"), reference.get(f"{metric}_ci95"))
-            row[f"{metric}_vs_rkl_ci95"] = sum(widths) if all(map(_finite, widths)) else None
+            row[f"{metric}_vs_rkl_ci95"] = sum(widths) if all(map(finite, widths)) else None
         if evaluations is not None:
             row.update(_paired(evaluations, (row["lever"], row["setting"]), tuple(baseline)))
             row["dominates_rkl_paired"] = (
@@ -245,7 +223,7 @@ def frontier_table(
                 row[f"{metric}_gap_z"] = (
                     None if is_baseline else _gap_z(members, baseline_members, metric, replicates)
                 )
-            above = [_finite(row[f"{m}_gap_z"]) and row[f"{m}_gap_z"] > Z_95 for m in FRONTIER_METRICS]
+            above = [finite(row[f"{m}_gap_z"]) and row[f"{m}_gap_z"] > Z_95 for m in FRONTIER_METRICS]
             row["dominates_rkl_se"] = above[0] and sum(above[1:]) >= 2
     return rows
 
@@ -267,126 +245,6 @@ def frontier_columns() -> list[str]:
     for metric in FRONTIER_METRICS:
         columns += [f"{metric}_se", f"{metric}_gap_z"]
     return columns
-
-
-def _short_label(setting: str, baseline: tuple[str, str] | None) -> str:
-    """A plot label: the baseline's setting left out of a DivPO setting (``DivPO logprob q=0.5 RKL β=0.1``)."""
-    if baseline is not None and setting.startswith("DivPO") and setting.endswith(f" {baseline[1]}"):
-        return setting[: -len(baseline[1]) - 1]
-    return setting
-
-
-def plot_frontier(
-    table: Sequence[Mapping[str, Any]],
-    path: str | os.PathLike,
-    *,
-    baseline: tuple[str, str] | None = None,
-    title: str = "Reward and diversity: the levers and their front",
-) -> Path:
-    """One panel per diversity measure: reward (x) against it (y), mean ± 95% interval of every configuration.
-
-    Levers are told apart by marker and colour, and levers applied to a DivPO policy by hollow markers; every point
-    carries its configuration's number, which the key under the panels names (bold: dominates the baseline); the
-    Pareto front of each panel is a dashed line; the baseline is ringed. Written with matplotlib's Agg canvas.
-    """
-    require("matplotlib", "study", "The frontier plot")
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    rows = [row for row in table if _finite(row.get("reward_mean"))]
-    if not rows:
-        raise ValueError("Nothing to plot: no configuration has a finite mean reward.")
-    numbers = {id(row): index for index, row in enumerate(rows, 1)}
-    key = [f"{numbers[id(row)]} {_short_label(row['setting'], baseline)}" for row in rows]
-    key_lines = [" · ".join(key[start : start + 6]) for start in range(0, len(key), 6)]
-    figure = Figure(figsize=(6.2 * len(DOMINANCE_MEASURES), 5.6 + 0.22 * len(key_lines)))
-    FigureCanvasAgg(figure)
-    axes = figure.subplots(1, len(DOMINANCE_MEASURES))
-    for axis, measure in zip(axes, DOMINANCE_MEASURES, strict=True):
-        shown = [row for row in rows if _finite(row.get(f"{measure}_mean"))]
-        seen: set[str] = set()
-        for row in shown:
-            lever = row["lever"]
-            marker, colour = _LEVER_STYLE.get(lever, ("X", "tab:gray"))
-            on_divpo = lever != "divpo" and str(row["setting"]).startswith("DivPO")
-            axis.errorbar(
-                row["reward_mean"],
-                row[f"{measure}_mean"],
-                xerr=row.get("reward_ci95") if _finite(row.get("reward_ci95")) else None,
-                yerr=row.get(f"{measure}_ci95") if _finite(row.get(f"{measure}_ci95")) else None,
-                fmt=marker,
-                color=colour,
-                ecolor=colour,
-                alpha=0.85,
-                markersize=7,
-                markerfacecolor="white" if on_divpo else colour,
-                capsize=2,
-                elinewidth=0.8,
-                label=None if lever in seen else lever,
-            )
-            seen.add(lever)
-            axis.annotate(
-                str(numbers[id(row)]),
-                (row["reward_mean"], row[f"{measure}_mean"]),
-                xytext=(4, 3),
-                textcoords="offset points",
-                fontsize=7,
-                fontweight="bold" if row.get("dominates_rkl") else "normal",
-            )
-            is_baseline = baseline is not None and (lever, row["setting"]) == tuple(baseline)
-            if is_baseline:
-                axis.plot(row["reward_mean"], row[f"{measure}_mean"], "o", ms=16, mfc="none", mec="black")
-        front = pareto_front([(row["reward_mean"], row[f"{measure}_mean"]) for row in shown])
-        if len(front) > 1:
-            axis.plot(
-                [shown[i]["reward_mean"] for i in front],
-                [shown[i][f"{measure}_mean"] for i in front],
-                "--",
-                color="gray",
-                linewidth=1,
-                label="Pareto front",
-            )
-        axis.set_xlabel(_LABELS["reward"])
-        axis.set_ylabel(_LABELS[measure])
-        axis.grid(alpha=0.3)
-    if any(str(row["setting"]).startswith("DivPO") and row["lever"] != "divpo" for row in rows):
-        axes[0].plot([], [], "o", color="gray", markerfacecolor="white", label="hollow: on the DivPO policy")
-    axes[0].legend(fontsize=8, loc="best")
-    figure.suptitle(title + ("  (ringed: baseline; bold: dominates it)" if baseline else ""))
-    figure.text(0.01, 0.01, "\n".join(key_lines), fontsize=8, va="bottom", ha="left")
-    figure.tight_layout(rect=(0, 0.035 * len(key_lines) + 0.01, 1, 1))
-    path = Path(path)
-    with atomic_open(path, "wb") as handle:
-        figure.savefig(handle, dpi=130, format="png")
-    return path
-
-
-def write_frontier(
-    evaluations: Sequence[Mapping[str, Any]],
-    output_dir: str | os.PathLike,
-    baseline: tuple[str, str],
-    *,
-    diversity: str = "token_entropy",
-    title: str | None = None,
-    replicates: Mapping[str, Mapping[str, uncertainty.Replicates]] | None = None,
-) -> list[dict[str, Any]]:
-    """Writes frontier.csv and frontier.png into ``output_dir`` from one row per evaluation; returns the table.
-
-    ``replicates`` (per evaluation ``run_id``, from ``fdpo.report.sweep_replicates``) adds the prompt part to the
-    standard errors."""
-    table = frontier_table(
-        summarize_configurations(evaluations, replicates=replicates),
-        baseline,
-        diversity=diversity,
-        evaluations=evaluations,
-        replicates=replicates,
-    )
-    output_dir = Path(output_dir)
-    write_csv(output_dir / "frontier.csv", table, frontier_columns())
-    plot_frontier(
-        table, output_dir / "frontier.png", baseline=baseline, **({"title": title} if title else {})
-    )
-    return table
 
 
 def frontier_markdown(table: Sequence[Mapping[str, Any]], digits: int = 3, notes: Sequence[str] = ()) -> str:

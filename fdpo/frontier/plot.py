@@ -1,0 +1,123 @@
+"""The frontier plot: reward against each diversity measure, every configuration with its interval, the fronts."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from fdpo._io import atomic_open
+from fdpo._optional import require
+from fdpo.frontier.table import DOMINANCE_MEASURES
+from fdpo.report import pareto_front
+from fdpo.report.summary import finite
+
+__all__ = ["plot_frontier"]
+
+_LABELS = {
+    "reward": "reward (positive-class logit)",
+    "predictive_entropy": "predictive entropy (nats / token)",
+    "token_entropy": "token entropy (nats)",
+    "distinct_2": "distinct-2",
+}
+_LEVER_STYLE = {  # marker, colour
+    "sft": ("s", "black"),
+    "divergence": ("o", "tab:blue"),
+    "divpo": ("D", "tab:red"),
+    "temperature": ("^", "tab:orange"),
+    "interpolation": ("v", "tab:green"),
+    "realignment": ("P", "tab:purple"),
+}
+
+
+def _short_label(setting: str, baseline: tuple[str, str] | None) -> str:
+    """A plot label: the baseline's setting left out of a DivPO setting (``DivPO logprob q=0.5 RKL β=0.1``)."""
+    if baseline is not None and setting.startswith("DivPO") and setting.endswith(f" {baseline[1]}"):
+        return setting[: -len(baseline[1]) - 1]
+    return setting
+
+
+def plot_frontier(
+    table: Sequence[Mapping[str, Any]],
+    path: str | os.PathLike,
+    *,
+    baseline: tuple[str, str] | None = None,
+    title: str = "Reward and diversity: the levers and their front",
+) -> Path:
+    """One panel per diversity measure: reward (x) against it (y), mean ± 95% interval of every configuration.
+
+    Levers are told apart by marker and colour, and levers applied to a DivPO policy by hollow markers; every point
+    carries its configuration's number, which the key under the panels names (bold: dominates the baseline); the
+    Pareto front of each panel is a dashed line; the baseline is ringed. Written with matplotlib's Agg canvas.
+    """
+    require("matplotlib", "study", "The frontier plot")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rows = [row for row in table if finite(row.get("reward_mean"))]
+    if not rows:
+        raise ValueError("Nothing to plot: no configuration has a finite mean reward.")
+    numbers = {id(row): index for index, row in enumerate(rows, 1)}
+    key = [f"{numbers[id(row)]} {_short_label(row['setting'], baseline)}" for row in rows]
+    key_lines = [" · ".join(key[start : start + 6]) for start in range(0, len(key), 6)]
+    figure = Figure(figsize=(6.2 * len(DOMINANCE_MEASURES), 5.6 + 0.22 * len(key_lines)))
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, len(DOMINANCE_MEASURES))
+    for axis, measure in zip(axes, DOMINANCE_MEASURES, strict=True):
+        shown = [row for row in rows if finite(row.get(f"{measure}_mean"))]
+        seen: set[str] = set()
+        for row in shown:
+            lever = row["lever"]
+            marker, colour = _LEVER_STYLE.get(lever, ("X", "tab:gray"))
+            on_divpo = lever != "divpo" and str(row["setting"]).startswith("DivPO")
+            axis.errorbar(
+                row["reward_mean"],
+                row[f"{measure}_mean"],
+                xerr=row.get("reward_ci95") if finite(row.get("reward_ci95")) else None,
+                yerr=row.get(f"{measure}_ci95") if finite(row.get(f"{measure}_ci95")) else None,
+                fmt=marker,
+                color=colour,
+                ecolor=colour,
+                alpha=0.85,
+                markersize=7,
+                markerfacecolor="white" if on_divpo else colour,
+                capsize=2,
+                elinewidth=0.8,
+                label=None if lever in seen else lever,
+            )
+            seen.add(lever)
+            axis.annotate(
+                str(numbers[id(row)]),
+                (row["reward_mean"], row[f"{measure}_mean"]),
+                xytext=(4, 3),
+                textcoords="offset points",
+                fontsize=7,
+                fontweight="bold" if row.get("dominates_rkl") else "normal",
+            )
+            is_baseline = baseline is not None and (lever, row["setting"]) == tuple(baseline)
+            if is_baseline:
+                axis.plot(row["reward_mean"], row[f"{measure}_mean"], "o", ms=16, mfc="none", mec="black")
+        front = pareto_front([(row["reward_mean"], row[f"{measure}_mean"]) for row in shown])
+        if len(front) > 1:
+            axis.plot(
+                [shown[i]["reward_mean"] for i in front],
+                [shown[i][f"{measure}_mean"] for i in front],
+                "--",
+                color="gray",
+                linewidth=1,
+                label="Pareto front",
+            )
+        axis.set_xlabel(_LABELS["reward"])
+        axis.set_ylabel(_LABELS[measure])
+        axis.grid(alpha=0.3)
+    if any(str(row["setting"]).startswith("DivPO") and row["lever"] != "divpo" for row in rows):
+        axes[0].plot([], [], "o", color="gray", markerfacecolor="white", label="hollow: on the DivPO policy")
+    axes[0].legend(fontsize=8, loc="best")
+    figure.suptitle(title + ("  (ringed: baseline; bold: dominates it)" if baseline else ""))
+    figure.text(0.01, 0.01, "\n".join(key_lines), fontsize=8, va="bottom", ha="left")
+    figure.tight_layout(rect=(0, 0.035 * len(key_lines) + 0.01, 1, 1))
+    path = Path(path)
+    with atomic_open(path, "wb") as handle:
+        figure.savefig(handle, dpi=130, format="png")
+    return path
