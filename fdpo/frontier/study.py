@@ -181,7 +181,7 @@ def run_frontier(
 
     settings = settings or FrontierSettings()
     settings.validate()
-    config.validate()
+    config.check(quick=True)
     config = config.resolved(show_progress=show_progress)
     root = Path(output_dir)
     root.mkdir(parents=True, exist_ok=True)
