@@ -21,8 +21,10 @@ evaluated once per seed; ``summarize_configurations`` gives, per configuration, 
 * with the runs' prompt replicates given (``fdpo.report.sweep_replicates``), the divergence study's standard
   errors (``fdpo.uncertainty``: seeds and a resampling of the evaluation prompts): ``<metric>_se`` per
   configuration, ``<metric>_gap_z`` the gap to the baseline in standard errors of the gap (its prompt part paired:
-  the same resampled prompt sets for both), and ``dominates_rkl_se``: reward and two diversity measures each above
-  the baseline by more than 1.96 standard errors of the gap.
+  the same resampled prompt sets for both), ``<metric>_gap_df`` the gap's degrees of freedom (S − 1 paired by
+  seed, Welch–Satterthwaite otherwise, widened by the prompt part) and ``<metric>_gap_ci95`` the half-width of its
+  95% Student-t interval at that df, and ``dominates_rkl_se``: reward and two diversity measures each with that
+  interval above 0 (the gap exceeds t_{0.975, df} standard errors: 4.30 with three seeds paired, not 1.96).
 
 ``frontier_columns`` are the columns of frontier.csv and ``frontier_markdown`` renders the table; the plot is in
 ``fdpo.frontier.plot`` and ``fdpo.frontier.study.write_frontier`` writes both files. Pure tables: nothing here loads
@@ -37,7 +39,7 @@ from typing import Any
 
 from fdpo.report import confidence_interval, configuration_gap, metric_statistics, pareto_front
 from fdpo.report.summary import finite
-from fdpo.uncertainty import Replicates
+from fdpo.uncertainty import Comparison, Replicates
 
 __all__ = [
     "DOMINANCE_MEASURES",
@@ -57,8 +59,6 @@ FRONTIER_METRICS = ("reward", *DOMINANCE_MEASURES)
 #: Where each frontier metric is found in an evaluation's metrics (``fdpo.pipeline.evaluate_policy``).
 _SOURCES = {"reward": "reward_logit_mean", "kl_to_ref": "kl_to_ref"}
 _EXTRA_METRICS = ("kl_to_ref",)
-#: Two-sided 95% quantile of the standard normal: a gap above this many standard errors is outside the 95% interval.
-Z_95 = 1.959963984540054
 
 
 def _groups(rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], list[Mapping[str, Any]]]:
@@ -157,12 +157,20 @@ def _paired_above(row: Mapping[str, Any], metric: str) -> bool:
     return finite(mean) and finite(half_width) and mean - half_width > 0
 
 
-def _gap_z(members, baseline_members, metric: str, replicates) -> float | None:
+def _gap(members, baseline_members, metric: str, replicates) -> dict[str, Any]:
+    """``<metric>_gap_z``, ``_gap_df`` and ``_gap_ci95`` of configuration − baseline (None where unmeasured), and
+    whether its 95% Student-t interval lies above 0."""
     source = _SOURCES.get(metric, metric)
-    result = configuration_gap(
-        baseline_members, members, source, replicates
-    )  # z is NaN where one side is unmeasured
-    return None if math.isnan(result.z) else result.z
+    gap = configuration_gap(baseline_members, members, source, replicates)
+    comparison: Comparison = gap.comparison(level=0.95)
+    known = not math.isnan(gap.z) and math.isfinite(comparison.df)
+    half_width = comparison.interval[1] - comparison.estimate if known else None
+    return {
+        f"{metric}_gap_z": None if math.isnan(gap.z) else gap.z,
+        f"{metric}_gap_df": comparison.df if known else None,
+        f"{metric}_gap_ci95": half_width,
+        "above": comparison.outcome == "higher",
+    }
 
 
 def frontier_table(
@@ -219,11 +227,12 @@ def frontier_table(
             )
             groups = _groups(evaluations)
             members, baseline_members = groups[(row["lever"], row["setting"])], groups[tuple(baseline)]
+            above = []
             for metric in FRONTIER_METRICS:
-                row[f"{metric}_gap_z"] = (
-                    None if is_baseline else _gap_z(members, baseline_members, metric, replicates)
-                )
-            above = [finite(row[f"{m}_gap_z"]) and row[f"{m}_gap_z"] > Z_95 for m in FRONTIER_METRICS]
+                gap = {"above": False} if is_baseline else _gap(members, baseline_members, metric, replicates)
+                for suffix in ("z", "df", "ci95"):
+                    row[f"{metric}_gap_{suffix}"] = gap.get(f"{metric}_gap_{suffix}")
+                above.append(gap["above"])
             row["dominates_rkl_se"] = above[0] and sum(above[1:]) >= 2
     return rows
 
@@ -244,13 +253,16 @@ def frontier_columns() -> list[str]:
     columns += ["dominates_rkl_se"]
     for metric in FRONTIER_METRICS:
         columns += [f"{metric}_se", f"{metric}_gap_z"]
+    for metric in FRONTIER_METRICS:
+        columns += [f"{metric}_gap_df", f"{metric}_gap_ci95"]
     return columns
 
 
 def frontier_markdown(table: Sequence[Mapping[str, Any]], digits: int = 3, notes: Sequence[str] = ()) -> str:
     """frontier.csv as a markdown table: mean ± 95% half-width across seeds, the front, the gaps to the baseline
-    in standard errors (reward / predictive entropy / token entropy / distinct-2) and the three dominance verdicts
-    (intervals apart / paired by seed / gap > 1.96 standard errors); then ``notes``."""
+    in standard errors with their degrees of freedom (reward / predictive entropy / token entropy / distinct-2) and
+    the three dominance verdicts (intervals apart / paired by seed / the gap's 95% t interval above 0); then
+    ``notes``."""
 
     def cell(row, metric):
         mean, half_width = row.get(f"{metric}_mean"), row.get(f"{metric}_ci95")
@@ -259,8 +271,13 @@ def frontier_markdown(table: Sequence[Mapping[str, Any]], digits: int = 3, notes
         return f"{mean:.{digits}f}" + (f" ± {half_width:.{digits}f}" if half_width is not None else "")
 
     def z(row):
-        values = [row.get(f"{metric}_gap_z") for metric in ("reward", *DOMINANCE_MEASURES)]
-        return " / ".join("" if v is None else f"{v:+.1f}" for v in values) if any(values) else ""
+        metrics = ("reward", *DOMINANCE_MEASURES)
+        values = [(row.get(f"{metric}_gap_z"), row.get(f"{metric}_gap_df")) for metric in metrics]
+        if not any(v is not None for v, _ in values):
+            return ""
+        return " / ".join(
+            "" if v is None else f"{v:+.1f}" + ("" if df is None else f" ({df:.0f})") for v, df in values
+        )
 
     def mark(value):
         return "✓" if value else ""
@@ -268,7 +285,7 @@ def frontier_markdown(table: Sequence[Mapping[str, Any]], digits: int = 3, notes
     header = (
         "| lever | setting | reward | pred. entropy | token entropy | distinct-2 | KL to ref | n | front |"
     )
-    header += " gap z vs RKL | dominates RKL (intervals / paired / z) |"
+    header += " gap t (df) vs RKL | dominates RKL (intervals / paired / t) |"
     lines = [header, "|---|---|" + "---:|" * 6 + ":---:|---:|:---:|"]
     for row in table:
         metrics = " | ".join(cell(row, m) for m in ("reward", *DOMINANCE_MEASURES, "kl_to_ref"))

@@ -34,16 +34,20 @@ class Verdict:
 
 
 def verdict(
-    rows: Sequence[Mapping[str, Any]], replicates: Mapping[str, Mapping[str, Replicates]] | None = None
+    rows: Sequence[Mapping[str, Any]],
+    replicates: Mapping[str, Mapping[str, Replicates]] | None = None,
+    bounds: Mapping[str, float | None] | None = None,
 ) -> list[Verdict]:
     """Judges the paper's trade-off along the sweep's family of divergences, one ``Verdict`` per loss type.
 
     The family is the sweep's reverse KL, JS, α and forward KL configurations in the order the results list them
     (the grid's order), which must run from ``reverse_kl`` to ``forward_kl`` (or the other way: then it is
     reversed); other divergences are left out. Each claim of ``uncertainty.CLAIMS`` is judged by
-    ``uncertainty.judge`` from the configuration means and the forward-KL-minus-reverse-KL gap in standard errors
-    (seeds, paired by seed when both ends ran the same seeds, and, with ``replicates``, paired prompt resampling;
-    ``configuration_gap``). No verdict, with the reason, when an end is
+    ``uncertainty.judge`` from the configuration means and the forward-KL-minus-reverse-KL gap's Student-t interval
+    at its degrees of freedom (seeds, paired by seed when both ends ran the same seeds, and, with ``replicates``,
+    paired prompt resampling; ``configuration_gap``); with ``bounds`` (per metric, the smallest difference of
+    interest) a claim whose ends are shown within ±bound by TOST is "equivalent". No verdict, with the reason, when
+    an end is
     missing, an end has fewer than two seeds, or a divergence appears with several β in one loss type.
     """
     groups = {key: members for key, members in configurations(rows).items() if _in_family(key[0])}
@@ -88,7 +92,8 @@ def verdict(
                 claims.append(uncertainty.ClaimVerdict(claim, "no verdict", reason="not measured"))
                 continue
             end_gap = configuration_gap(groups[keys[0]], groups[keys[-1]], claim.metric, replicates)
-            claims.append(uncertainty.judge(claim, [float(np.mean(v)) for v in values], end_gap))
+            bound = (bounds or {}).get(claim.metric)
+            claims.append(uncertainty.judge(claim, [float(np.mean(v)) for v in values], end_gap, bound=bound))
         verdicts.append(Verdict(loss_type, labels, tuple(claims)))
     return verdicts
 
@@ -107,10 +112,11 @@ def verdict_lines(verdicts: Sequence[Verdict]) -> list[str]:
             continue
         lines.append(
             f"Along {' → '.join(family.labels)}{loss}: a claim holds when the Spearman ρ of the configuration "
-            f"means with the position has the claimed sign and |ρ| ≥ {uncertainty.RHO_THRESHOLD:g}, and "
-            f"{family.labels[-1]} − {family.labels[0]} is at least {uncertainty.GAP_THRESHOLD:g} standard errors "
-            "in the claimed direction (seed-to-seed spread of the difference, runs of one seed compared with each "
-            "other, and paired prompt resampling); reversed when both hold the other way."
+            f"means with the position has the claimed sign and |ρ| ≥ {uncertainty.RHO_THRESHOLD:g}, and the "
+            f"{uncertainty.CONFIDENCE:.0%} Student-t interval of {family.labels[-1]} − {family.labels[0]} at its "
+            "degrees of freedom lies on the claimed side of 0 (seed-to-seed spread of the difference, runs of one "
+            "seed compared with each other, and paired prompt resampling); reversed when both hold the other way; "
+            "equivalent when the two one-sided tests put the difference within the stated bound."
         )
         for judged in family.claims:
             if judged.outcome == "no verdict":
@@ -120,10 +126,11 @@ def verdict_lines(verdicts: Sequence[Verdict]) -> list[str]:
             parts = "seeds only" if end_gap.se_prompts is None else "seeds and prompts"
             parts = f"{parts}, paired by seed" if end_gap.paired_seeds else parts
             se = "–" if end_gap.se is None else f"{end_gap.se:.3g}"
-            z = "–" if math.isnan(end_gap.z) else _signed(end_gap.z, 1)
+            comparison = judged.comparison or end_gap.comparison()
             rho = "–" if math.isnan(judged.rho) else _signed(judged.rho)
             lines.append(
                 f"- {judged.claim.text}: **{judged.outcome}** — ρ = {rho}; {family.labels[-1]} − "
-                f"{family.labels[0]} = {_signed(end_gap.value, 3)} ± {se} ({parts}), {z} SE"
+                f"{family.labels[0]} = {_signed(end_gap.value, 3)} ± {se} ({parts}); "
+                f"{comparison.level:.0%} t interval {comparison.describe()}"
             )
     return lines

@@ -17,13 +17,15 @@ With one seed the seed part is unknown and ``se`` is the prompt part alone.
 The package holds the three steps: ``resampling`` recomputes each run's metrics on resampled prompt sets (a
 bootstrap for per-sample metrics, a delete-one-prompt jackknife for pooled ones), ``estimates`` combines seeds and
 prompts into a configuration's standard error and a paired gap between two configurations (and holds the
-Student-t interval, ``t_interval``), and ``claims`` judges a claim about an ordered family from those. Every name
-is importable from ``fdpo.uncertainty``.
+Student-t interval, ``t_interval``), and ``claims`` judges a claim about an ordered family from those.
+``inference`` compares two configurations from per-seed values at the real degrees of freedom (paired t, Welch,
+the exact sign-flip test, TOST, power and the replicates it needs), and ``matching`` compares configurations at
+matched reward or KL along their curves. Every name is importable from ``fdpo.uncertainty``.
 
 Everything here is a pure function of numpy arrays (no files, no models); ``fdpo.report`` reads sweeps and calls it.
 """
 
-from fdpo.uncertainty.claims import CLAIMS, GAP_THRESHOLD, RHO_THRESHOLD, Claim, ClaimVerdict, judge, spearman
+from fdpo.uncertainty.claims import CLAIMS, CONFIDENCE, RHO_THRESHOLD, Claim, ClaimVerdict, judge, spearman
 from fdpo.uncertainty.estimates import (
     Estimate,
     Gap,
@@ -32,6 +34,27 @@ from fdpo.uncertainty.estimates import (
     prompt_standard_error,
     seed_standard_error,
     t_interval,
+)
+from fdpo.uncertainty.inference import (
+    COMPARISON_COLUMNS,
+    OUTCOMES,
+    Comparison,
+    equivalence_power,
+    paired_comparison,
+    power,
+    replicates_for_power,
+    sign_flip_p_value,
+    t_comparison,
+    welch_comparison,
+)
+from fdpo.uncertainty.matching import (
+    MATCH_FRACTIONS,
+    MATCHED_COLUMNS,
+    common_targets,
+    curves_from_rows,
+    matched_comparisons,
+    matched_values,
+    value_at,
 )
 from fdpo.uncertainty.resampling import (
     PER_SAMPLE_METRICS,
@@ -49,28 +72,45 @@ from fdpo.uncertainty.resampling import (
 
 __all__ = [
     "CLAIMS",
-    "GAP_THRESHOLD",
+    "COMPARISON_COLUMNS",
+    "CONFIDENCE",
+    "MATCHED_COLUMNS",
+    "MATCH_FRACTIONS",
+    "OUTCOMES",
     "POOLED_METRICS",
     "PER_SAMPLE_METRICS",
     "RHO_THRESHOLD",
     "Claim",
     "ClaimVerdict",
+    "Comparison",
     "Estimate",
     "Gap",
     "Replicates",
     "RunSamples",
     "bootstrap_weights",
     "combine",
+    "common_targets",
+    "curves_from_rows",
     "distinct_n_jackknife",
+    "equivalence_power",
     "gap",
     "judge",
+    "matched_comparisons",
+    "matched_values",
+    "paired_comparison",
+    "power",
     "prompt_standard_error",
     "ratio_bootstrap",
     "ratio_jackknife",
     "replicates_by_run",
+    "replicates_for_power",
     "run_replicates",
     "seed_standard_error",
+    "sign_flip_p_value",
     "spearman",
+    "t_comparison",
     "t_interval",
     "token_entropy_jackknife",
+    "value_at",
+    "welch_comparison",
 ]

@@ -9,6 +9,9 @@ spread of the *difference* of their recomputed values on the same prompt sets (p
 cancel). Its seed part is ``√(s_a²/S_a + s_b²/S_b)`` when the two configurations' runs are independent, and the
 standard error of the per-seed differences when runs with the same seed share what the seed draws (a sweep's runs of
 one seed share their preference pairs and evaluation sampling seed): what a seed does to both cancels.
+
+A gap's degrees of freedom are those of its seed part (S − 1 paired, Welch–Satterthwaite unpaired), widened by the
+Satterthwaite rule when a prompt part is added; ``Gap.comparison`` gives its Student-t interval and tests.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fdpo.uncertainty.inference import Comparison, t_comparison
 from fdpo.uncertainty.resampling import Method, Replicates
 
 __all__ = ["Estimate", "Gap", "combine", "gap", "prompt_standard_error", "seed_standard_error", "t_interval"]
@@ -124,7 +128,11 @@ def combine(seed_values: Sequence[float], replicates: Sequence[Replicates] | Non
 
 @dataclass(frozen=True)
 class Gap:
-    """``b − a`` of two configurations' means over seeds, its standard error and the gap in standard errors."""
+    """``b − a`` of two configurations' means over seeds, its standard error and the gap in standard errors.
+
+    ``df`` is the degrees of freedom of ``se`` (NaN when unknown) and ``n`` the runs behind the gap (seeds when
+    paired, both configurations' runs otherwise).
+    """
 
     value: float
     se: float | None
@@ -132,6 +140,33 @@ class Gap:
     se_prompts: float | None
     z: float
     paired_seeds: bool = False
+    df: float = math.nan
+    n: int = 0
+
+    def comparison(self, bound: float | None = None, level: float = 0.95) -> Comparison:
+        """The gap as a ``Comparison``: its Student-t interval at ``df``, p-value, TOST against ``bound`` and
+        outcome ("higher", "lower", "equivalent" or "inconclusive")."""
+        se = math.nan if self.se is None else self.se
+        return t_comparison(self.value, se, self.df, n=self.n, bound=bound, level=level)
+
+
+def _satterthwaite(se_seeds: float | None, df_seeds: float, se_prompts: float | None) -> float:
+    """Degrees of freedom of √(se_seeds² + se_prompts²): the seed part has ``df_seeds``, the prompt part (many
+    resampled prompt sets) is taken as exactly known, so df = df_seeds · (se² / se_seeds²)² ≥ df_seeds."""
+    seeds = se_seeds is not None and math.isfinite(se_seeds)
+    prompts = se_prompts is not None and math.isfinite(se_prompts) and se_prompts > 0
+    if not seeds:
+        return math.inf if prompts else math.nan
+    if not prompts or se_seeds == 0:
+        return math.inf if prompts else df_seeds
+    return df_seeds * ((se_seeds**2 + se_prompts**2) / se_seeds**2) ** 2
+
+
+def _welch_df(a: Estimate, b: Estimate) -> float:
+    var_a, var_b = a.se_seeds**2, b.se_seeds**2
+    if var_a + var_b == 0:
+        return float(a.n_seeds + b.n_seeds - 2)
+    return (var_a + var_b) ** 2 / (var_a**2 / (a.n_seeds - 1) + var_b**2 / (b.n_seeds - 1))
 
 
 def gap(
@@ -149,7 +184,8 @@ def gap(
     cancels. The seed part is √(s_a²/S_a + s_b²/S_b) for independent runs, or, with ``paired_seeds`` (``a_values[i]``
     and ``b_values[i]`` share seed i: its pair draw and its evaluation samples), s_d/√S of the per-seed differences
     d_i = b_i − a_i: what a seed shifts in both configurations cancels, what it shifts in one counts.
-    ``z = gap / se`` (±inf for a nonzero gap with se 0).
+    ``z = gap / se`` (±inf for a nonzero gap with se 0). ``df``: S − 1 paired, Welch–Satterthwaite for
+    independent runs, widened by the prompt part (``_satterthwaite``); ``Gap.comparison`` turns it into a t interval.
 
     Raises:
         ValueError: ``paired_seeds`` with value lists of different lengths or with a missing (non-finite) value.
@@ -164,10 +200,12 @@ def gap(
                 f"{list(b_values)}."
             )
         se_seeds = seed_standard_error(b_array - a_array)
+        df_seeds, n = a_array.size - 1.0, int(a_array.size)
     elif a.se_seeds is not None and b.se_seeds is not None:
         se_seeds = _hypot(a.se_seeds, b.se_seeds)
+        df_seeds, n = _welch_df(a, b), a.n_seeds + b.n_seeds
     else:
-        se_seeds = None
+        se_seeds, df_seeds, n = None, math.nan, a.n_seeds + b.n_seeds
     se_prompts = None
     if a_replicates and b_replicates:
         averaged_a, method_a = _seed_average(a_replicates)
@@ -182,4 +220,5 @@ def gap(
         z = value / se
     else:
         z = math.copysign(math.inf, value) if value != 0 else math.nan
-    return Gap(value, se, se_seeds, se_prompts, z, paired_seeds)
+    df = _satterthwaite(se_seeds, df_seeds, se_prompts) if se is not None else math.nan
+    return Gap(value, se, se_seeds, se_prompts, z, paired_seeds, df, n)

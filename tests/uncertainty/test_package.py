@@ -9,7 +9,7 @@ import pytest
 import fdpo.uncertainty
 
 
-@pytest.mark.parametrize("module", ["resampling", "estimates", "claims"])
+@pytest.mark.parametrize("module", ["resampling", "estimates", "claims", "inference", "matching"])
 def test_every_public_name_is_reexported(module):
     names = set(importlib.import_module(f"fdpo.uncertainty.{module}").__all__) - {"Method"}
     assert names <= set(fdpo.uncertainty.__all__)
