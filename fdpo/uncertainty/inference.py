@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import integrate, stats
+from scipy import integrate, special, stats
 
 __all__ = [
     "COMPARISON_COLUMNS",
@@ -193,18 +193,20 @@ def t_comparison(
             n,
             n_missing,
         )
-    half_width = float(stats.t.ppf(0.5 + level / 2.0, df)) * standard_error
+    # scipy.special's t functions directly: stdtr(df, x) = P(T ≤ x), stdtrit(df, p) its inverse (the same as
+    # scipy.stats.t's cdf and ppf without their argument checks, which cost ten times the computation).
+    half_width = float(special.stdtrit(df, 0.5 + level / 2.0)) * standard_error
     interval = (estimate - half_width, estimate + half_width)
     if standard_error > 0:
         t = estimate / standard_error
     else:  # every per-seed difference equal: exact, no spread
         t = 0.0 if estimate == 0 else math.copysign(math.inf, estimate)
-    p_value = float(2.0 * stats.t.sf(abs(t), df))
+    p_value = float(2.0 * special.stdtr(df, -abs(t)))
     tost_p = None
     if bound is not None:
         if standard_error > 0:
-            below = stats.t.sf((estimate + bound) / standard_error, df)  # H0: difference ≤ −bound
-            above = stats.t.cdf((estimate - bound) / standard_error, df)  # H0: difference ≥ +bound
+            below = special.stdtr(df, -(estimate + bound) / standard_error)  # H0: difference ≤ −bound
+            above = special.stdtr(df, (estimate - bound) / standard_error)  # H0: difference ≥ +bound
             tost_p = float(max(below, above))
         else:
             tost_p = 0.0 if abs(estimate) < bound else 1.0

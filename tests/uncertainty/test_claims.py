@@ -45,7 +45,12 @@ T_975_9 = stats.t.ppf(0.975, 9)
     ("claim", "means", "z", "outcome"),
     [
         (CLAIMS[0], [3.0, 2.8, 2.5, 2.2, 2.0, 1.5], -8.0, "holds"),  # reward falls cleanly
-        (CLAIMS[0], [3.0, 2.8, 2.5, 2.2, 2.0, 1.5], -4.0, "does not hold"),  # monotone, −4 SE at 2 df: p 0.057
+        (
+            CLAIMS[0],
+            [3.0, 2.8, 2.5, 2.2, 2.0, 1.5],
+            -4.0,
+            "does not hold",
+        ),  # monotone, −4 SE at 2 df: p 0.057
         (CLAIMS[1], [1.0, 1.3, 1.1, 1.4, 0.9, 1.5], 5.0, "does not hold"),  # ends apart, order scrambled
         (CLAIMS[1], [1.6, 1.55, 1.5, 1.52, 1.45, 1.4], -5.0, "reversed"),  # entropy falls significantly
         (CLAIMS[1], [1.6, 1.55, 1.5, 1.52, 1.45, 1.4], -3.0, "does not hold"),  # falls, p 0.095 at 2 df
@@ -59,7 +64,9 @@ def test_judge_outcomes(claim, means, z, outcome):
 
 
 def test_judge_with_zero_standard_error_holds_on_an_exact_gap():
-    exact = Gap(value=-25.0, se=0.0, se_seeds=0.0, se_prompts=None, z=-math.inf, paired_seeds=True, df=2.0, n=3)
+    exact = Gap(
+        value=-25.0, se=0.0, se_seeds=0.0, se_prompts=None, z=-math.inf, paired_seeds=True, df=2.0, n=3
+    )
     verdict = judge(CLAIMS[4], [30.0, 25.0, 20.0, 15.0, 10.0, 5.0], exact)
     assert verdict.outcome == "holds" and verdict.comparison.interval == (-25.0, -25.0)
 
@@ -93,4 +100,6 @@ def test_judge_says_equivalent_only_when_tost_puts_the_gap_within_the_bound():
     assert judge(claim, means, gap, bound=2.5).outcome == "equivalent"
     assert judge(claim, means, gap, bound=2.0).outcome == "does not hold"
     assert judge(claim, means, gap).outcome == "does not hold"
-    assert judge(claim, means, gap, bound=2.5).comparison.tost_p == pytest.approx(stats.t.cdf(-2.0, 9), rel=1e-12)
+    assert judge(claim, means, gap, bound=2.5).comparison.tost_p == pytest.approx(
+        stats.t.cdf(-2.0, 9), rel=1e-12
+    )
