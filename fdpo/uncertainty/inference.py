@@ -113,7 +113,8 @@ class Comparison:
             return f"no estimate ({self.n} finite values, {self.n_missing} missing)"
         if decimals is None:
             scale = self.standard_error if self.standard_error > 0 else abs(self.estimate)
-            decimals = min(max(1 - math.floor(math.log10(scale)), 0), 8) if scale > 0 else 3
+            # two significant digits of the scale; 1e-9 so that 0.00999… (rounding) counts as 0.01
+            decimals = min(max(1 - math.floor(math.log10(scale) + 1e-9), 0), 8) if scale > 0 else 3
         low, high = self.interval
         df = f"{self.df:.0f}" if float(self.df).is_integer() or math.isinf(self.df) else f"{self.df:.1f}"
         tests = [f"t {_signed(self.t, 1)}", f"df {df}", f"p {_p(self.p_value)}"]

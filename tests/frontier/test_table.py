@@ -7,7 +7,14 @@ import math
 import pytest
 from _frontier_data import BASELINE, ROWS, evaluations
 
-from fdpo.frontier.table import dominates, frontier_table, separated, summarize_configurations
+from fdpo.frontier.table import (
+    dominates,
+    frontier_columns,
+    frontier_markdown,
+    frontier_table,
+    separated,
+    summarize_configurations,
+)
 
 T_975_2 = 0.95 / math.sqrt(2 * 0.975 * 0.025)  # Student t, 97.5% quantile, 2 d.o.f.: (2p − 1)/√(2p(1 − p))
 
@@ -122,3 +129,38 @@ def test_paired_differences_subtract_the_baseline_at_the_same_seed():
     assert (
         by_lever["sft"]["reward_paired_vs_rkl_ci95"] is None and not by_lever["sft"]["dominates_rkl_paired"]
     )
+
+
+def _lifted(setting: str, differences: list[float]) -> list[dict]:
+    """RKL's evaluations plus ``differences`` (per seed) on reward, token entropy and distinct-2."""
+    rkl = [row for row in ROWS if (row["lever"], row["setting"]) == BASELINE]
+    return [
+        {**row, "lever": "temperature", "setting": setting}
+        | {m: row[m] + d for m in ("reward_logit_mean", "token_entropy", "distinct_2")}
+        for row, d in zip(rkl, differences, strict=True)
+    ]
+
+
+def test_gap_dominance_cuts_at_the_student_t_quantile_of_the_gaps_df():
+    """Three seeds paired: 2 df, so a gap must exceed t_{0.975, 2} = 4.303 of its standard errors, not 1.96.
+    Differences (0.1, 0.3, 0.5): mean 0.3, se 0.2/√3, t 2.60: outside ±1.96 but inside ±4.30, so no dominance.
+    Differences (0.25, 0.3, 0.35): t 10.4, dominance."""
+    rkl = [row for row in ROWS if (row["lever"], row["setting"]) == BASELINE]
+    rows = rkl + _lifted("wide", [0.1, 0.3, 0.5]) + _lifted("tight", [0.25, 0.3, 0.35])
+    table = frontier_table(summarize_configurations(rows), BASELINE, evaluations=rows)
+    wide, tight = table[1], table[2]
+    assert wide["reward_gap_z"] == pytest.approx(0.3 / (0.2 / math.sqrt(3)), rel=1e-9)
+    assert 1.96 < wide["reward_gap_z"] < T_975_2
+    assert wide["reward_gap_df"] == 2.0 and wide["distinct_2_gap_df"] == 2.0
+    assert wide["reward_gap_ci95"] == pytest.approx(T_975_2 * 0.2 / math.sqrt(3), rel=1e-9)
+    assert not wide["dominates_rkl_se"] and tight["dominates_rkl_se"]
+    assert (
+        table[0]["reward_gap_df"] is None
+        and table[0]["reward_gap_ci95"] is None
+        and not table[0]["dominates_rkl_se"]
+    )
+    columns = frontier_columns()
+    assert {"reward_gap_z", "reward_gap_df", "reward_gap_ci95", "dominates_rkl_se"} <= set(columns)
+    assert all(set(columns) <= set(row) for row in table)
+    text = frontier_markdown(table)
+    assert "gap t (df) vs RKL" in text and f"{wide['reward_gap_z']:+.1f} (2)" in text

@@ -73,6 +73,23 @@ def test_verdict_on_a_family_with_known_outcomes():
         "- reward falls: **holds** — ρ = −1.00; FKL − RKL = −1.500 ± 0.01 (seeds only, paired by seed)"
     )
     assert lines[2].startswith("- predictive entropy rises: **reversed** — ρ = −1.00")
+    # the 95% Student-t interval at the gap's 2 degrees of freedom: −1.5 ± 4.303 · 0.01
+    assert "; 95% t interval −1.500 [−1.543, −1.457] (t −150.0, df 2, p " in lines[1]
+    assert "Student-t interval of FKL − RKL" in lines[0]
+    assert reward.comparison.df == 2.0 and reward.comparison.outcome == "lower"
+
+
+def test_verdict_needs_the_t_quantile_and_says_equivalent_within_a_bound():
+    """Token entropy's ends differ by +0.003 with seed differences (1, 1, −2)·0.01: not a rise; with a bound of
+    0.1 the 90% interval 0.003 ± 2.92 · 0.01 lies inside ±0.1: equivalent. A gap of 4.2 SE at 2 df does not hold
+    (p 0.052), though it would against a normal 3."""
+    (family,) = verdict(_family(KNOWN_FAMILY), bounds={"token_entropy": 0.1})
+    token = next(c for c in family.claims if c.claim.metric == "token_entropy")
+    assert token.outcome == "equivalent" and token.comparison.bound == 0.1
+    assert "**equivalent**" in verdict_lines([family])[3] and "TOST p" in verdict_lines([family])[3]
+    means = {"reward_logit_mean": [3.0, 2.99, 2.98, 2.97, 2.96, 2.958]}  # −0.042 ± 0.01 at the ends: 4.2 SE
+    (family,) = verdict(_family(means))
+    assert family.claims[0].gap.z == pytest.approx(-4.2) and family.claims[0].outcome == "does not hold"
 
 
 def test_verdict_pairs_by_seed_only_when_both_ends_ran_the_same_seeds():

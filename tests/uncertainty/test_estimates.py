@@ -157,3 +157,32 @@ def test_paired_seed_error_is_calibrated_under_a_shared_random_draw():
     assert values.mean() == pytest.approx(0.3, abs=0.01)
     rms_se = math.sqrt(np.mean([r.se_seeds**2 for r in results]))
     assert rms_se == pytest.approx(values.std(ddof=1), rel=0.05)  # both ≈ 0.1·√2/√5 ≈ 0.063
+
+
+def test_gap_degrees_of_freedom_and_t_interval():
+    """Paired: S − 1. Unpaired: Welch–Satterthwaite, as scipy's Welch test. With a prompt part: the Satterthwaite
+    rule with the prompt part taken as known, df_seeds · (se²/se_seeds²)²."""
+    a, b = [1.0, 3.0, 2.0, 6.0], [1.5, 3.7, 2.4, 6.6]
+    paired = gap(a, b, paired_seeds=True)
+    assert (paired.df, paired.n) == (3.0, 4)
+    comparison = paired.comparison()
+    assert comparison.interval == pytest.approx(
+        tuple(stats.ttest_rel(b, a).confidence_interval(0.95)), rel=1e-12
+    )
+    assert comparison.p_value == pytest.approx(stats.ttest_rel(b, a).pvalue, rel=1e-12)
+    unpaired = gap([1.0, 2.0, 3.0], [5.0, 5.5])
+    assert unpaired.df == pytest.approx(
+        stats.ttest_ind([5.0, 5.5], [1.0, 2.0, 3.0], equal_var=False).df, rel=1e-12
+    )
+    assert unpaired.n == 5
+    assert gap([1.0, 1.0], [2.0, 2.0, 2.0]).df == 3.0  # no spread on either side: n_a + n_b − 2
+    assert math.isnan(gap([1.0], [2.0]).df) and gap([1.0], [2.0]).comparison().outcome == "inconclusive"
+    rng = np.random.default_rng(8)
+    index, prompts = np.repeat(np.arange(30), 2), 30
+    samples = [rng.normal(mean, 1.0, 60) for mean in (0.0, 0.1, 0.2, 0.5)]  # a at seeds 0, 1; b at seeds 0, 1
+    reps = [Replicates("jackknife", ratio_jackknife(index, v, prompts), v.mean()) for v in samples]
+    mixed = gap([0.0, 0.1], [0.2, 0.5], reps[:2], reps[2:], paired_seeds=True)
+    ratio = mixed.se**2 / mixed.se_seeds**2
+    assert mixed.df == pytest.approx(1.0 * ratio**2, rel=1e-12) and mixed.df > 1.0
+    only_prompts = gap([0.0], [0.2], reps[:1], reps[1:2])
+    assert only_prompts.se == only_prompts.se_prompts and only_prompts.df == math.inf
