@@ -46,6 +46,7 @@ from fdpo.uncertainty.inference import (
     sign_flip_p_value,
     t_comparison,
     welch_comparison,
+    welch_df,
 )
 from fdpo.uncertainty.matching import (
     MATCH_FRACTIONS,
@@ -113,4 +114,5 @@ __all__ = [
     "token_entropy_jackknife",
     "value_at",
     "welch_comparison",
+    "welch_df",
 ]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fdpo.uncertainty.inference import Comparison, t_comparison
+from fdpo.uncertainty.inference import Comparison, t_comparison, welch_df
 from fdpo.uncertainty.resampling import Method, Replicates
 
 __all__ = ["Estimate", "Gap", "combine", "gap", "prompt_standard_error", "seed_standard_error", "t_interval"]
@@ -162,13 +162,6 @@ def _satterthwaite(se_seeds: float | None, df_seeds: float, se_prompts: float | 
     return df_seeds * ((se_seeds**2 + se_prompts**2) / se_seeds**2) ** 2
 
 
-def _welch_df(a: Estimate, b: Estimate) -> float:
-    var_a, var_b = a.se_seeds**2, b.se_seeds**2
-    if var_a + var_b == 0:
-        return float(a.n_seeds + b.n_seeds - 2)
-    return (var_a + var_b) ** 2 / (var_a**2 / (a.n_seeds - 1) + var_b**2 / (b.n_seeds - 1))
-
-
 def gap(
     a_values: Sequence[float],
     b_values: Sequence[float],
@@ -203,7 +196,7 @@ def gap(
         df_seeds, n = a_array.size - 1.0, int(a_array.size)
     elif a.se_seeds is not None and b.se_seeds is not None:
         se_seeds = _hypot(a.se_seeds, b.se_seeds)
-        df_seeds, n = _welch_df(a, b), a.n_seeds + b.n_seeds
+        df_seeds, n = welch_df(a.se_seeds, a.n_seeds, b.se_seeds, b.n_seeds), a.n_seeds + b.n_seeds
     else:
         se_seeds, df_seeds, n = None, math.nan, a.n_seeds + b.n_seeds
     se_prompts = None

@@ -39,6 +39,7 @@ __all__ = [
     "sign_flip_p_value",
     "t_comparison",
     "welch_comparison",
+    "welch_df",
 ]
 
 #: The outcomes of a ``Comparison``.
@@ -332,21 +333,26 @@ def welch_comparison(
     n, missing = int(a.size + b.size), missing_a + missing_b
     if a.size < 2 or b.size < 2:
         return t_comparison(math.nan, math.nan, math.nan, n=n, n_missing=missing, bound=bound, level=level)
-    var_a, var_b = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
-    standard_error = math.sqrt(var_a + var_b)
-    if standard_error > 0:
-        df = (var_a + var_b) ** 2 / (var_a**2 / (a.size - 1) + var_b**2 / (b.size - 1))
-    else:
-        df = float(a.size + b.size - 2)
+    se_a, se_b = a.std(ddof=1) / math.sqrt(a.size), b.std(ddof=1) / math.sqrt(b.size)
     return t_comparison(
         float(a.mean() - b.mean()),
-        standard_error,
-        float(df),
+        math.hypot(se_a, se_b),
+        welch_df(float(se_a), a.size, float(se_b), b.size),
         n=n,
         n_missing=missing,
         bound=bound,
         level=level,
     )
+
+
+def welch_df(se_a: float, n_a: int, se_b: float, n_b: int) -> float:
+    """Welch–Satterthwaite degrees of freedom of √(se_a² + se_b²), ``se_a`` = s_a/√n_a the standard error of a
+    mean of ``n_a`` values (likewise b): (se_a² + se_b²)² / (se_a⁴/(n_a − 1) + se_b⁴/(n_b − 1)); n_a + n_b − 2 when
+    neither varies."""
+    var_a, var_b = se_a**2, se_b**2
+    if var_a + var_b == 0:
+        return float(n_a + n_b - 2)
+    return float((var_a + var_b) ** 2 / (var_a**2 / (n_a - 1) + var_b**2 / (n_b - 1)))
 
 
 def _check_design(sd: float, n: int, alpha: float) -> None:
