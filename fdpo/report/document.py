@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from fdpo._io import read_csv, write_csv, write_text
+from fdpo.report.curves import plot_curves
 from fdpo.report.plots import plot_tradeoff, plot_tradeoff_html
 from fdpo.report.replicates import sweep_replicates
+from fdpo.report.study import CONTROLS_FILE, CURVES_FILE, judge_study, study_lines
 from fdpo.report.summary import finite, format_cell, load_summary, spread_kind, summarize
 from fdpo.report.verdict import verdict, verdict_lines
 
@@ -67,6 +69,7 @@ def summarize_sweep(
 
 
 _VERDICT_HEADING = "## Verdict"
+_STUDY_HEADING = "## Divergences at matched reward and KL"
 
 
 def read_verdict(output_dir: str | os.PathLike) -> list[str]:
@@ -79,6 +82,22 @@ def read_verdict(output_dir: str | os.PathLike) -> list[str]:
     return after.split("\n\n", 1)[0].splitlines() if found else []
 
 
+def _study_section(root: Path, title: str | None) -> tuple[str, dict[str, Any]]:
+    """The curves' part of report.md (``judge_study``), comparisons.csv and the curves plots."""
+    curves = read_csv(root / CURVES_FILE)
+    controls = read_csv(root / CONTROLS_FILE) if (root / CONTROLS_FILE).is_file() else []
+    study = judge_study(curves, controls)
+    comparisons = write_csv(root / "comparisons.csv", study.comparisons)
+    paths: dict[str, Any] = {"comparisons": comparisons, "study": study}
+    text = f"\n{_STUDY_HEADING}\n\n" + "\n".join(study_lines(study)) + "\n"
+    for axis, name in (("reward_logit_mean", "curves.png"), ("kl_to_ref", "curves_kl.png")):
+        paths[name] = plot_curves(
+            curves, root / name, axis=axis, control_rows=controls, labels=study.labels, title=title
+        )
+        text += f"\n![diversity along the curves against {axis}]({name})\n"
+    return text, paths
+
+
 def write_report(
     output_dir: str | os.PathLike,
     *,
@@ -87,7 +106,8 @@ def write_report(
     title: str | None = None,
     html: bool = False,
 ) -> dict[str, Any]:
-    """Writes summary.csv, tradeoff.png and report.md for a sweep directory.
+    """Writes summary.csv, tradeoff.png and report.md for a sweep directory (and, when the sweep traced curves,
+    comparisons.csv, curves.png and curves_kl.png: ``fdpo.report.study``).
 
     summary.csv is rebuilt from results.csv and the runs' generations (standard errors across seeds and prompts)
     when results.csv exists; a directory holding only a summary.csv is reported from it, without a verdict.
@@ -128,8 +148,12 @@ def write_report(
     if notes:
         text += "\n**Notes on the standard errors**\n\n" + "\n".join(f"- {note}" for note in notes) + "\n"
     text += f"\n![reward vs {diversity}](tradeoff.png)\n"
-    markdown = write_text(root / "report.md", text)
-    paths: dict[str, Any] = {"plot": plot, "markdown": markdown, "summary": summary_path, "verdict": lines}
+    paths: dict[str, Any] = {"plot": plot, "summary": summary_path, "verdict": lines}
+    if (root / CURVES_FILE).is_file():
+        study_text, study_paths = _study_section(root, title)
+        text += study_text
+        paths.update(study_paths)
+    paths["markdown"] = write_text(root / "report.md", text)
     if html:
         paths["html"] = plot_tradeoff_html(
             summary, root / "tradeoff.html", diversity=diversity, reward=reward, title=title

@@ -1,0 +1,206 @@
+"""Tests for fdpo/report/study.py and fdpo/report/curves.py: the study judged from curves and controls."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from fdpo._io import read_csv, write_csv
+from fdpo.report import write_report
+from fdpo.report.curves import plot_curves
+from fdpo.report.study import CONTROLS_FILE, CURVES_FILE, aa_allowance, judge_study, study_lines
+
+SEEDS = [0, 1, 2, 3, 4, 5]
+STEPS = [0, 10, 20, 30]
+
+
+def _curves(offsets: dict[str, list[float]], slope: dict[str, float]) -> list[dict]:
+    """Linear curves: reward = slope·step/10 and kl = step/10 for every run; the measure is 5 + reward·(1 + offset)
+    with a per-run offset (so 5 at step 0, where every run is the SFT model)."""
+    rows = []
+    for divergence, per_seed in offsets.items():
+        for seed, offset in zip(SEEDS, per_seed, strict=True):
+            for step in STEPS:
+                reward = slope[divergence] * step / 10
+                rows.append(
+                    {
+                        "divergence": divergence,
+                        "loss_type": "sigmoid",
+                        "beta": 0.1,
+                        "seed": seed,
+                        "step": step,
+                        "reward_logit_mean": reward,
+                        "kl_to_ref": step / 10,
+                        "entropy_rate": 5.0 + reward * (1.0 + offset),
+                        "token_entropy": 4.0 + reward * offset,
+                    }
+                )
+    return rows
+
+
+def _controls(effects: list[float]) -> list[dict]:
+    rows = []
+    for seed, effect in zip(SEEDS, effects, strict=True):
+        rows.append(
+            {
+                "seed": seed,
+                "temperature": 1.0,
+                "reward_logit_mean": 0.0,
+                "kl_to_ref": 0.0,
+                "entropy_rate": 5.0,
+            }
+        )
+        rows.append(
+            {
+                "seed": seed,
+                "temperature": 0.85,
+                "reward_logit_mean": 0.0,
+                "kl_to_ref": 0.1,
+                "entropy_rate": 5.0 + effect,
+            }
+        )
+    return rows
+
+
+RKL = [0.0, 0.1, -0.1, 0.05, -0.05, 0.0]
+FKL = [0.5, 0.7, 0.4, 0.6, 0.45, 0.65]
+CONTROL = [-0.4, -0.5, -0.45, -0.42, -0.48, -0.5]
+
+
+def test_matched_reward_differences_are_the_per_seed_offsets_at_real_df():
+    """Both configurations reach rewards 0..3 and KL 0..3: at matched reward r (1.5 at 50%, 2.4 at 80%) the measure
+    differs by r × (the runs' offset difference), read off the linear curves exactly, so the comparison is a paired
+    t on those differences with 5 degrees of freedom, as scipy computes it."""
+    study = judge_study(
+        _curves({"reverse_kl": RKL, "forward_kl": FKL}, {"reverse_kl": 1.0, "forward_kl": 1.0}),
+        _controls(CONTROL),
+    )
+    rows = [r for r in study.comparisons if r["axis"] == "reward" and r["measure"] == "entropy_rate"]
+    assert [r["target"] for r in rows] == pytest.approx([1.5, 2.4])
+    for row in rows:
+        differences = row["target"] * np.subtract(FKL, RKL)
+        expected = stats.ttest_1samp(differences, 0.0)
+        half = stats.t.ppf(0.975, 5) * differences.std(ddof=1) / math.sqrt(6)
+        assert row["estimate"] == pytest.approx(differences.mean())
+        assert row["df"] == 5 and row["n_seeds"] == 6 and row["n_missing"] == 0
+        assert row["p_value"] == pytest.approx(expected.pvalue)
+        assert (row["low"], row["high"]) == pytest.approx(
+            (differences.mean() - half, differences.mean() + half)
+        )
+        assert row["outcome"] == "higher" and row["used"] and row["configuration"] == "FKL"
+
+
+def test_positive_control_sets_detection_and_the_equivalence_bound():
+    study = judge_study(
+        _curves({"reverse_kl": RKL, "forward_kl": RKL}, {"reverse_kl": 1, "forward_kl": 1}),
+        _controls(CONTROL),
+    )
+    (control,) = [r for r in study.controls if r["measure"] == "entropy_rate"]
+    assert study.control_temperature == 0.85
+    assert control["estimate"] == pytest.approx(np.mean(CONTROL)) and control["detected"]
+    assert control["bound"] == pytest.approx(0.5 * abs(np.mean(CONTROL)))
+    # identical curves: the difference is exactly 0 at every target
+    rows = [r for r in study.comparisons if r["measure"] == "entropy_rate"]
+    assert all(r["estimate"] == 0 for r in rows)
+
+
+def test_an_undetected_control_leaves_the_measure_unjudged():
+    noise = [0.01, -0.01, 0.02, -0.02, 0.0, 0.005]
+    study = judge_study(
+        _curves({"reverse_kl": RKL, "forward_kl": FKL}, {"reverse_kl": 1, "forward_kl": 1}), _controls(noise)
+    )
+    assert study.used() == []
+    assert not any(r["used"] for r in study.comparisons)
+    text = "\n".join(study_lines(study))
+    assert "not judged (its positive control was not detected)" in text
+
+
+def test_without_controls_no_measure_is_judged():
+    study = judge_study(_curves({"reverse_kl": RKL, "forward_kl": FKL}, {"reverse_kl": 1, "forward_kl": 1}))
+    assert study.control_temperature is None and study.used() == []
+    assert "no verdict is given" in "\n".join(study_lines(study))
+
+
+def test_matched_kl_compares_where_the_kl_is_equal_not_where_the_step_is():
+    """FKL gains reward twice as fast per nat. At matched reward r the measures differ by r·(offset difference);
+    at matched KL k FKL has reward 2k and RKL k, so they differ by 2k·(1 + o_F) − k·(1 + o_R)."""
+    study = judge_study(
+        _curves({"reverse_kl": RKL, "forward_kl": FKL}, {"reverse_kl": 1.0, "forward_kl": 2.0}),
+        _controls(CONTROL),
+    )
+    by_axis = {(r["axis"], r["fraction"]): r for r in study.comparisons if r["measure"] == "entropy_rate"}
+    fkl, rkl = np.asarray(FKL), np.asarray(RKL)
+    # common reward range: RKL reaches 3, FKL 6 -> target 1.5 at 50%
+    assert by_axis["reward", 0.5]["estimate"] == pytest.approx(1.5 * (fkl - rkl).mean())
+    # common KL range 0..3 -> KL 1.5 at 50%
+    assert by_axis["KL", 0.5]["estimate"] == pytest.approx((3.0 * (1 + fkl) - 1.5 * (1 + rkl)).mean())
+
+
+def test_a_run_that_never_reaches_the_target_is_counted_missing():
+    rows = _curves({"reverse_kl": RKL, "forward_kl": FKL}, {"reverse_kl": 1.0, "forward_kl": 1.0})
+    for row in rows:  # FKL seed 0 stops at reward 2
+        if row["divergence"] == "forward_kl" and row["seed"] == 0 and row["step"] == 30:
+            row["reward_logit_mean"] = 2.0
+    study = judge_study(rows, _controls(CONTROL))
+    (at80,) = [
+        r
+        for r in study.comparisons
+        if r["axis"] == "reward" and r["fraction"] == 0.8 and r["measure"] == "entropy_rate"
+    ]
+    assert at80["n_seeds"] == 5 and at80["n_missing"] == 1 and at80["df"] == 4
+
+
+def test_aa_splits_the_baselines_seeds_in_halves_with_welch():
+    study = judge_study(
+        _curves({"reverse_kl": RKL, "forward_kl": FKL}, {"reverse_kl": 1, "forward_kl": 1}),
+        _controls(CONTROL),
+    )
+    (row,) = [
+        r
+        for r in study.aa
+        if r["axis"] == "reward" and r["fraction"] == 0.5 and r["measure"] == "entropy_rate"
+    ]
+    assert (row["first_seeds"], row["second_seeds"]) == ("0 1 2", "3 4 5")
+    expected = stats.ttest_ind(RKL[:3], RKL[3:], equal_var=False)
+    assert row["estimate"] == pytest.approx(np.mean(RKL[:3]) - np.mean(RKL[3:]))
+    assert row["p_value"] == pytest.approx(expected.pvalue)
+    assert aa_allowance(28) == int(stats.binom.ppf(0.95, 28, 0.05)) and aa_allowance(0) == 0
+
+
+def test_bad_input_is_refused_with_the_fix():
+    rows = _curves({"forward_kl": FKL}, {"forward_kl": 1})
+    with pytest.raises(
+        ValueError, match="No curve of the baseline 'reverse_kl'.*Add reverse_kl to grid.divergences"
+    ):
+        judge_study(rows)
+    with pytest.raises(ValueError, match="equivalence_fraction must be in"):
+        judge_study(rows, equivalence_fraction=0)
+    with pytest.raises(ValueError, match="fractions must lie in"):
+        judge_study(rows, fractions=[1.5])
+
+
+def test_plot_curves_writes_a_png_and_refuses_rows_without_the_measures(tmp_path):
+    rows = _curves({"reverse_kl": RKL, "forward_kl": FKL}, {"reverse_kl": 1, "forward_kl": 1})
+    path = plot_curves(rows, tmp_path / "c.png", measures=["entropy_rate"], control_rows=_controls(CONTROL))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="evaluation.checkpoints"):
+        plot_curves(rows, tmp_path / "d.png", measures=["sequence_entropy"])
+
+
+def test_write_report_adds_the_study_when_the_sweep_traced_curves(tmp_path):
+    curves = _curves({"reverse_kl": RKL, "forward_kl": FKL}, {"reverse_kl": 1, "forward_kl": 1})
+    write_csv(tmp_path / CURVES_FILE, curves)
+    write_csv(tmp_path / CONTROLS_FILE, _controls(CONTROL))
+    finals = [{**r, "run_id": f"{r['divergence']}-s{r['seed']}"} for r in curves if r["step"] == 30]
+    write_csv(tmp_path / "results.csv", finals)
+    paths = write_report(tmp_path, diversity="token_entropy")
+    text = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "## Divergences at matched reward and KL" in text and "![diversity" in text
+    written = read_csv(paths["comparisons"])
+    assert {r["axis"] for r in written} == {"reward", "KL"} and {r["configuration"] for r in written} == {
+        "FKL"
+    }
+    assert (tmp_path / "curves.png").is_file() and (tmp_path / "curves_kl.png").is_file()
