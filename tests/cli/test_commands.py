@@ -91,9 +91,13 @@ def test_report_command(tmp_path, capsys):
     assert main(["report", str(tmp_path), "--diversity", "token_entropy", "--title", "T"]) == 0
     out = capsys.readouterr().out
     assert "| RKL | sigmoid | 0.1 | 2 |" in out and "tradeoff.png" in out
-    # the verdict, as report.md has it: reward falls 0.95, per-seed differences −1.0 and −0.9 (SE 0.05), token
-    # entropy flat
-    line = "- reward falls: **holds** — ρ = −1.00; FKL − RKL = −0.950 ± 0.05 (seeds only, paired by seed), −19.0 SE"
+    # the verdict, as report.md has it: reward falls 0.95, per-seed differences −1.0 and −0.9 (SE 0.05, df 1: the
+    # 95% t interval is −0.95 ± 12.706 × 0.05 and the two-sided p of t = 19 at one df is 1 − 2·atan(19)/π = 0.033);
+    # token entropy flat
+    line = (
+        "- reward falls: **holds** — ρ = −1.00; FKL − RKL = −0.950 ± 0.05 (seeds only, paired by seed); "
+        "95% t interval −0.950 [−1.585, −0.315] (t −19.0, df 1, p 0.033)"
+    )
     assert line in out
     assert "- token entropy rises: **does not hold**" in out
     assert "- reward falls: **holds**" in (tmp_path / "report.md").read_text()
