@@ -9,6 +9,7 @@ from typing import Any
 
 from fdpo._io import read_csv, write_csv, write_text
 from fdpo.report.curves import plot_curves
+from fdpo.report.machine import MACHINE_FILE, machine_lines, read_machine
 from fdpo.report.plots import plot_tradeoff, plot_tradeoff_html
 from fdpo.report.replicates import sweep_replicates
 from fdpo.report.study import CONTROLS_FILE, CURVES_FILE, judge_study, study_lines
@@ -153,6 +154,8 @@ def write_report(
         study_text, study_paths = _study_section(root, title)
         text += study_text
         paths.update(study_paths)
+    if (root / MACHINE_FILE).is_file():  # what the numbers above were measured with
+        text += "\n## Machine\n\n" + "\n".join(machine_lines(read_machine(root))) + "\n"
     paths["markdown"] = write_text(root / "report.md", text)
     if html:
         paths["html"] = plot_tradeoff_html(
