@@ -55,6 +55,7 @@ from fdpo.uncertainty.matching import (
     curves_from_rows,
     matched_comparisons,
     matched_values,
+    points_against_curve,
     value_at,
 )
 from fdpo.uncertainty.resampling import (
@@ -98,6 +99,7 @@ __all__ = [
     "judge",
     "matched_comparisons",
     "matched_values",
+    "points_against_curve",
     "paired_comparison",
     "power",
     "prompt_standard_error",

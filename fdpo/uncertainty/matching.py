@@ -36,6 +36,7 @@ __all__ = [
     "curves_from_rows",
     "matched_comparisons",
     "matched_values",
+    "points_against_curve",
     "value_at",
 ]
 
@@ -284,3 +285,88 @@ def matched_comparisons(
                 row["n_missing"] = ran - row["n_seeds"]
                 rows.append(row)
     return rows
+
+
+def points_against_curve(
+    curves: Curves | Iterable[Mapping[str, Any]],
+    baseline: Any,
+    points: Iterable[Mapping[str, Any]],
+    measure: str | Sequence[str],
+    axis: str,
+    bounds: Mapping[str, float | None] | None = None,
+    *,
+    configuration: str = "configuration",
+    seed: str = "seed",
+    level: float = 0.95,
+) -> list[dict[str, Any]]:
+    """Each configuration's points against the baseline's curve at the point's own ``axis`` value, paired by seed.
+
+    For a point of seed s, the baseline's value is ``value_at`` along the baseline's curve of seed s at the point's
+    axis value; the per-seed differences point − curve go to ``paired_comparison``. A point beyond the curve's reach
+    (or below its start), a seed the baseline did not run, or a NaN leaves that seed out (``n_missing``).
+
+    Args:
+        curves: the curves, as for ``matched_comparisons``; only the baseline's are read.
+        baseline: the baseline's configuration key in ``curves``.
+        points: one row per (configuration, seed) with the axis and measure columns.
+        measure: one measure or several.
+        axis: the column to match on.
+        bounds: per measure, the equivalence bound for TOST.
+        configuration, seed: the points' key columns.
+
+    Returns:
+        One row per (configuration, measure): ``MATCHED_COLUMNS`` with ``fraction`` NaN and ``target`` the mean
+        axis value of the points compared.
+    """
+    if not isinstance(curves, Mapping):
+        curves = curves_from_rows(curves)
+    measures = [measure] if isinstance(measure, str) else list(measure)
+    base = {key[1]: key for key in curves if key[0] == baseline}
+    if not base:
+        raise ValueError(
+            f"No curve of the baseline {baseline!r}; the curves hold {sorted({k[0] for k in curves})}."
+        )
+    grouped: dict[Any, list[Mapping[str, Any]]] = {}
+    for point in points:
+        grouped.setdefault(point[configuration], []).append(point)
+    rows = []
+    for name, members in grouped.items():
+        for measure_name in measures:
+            mine, theirs, at = [], [], []
+            for point in members:
+                key = base.get(point[seed])
+                x = _number(point.get(axis))
+                y = _number(point.get(measure_name))
+                if key is None or math.isnan(x) or math.isnan(y):
+                    continue
+                curve_value = value_at(_column(curves, key, axis), _column(curves, key, measure_name), x)
+                if math.isnan(curve_value):
+                    continue
+                mine.append(y)
+                theirs.append(curve_value)
+                at.append(x)
+            differences = np.asarray(mine) - np.asarray(theirs)
+            comparison = paired_comparison(differences, bound=(bounds or {}).get(measure_name), level=level)
+            rows.append(
+                {
+                    "configuration": name,
+                    "baseline": baseline,
+                    "axis": axis,
+                    "fraction": math.nan,
+                    "target": float(np.mean(at)) if at else math.nan,
+                    "measure": measure_name,
+                    "n_seeds": len(mine),
+                    "value": float(np.mean(mine)) if mine else math.nan,
+                    "baseline_value": float(np.mean(theirs)) if theirs else math.nan,
+                    **comparison.as_row(),
+                    "n_missing": len(members) - len(mine),
+                }
+            )
+    return rows
+
+
+def _number(value: Any) -> float:
+    try:
+        return math.nan if value is None or value == "" else float(value)
+    except (TypeError, ValueError):
+        return math.nan

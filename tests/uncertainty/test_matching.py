@@ -15,6 +15,7 @@ from fdpo.uncertainty import (
     matched_comparisons,
     matched_values,
     paired_comparison,
+    points_against_curve,
     value_at,
 )
 
@@ -162,3 +163,35 @@ def test_rows_like_a_read_curves_csv_give_the_same_comparisons():
         curves_from_rows([{"configuration": "RKL", "seed": 0}])
     with pytest.raises(ValueError, match="two rows with the same 'step'"):
         curves_from_rows([{"configuration": "RKL", "seed": 0, "step": 1}] * 2)
+
+
+def test_points_are_judged_against_the_baselines_curve_at_their_own_axis_value():
+    """RKL's curve of seed s: entropy = 5 − (1 + s/10)·k over KL 0..4. A lever point of seed s at KL k_s with
+    entropy e_s is compared with the curve at k_s: 5 − (1 + s/10)·k_s."""
+    curves = _linear_curves({"RKL": [-1.0, -1.1, -1.2]}, {"RKL": [5.0, 5.0, 5.0]})
+    kl = [1.0, 2.5, 3.0]
+    entropy = [4.5, 2.6, 1.6]
+    points = [
+        {"configuration": "T=0.85", "seed": s, "kl_to_ref": kl[s], "entropy": entropy[s]} for s in range(3)
+    ] + [
+        {"configuration": "far", "seed": 0, "kl_to_ref": 9.0, "entropy": 1.0},  # beyond the curve's reach
+        {"configuration": "far", "seed": 1, "kl_to_ref": 1.0, "entropy": 5.0},
+        {"configuration": "far", "seed": 7, "kl_to_ref": 1.0, "entropy": 5.0},  # a seed RKL did not run
+        {"configuration": "far", "seed": 2, "kl_to_ref": 1.0, "entropy": 4.0},
+    ]
+    rows = points_against_curve(curves, "RKL", points, "entropy", "kl_to_ref", bounds={"entropy": 0.05})
+    first, second = rows
+    on_curve = [5 - (1 + s / 10) * kl[s] for s in range(3)]
+    expected = paired_comparison([e - c for e, c in zip(entropy, on_curve, strict=True)], bound=0.05)
+    assert first["configuration"] == "T=0.85" and first["n_seeds"] == 3 and first["n_missing"] == 0
+    assert first["estimate"] == pytest.approx(expected.estimate) and first["df"] == 2.0
+    assert first["low"] == pytest.approx(expected.interval[0]) and first["tost_p"] == pytest.approx(
+        expected.tost_p
+    )
+    assert first["baseline_value"] == pytest.approx(np.mean(on_curve))
+    assert first["target"] == pytest.approx(np.mean(kl)) and math.isnan(first["fraction"])
+    # "far": seed 0 is beyond the reach and seed 7 has no curve: two seeds compared, +1.1 and +0.2
+    assert (second["n_seeds"], second["n_missing"]) == (2, 2)
+    assert second["estimate"] == pytest.approx(np.mean([5.0 - 3.9, 4.0 - 3.8]))
+    with pytest.raises(ValueError, match="No curve of the baseline 'DPO'"):
+        points_against_curve(curves, "DPO", points, "entropy", "kl_to_ref")
