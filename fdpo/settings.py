@@ -49,14 +49,51 @@ __all__ = [
 # ----------------------------------------------------------------------------------------------------------------
 # Names
 
-MetricName = Literal["reward", "token_entropy", "predictive_entropy", "distinct", "kl_to_ref", "self_bleu"]
-DiversityMeasure = Literal["predictive_entropy", "token_entropy"]
+MetricName = Literal[
+    "reward",
+    "token_entropy",
+    "predictive_entropy",
+    "sequence_entropy",
+    "entropy_rate",
+    "prefix_entropy",
+    "distinct",
+    "distinct_2_rarefied",
+    "within_prompt_diversity",
+    "completion_tokens",
+    "finished",
+    "kl_to_ref",
+    "self_bleu",
+]
+DiversityMeasure = Literal[
+    "predictive_entropy",
+    "token_entropy",
+    "sequence_entropy",
+    "entropy_rate",
+    "prefix_entropy",
+    "distinct_2_rarefied",
+    "within_prompt_diversity",
+]
 RewardMeasure = Literal["reward_logit", "reward_prob"]
 
 #: Names accepted in ``evaluation.metrics``.
 METRIC_NAMES: tuple[str, ...] = MetricName.__args__
-#: What a sweep measures unless ``evaluation.metrics`` says otherwise (self-BLEU is quadratic in the samples).
-DEFAULT_METRICS = ("reward", "token_entropy", "predictive_entropy", "distinct", "kl_to_ref")
+#: What a sweep measures unless ``evaluation.metrics`` says otherwise (self-BLEU is quadratic in the samples). The
+#: entropies come from one policy pass over the sampled ids, the length measures from the samples themselves;
+#: ``within_prompt_diversity`` is measured when there are two or more samples per prompt (None otherwise).
+DEFAULT_METRICS = (
+    "reward",
+    "token_entropy",
+    "predictive_entropy",
+    "sequence_entropy",
+    "entropy_rate",
+    "prefix_entropy",
+    "distinct",
+    "distinct_2_rarefied",
+    "within_prompt_diversity",
+    "completion_tokens",
+    "finished",
+    "kl_to_ref",
+)
 #: Diversity measures a report can plot.
 DIVERSITY_MEASURES: tuple[str, ...] = DiversityMeasure.__args__
 #: Rewards a report can plot.
@@ -67,8 +104,15 @@ METRIC_COLUMNS = (
     "reward_prob_mean",
     "token_entropy",
     "predictive_entropy",
+    "sequence_entropy",
+    "entropy_rate",
+    "prefix_entropy",
     "distinct_1",
     "distinct_2",
+    "distinct_2_rarefied",
+    "within_prompt_diversity",
+    "completion_tokens",
+    "finished",
     "kl_to_ref",
 )
 
@@ -220,6 +264,19 @@ class EvaluationSettings:
         default="completions",
         metadata={"help": "completions or texts (prompt + completion, as the notebook)."},
     )
+    prefix_tokens: int = field(
+        default=8,
+        metadata={
+            "help": "prefix_entropy: k, the number of first sampled tokens whose entropies are summed."
+        },
+    )
+    rarefy_ngrams: int = field(
+        default=200,
+        metadata={
+            "help": "distinct_2_rarefied: the bigram count distinct-2 is rarefied to (its value is None when the "
+            "samples hold fewer bigrams)."
+        },
+    )
     token_entropy_tokenizer: Literal["policy", "reward"] = field(
         default="policy",
         metadata={"help": "policy or reward: tokenizer that splits texts for token_entropy."},
@@ -248,7 +305,32 @@ class EvaluationSettings:
             problems += positive_int_problems("evaluation.max_prompts", self.max_prompts)
         if self.generation is not None:
             problems += generation_problems("evaluation.generation", self.generation)
+        problems += positive_int_problems("evaluation.prefix_tokens", self.prefix_tokens)
+        problems += positive_int_problems("evaluation.rarefy_ngrams", self.rarefy_ngrams)
+        problems += self.measure_problems()
         return problems
+
+    def measure_problems(self) -> list[str]:
+        """Metrics asked for that these settings cannot measure (``evaluate_policy`` raises on them).
+
+        ``within_prompt_diversity`` needs two samples per prompt. In the default metrics (``DEFAULT_METRICS``) it is
+        measured when there are, and None otherwise; asked for by name with one sample per prompt, it is an error.
+        """
+        if not isinstance(self.metrics, list):
+            return []
+        explicit = self.metrics != list(DEFAULT_METRICS)
+        if (
+            explicit
+            and "within_prompt_diversity" in self.metrics
+            and isinstance(self.samples_per_prompt, int)
+            and self.samples_per_prompt < 2
+        ):
+            return [
+                f"evaluation.metrics asks for within_prompt_diversity, which compares a prompt's samples with each "
+                f"other, but evaluation.samples_per_prompt={self.samples_per_prompt}; set samples_per_prompt to 2 "
+                "or more, or drop within_prompt_diversity from evaluation.metrics."
+            ]
+        return []
 
 
 @dataclass
