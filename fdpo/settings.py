@@ -79,7 +79,7 @@ RewardMeasure = Literal["reward_logit", "reward_prob"]
 METRIC_NAMES: tuple[str, ...] = MetricName.__args__
 #: What a sweep measures unless ``evaluation.metrics`` says otherwise (self-BLEU is quadratic in the samples). The
 #: entropies come from one policy pass over the sampled ids, the length measures from the samples themselves;
-#: ``within_prompt_diversity`` is measured when there are two or more samples per prompt (None otherwise).
+#: ``within_prompt_diversity`` needs two or more samples per prompt (with one it is None, and a warning says why).
 DEFAULT_METRICS = (
     "reward",
     "token_entropy",
@@ -290,6 +290,8 @@ class EvaluationSettings:
         if not isinstance(self.metrics, list):
             problems.append(f"evaluation.metrics must be a list, got {self.metrics!r}.")
         problems += choice_problems(self, "evaluation")
+        problems += positive_int_problems("evaluation.prefix_tokens", self.prefix_tokens)
+        problems += positive_int_problems("evaluation.rarefy_ngrams", self.rarefy_ngrams)
         if self.prompts is not None and (
             not isinstance(self.prompts, list)
             or not self.prompts
@@ -305,32 +307,7 @@ class EvaluationSettings:
             problems += positive_int_problems("evaluation.max_prompts", self.max_prompts)
         if self.generation is not None:
             problems += generation_problems("evaluation.generation", self.generation)
-        problems += positive_int_problems("evaluation.prefix_tokens", self.prefix_tokens)
-        problems += positive_int_problems("evaluation.rarefy_ngrams", self.rarefy_ngrams)
-        problems += self.measure_problems()
         return problems
-
-    def measure_problems(self) -> list[str]:
-        """Metrics asked for that these settings cannot measure (``evaluate_policy`` raises on them).
-
-        ``within_prompt_diversity`` needs two samples per prompt. In the default metrics (``DEFAULT_METRICS``) it is
-        measured when there are, and None otherwise; asked for by name with one sample per prompt, it is an error.
-        """
-        if not isinstance(self.metrics, list):
-            return []
-        explicit = self.metrics != list(DEFAULT_METRICS)
-        if (
-            explicit
-            and "within_prompt_diversity" in self.metrics
-            and isinstance(self.samples_per_prompt, int)
-            and self.samples_per_prompt < 2
-        ):
-            return [
-                f"evaluation.metrics asks for within_prompt_diversity, which compares a prompt's samples with each "
-                f"other, but evaluation.samples_per_prompt={self.samples_per_prompt}; set samples_per_prompt to 2 "
-                "or more, or drop within_prompt_diversity from evaluation.metrics."
-            ]
-        return []
 
 
 @dataclass

@@ -11,6 +11,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from fdpo.checks import positive_int_problems
 from fdpo.pipeline.sampling import generate_samples, reward_logits_and_probabilities
 
 # The names of the measures other than METRIC_COLUMNS are imported only for this module's old path, so that
@@ -67,7 +68,8 @@ def evaluate_policy(
         with an entropy; and ``ref_logp`` (log π_ref of the sampled ids) with ``kl_to_ref`` and a reference.
 
     Raises:
-        ValueError: a metric these settings cannot measure (``EvaluationSettings.measure_problems``).
+        ValueError: an unknown metric name, or a ``prefix_tokens`` or ``rarefy_ngrams`` that is not a positive
+            integer.
     """
     import numpy as np
 
@@ -75,7 +77,13 @@ def evaluate_policy(
     from fdpo.decoding import score_completions
 
     settings = settings or EvaluationSettings()
-    problems = settings.measure_problems()
+    problems = positive_int_problems("evaluation.prefix_tokens", settings.prefix_tokens)
+    problems += positive_int_problems("evaluation.rarefy_ngrams", settings.rarefy_ngrams)
+    unknown = sorted(set(settings.metrics) - set(METRIC_NAMES))
+    if unknown:
+        problems.append(
+            f"evaluation.metrics has unknown name(s) {unknown}; known: {', '.join(METRIC_NAMES)}."
+        )
     if problems:
         raise ValueError(" ".join(problems))
     wanted = set(settings.metrics)
@@ -189,10 +197,18 @@ def evaluate_policy(
                 f"evaluation.rarefy_ngrams={settings.rarefy_ngrams}; lower rarefy_ngrams or draw more samples.",
                 stacklevel=2,
             )
-    if "within_prompt_diversity" in wanted and settings.samples_per_prompt >= 2:
-        result["within_prompt_diversity"] = fm.within_prompt_diversity(
-            samples.completions, settings.samples_per_prompt
-        )
+    if "within_prompt_diversity" in wanted:
+        if settings.samples_per_prompt >= 2:
+            result["within_prompt_diversity"] = fm.within_prompt_diversity(
+                samples.completions, settings.samples_per_prompt
+            )
+        else:
+            # Not an error: it is in the default metrics, and one sample per prompt is the default too.
+            warnings.warn(
+                "within_prompt_diversity is None: it compares a prompt's samples with each other, and "
+                "evaluation.samples_per_prompt is 1; set samples_per_prompt to 2 or more to measure it.",
+                stacklevel=2,
+            )
     if "self_bleu" in wanted:
         result["self_bleu"] = float(fm.self_bleu(samples.completions))
     result["num_eval_samples"] = len(samples)
