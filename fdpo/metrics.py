@@ -312,11 +312,13 @@ def entropy_measures(
 def predictive_entropy(
     model, tokenizer, prompts, completions, *, batch_size: int = 16, show_progress: bool = False
 ) -> float:
-    """The paper's diversity measure, in nats.
+    """The mean over completions of each one's mean next-token entropy, in nats per token (what fdpo has reported as
+    the paper's diversity measure; ``entropy_measures`` gives it with the per-sequence and token-weighted forms).
 
     For each completion, the full-vocabulary entropy −Σ_v p(v) log p(v) of the model's next-token distribution
-    at each generated position (given the prompt and the completion so far), averaged over its positions; then
-    the mean over completions. Empty completions have no position and are left out.
+    at each scored position (given the prompt and the completion so far), averaged over its positions; then
+    the mean over completions. Empty completions have no position and are left out. Pass ``Samples.sampled_ids``
+    to score the stop token that ended each sample too, as the evaluation does.
     """
     stats = completion_statistics(
         model,
