@@ -73,20 +73,7 @@ METRIC_NAMES: tuple[str, ...] = MetricName.__args__
 #: What a sweep measures unless ``evaluation.metrics`` says otherwise (self-BLEU is quadratic in the samples). The
 #: entropies come from one policy pass over the sampled ids, the length measures from the samples themselves;
 #: ``within_prompt_diversity`` needs two or more samples per prompt (with one it is None, and a warning says why).
-DEFAULT_METRICS = (
-    "reward",
-    "token_entropy",
-    "predictive_entropy",
-    "sequence_entropy",
-    "entropy_rate",
-    "prefix_entropy",
-    "distinct",
-    "distinct_2_rarefied",
-    "within_prompt_diversity",
-    "completion_tokens",
-    "finished",
-    "kl_to_ref",
-)
+DEFAULT_METRICS = tuple(name for name in METRIC_NAMES if name != "self_bleu")
 #: Diversity measures a report can plot.
 DIVERSITY_MEASURES: tuple[str, ...] = DiversityMeasure.__args__
 #: Rewards a report can plot.

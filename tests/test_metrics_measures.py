@@ -33,20 +33,6 @@ def hand_token_entropies(model, tokenizer, queries, sampled_ids) -> list[np.ndar
     return result
 
 
-def hand_logps(model, tokenizer, queries, sampled_ids) -> np.ndarray:
-    """log π(y|x) = Σₜ log π(yₜ | x, y<t) of each sampled sequence, in float64, one sequence at a time."""
-    model = model.double().eval()
-    prompt_ids = start_empty_prompts(tokenizer(queries, add_special_tokens=False)["input_ids"], tokenizer)
-    result = []
-    with torch.no_grad():
-        for prompt, ids in zip(prompt_ids, sampled_ids, strict=True):
-            logits = model(input_ids=torch.tensor([prompt + ids])).logits[0].double()
-            log_p = logits[len(prompt) - 1 : len(prompt) - 1 + len(ids)].log_softmax(-1)
-            result.append(float(log_p[torch.arange(len(ids)), torch.tensor(ids, dtype=torch.long)].sum()))
-    model.float()
-    return np.array(result)
-
-
 @pytest.fixture
 def eos_samples(tiny_lm):
     """A tiny GPT-2 tilted towards end-of-text, and 20 samples of which some end with EOS and some run to 7 tokens."""
