@@ -285,8 +285,8 @@ def entropy_measures(
 
     Returns:
         ``sequence_entropy``: mean over completions of Σₜ Hₜ (by the chain rule, an unbiased estimate of the entropy
-        of the whole sequence, H(π(·|x)), when the completions were sampled from the model at temperature 1 and the
-        stop token is scored);
+        of the whole sequence, H(π(·|x)) of completions cut at the length limit, when the completions were sampled
+        from the model itself (temperature 1, no top-k/top-p) and the stop token is scored);
         ``entropy_rate``: Σ Hₜ / Σ tokens pooled over all completions (token-weighted);
         ``predictive_entropy``: mean over completions of each one's mean Hₜ (empty completions left out; None if
         every completion is empty);
