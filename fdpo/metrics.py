@@ -1,8 +1,9 @@
 """Reward and diversity metrics, and divergence estimates from samples (definitions: docs/metrics.md).
 
 Arguments named ``prompts`` are the texts the model was conditioned on (``Samples.queries``, the prompt after its
-template) and ``completions`` the generated continuations (``Samples.completions``, or ``Samples.completion_ids``
-to score exactly the sampled tokens).
+template) and ``completions`` the generated continuations: ``Samples.sampled_ids`` to score exactly the sampled
+tokens with the stop token that ended each sample (what the evaluation scores, and what TRL trains on), or texts
+(``Samples.completions``), which are re-tokenized and carry no stop token.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import itertools
 from collections.abc import Sequence
 
 import numpy as np
+import scipy.special
 import scipy.stats
 import torch
 
@@ -23,7 +25,9 @@ from fdpo.uncertainty import t_interval
 __all__ = [
     "completion_statistics",
     "distinct_n",
+    "distinct_n_rarefied",
     "divergence_from_samples",
+    "entropy_measures",
     "kl_from_samples",
     "log_ratios_from_samples",
     "mean_token_logprobs",
@@ -31,6 +35,7 @@ __all__ = [
     "reward_summary",
     "self_bleu",
     "token_entropy",
+    "within_prompt_diversity",
 ]
 
 
@@ -102,6 +107,91 @@ def distinct_n(texts: Sequence[str], n: int) -> float:
         total += len(grams)
         unique.update(grams)
     return len(unique) / total if total else 0.0
+
+
+def _ngrams(text: str, n: int) -> list[tuple[str, ...]]:
+    words = text.split()
+    return list(zip(*(words[i:] for i in range(n)), strict=False))
+
+
+def distinct_n_rarefied(texts: Sequence[str], n: int, num_ngrams: int) -> float:
+    """Distinct-n rarefied to ``num_ngrams`` n-grams: the expected number of distinct n-grams in a subsample of
+    ``num_ngrams`` of the pooled n-grams drawn without replacement, divided by ``num_ngrams``.
+
+    With N pooled n-grams (whitespace words, none spanning two texts) of which n-gram g occurs c_g times, a draw of
+    m = ``num_ngrams`` misses g with the hypergeometric probability C(N − c_g, m) / C(N, m), so
+
+        E[distinct] = Σ_g [1 − C(N − c_g, m) / C(N, m)]     (Hurlbert's rarefaction; exact, no random draw).
+
+    Unlike ``distinct_n``, whose denominator is every n-gram there is, it compares sets of generations of different
+    total length at one n-gram count. m = N gives ``distinct_n``.
+
+    Raises:
+        ValueError: fewer than ``num_ngrams`` n-grams in all (the subsample cannot be drawn), or a bad n or count.
+    """
+    texts = check_strings("texts", texts)
+    for name, value in (("n", n), ("num_ngrams", num_ngrams)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    counts: dict[tuple[str, ...], int] = {}
+    for text in texts:
+        for gram in _ngrams(text, n):
+            counts[gram] = counts.get(gram, 0) + 1
+    total = sum(counts.values())
+    if total < num_ngrams:
+        raise ValueError(
+            f"The texts hold {total} {n}-grams, fewer than num_ngrams={num_ngrams} to rarefy to; lower num_ngrams "
+            "(evaluation.rarefy_ngrams) or sample more or longer completions."
+        )
+    c = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+    m = float(num_ngrams)
+    # log C(N − c, m) − log C(N, m) = lnΓ(N−c+1) − lnΓ(N−c−m+1) − lnΓ(N+1) + lnΓ(N−m+1), where N − c ≥ m.
+    reachable = total - c >= m
+    log_miss = (
+        scipy.special.gammaln(total - c[reachable] + 1)
+        - scipy.special.gammaln(total - c[reachable] - m + 1)
+        - scipy.special.gammaln(total + 1)
+        + scipy.special.gammaln(total - m + 1)
+    )
+    miss = np.zeros_like(c)
+    miss[reachable] = np.exp(log_miss)
+    return float((1.0 - miss).sum() / m)
+
+
+def within_prompt_diversity(texts: Sequence[str], samples_per_prompt: int, n: int = 2) -> float:
+    """Mean over prompts of the mean pairwise n-gram Jaccard distance among that prompt's samples.
+
+    ``texts`` hold each prompt's ``samples_per_prompt`` samples next to each other (the order of ``Samples``). The
+    distance of two samples is 1 − |A ∩ B| / |A ∪ B| over their sets of word n-grams (0 for two empty sets), as
+    ``fdpo.pairs.ngram_diversity`` computes it for DivPO; a prompt's value is the mean over its sample pairs. It
+    asks how different one prompt's samples are from each other, which pooled measures (distinct-n, token entropy)
+    mix with how different the prompts are. Higher is more diverse; in [0, 1].
+
+    Raises:
+        ValueError: fewer than two samples per prompt (no pair), or a count that does not divide ``len(texts)``.
+    """
+    from fdpo.pairs import ngram_diversity  # fdpo.pairs imports datasets
+
+    texts = check_strings("texts", texts)
+    if (
+        isinstance(samples_per_prompt, bool)
+        or not isinstance(samples_per_prompt, int)
+        or samples_per_prompt < 2
+    ):
+        raise ValueError(
+            f"within_prompt_diversity compares a prompt's samples with each other: it needs samples_per_prompt >= 2, "
+            f"got {samples_per_prompt!r}."
+        )
+    if len(texts) % samples_per_prompt:
+        raise ValueError(
+            f"{len(texts)} texts are not whole groups of samples_per_prompt={samples_per_prompt}; pass each prompt's "
+            "samples next to each other, as Samples holds them."
+        )
+    groups = [range(start, start + samples_per_prompt) for start in range(0, len(texts), samples_per_prompt)]
+    per_sample = ngram_diversity(texts, groups, n=n)
+    # With equal group sizes, the mean over a group of each sample's mean distance to the others is the mean over
+    # its pairs.
+    return float(per_sample.reshape(-1, samples_per_prompt).mean(axis=1).mean())
 
 
 def self_bleu(texts: Sequence[str], max_texts: int = 200, seed: int = 0) -> float:
@@ -181,14 +271,54 @@ def mean_token_logprobs(
         return np.where(stats["num_tokens"] > 0, stats["logps"] / stats["num_tokens"], np.nan)
 
 
+def entropy_measures(
+    token_entropies: Sequence[np.ndarray], prefix_tokens: int = 8
+) -> dict[str, float | None]:
+    """The policy's entropies over sampled completions, from the next-token entropies Hₜ at each scored position.
+
+    Pass ``score_completions(..., Samples.sampled_ids, entropy=True).token_entropies``: the positions are then the
+    sampled tokens with the stop token included where one ended the sample.
+
+    Args:
+        token_entropies: per completion, Hₜ at each of its positions. Each shape: (num_tokens_i,).
+        prefix_tokens: k of the fixed-prefix entropy.
+
+    Returns:
+        ``sequence_entropy``: mean over completions of Σₜ Hₜ (by the chain rule, an unbiased estimate of the entropy
+        of the whole sequence, H(π(·|x)) of completions cut at the length limit, when the completions were sampled
+        from the model itself (temperature 1, no top-k/top-p) and the stop token is scored);
+        ``entropy_rate``: Σ Hₜ / Σ tokens pooled over all completions (token-weighted);
+        ``predictive_entropy``: mean over completions of each one's mean Hₜ (empty completions left out; None if
+        every completion is empty);
+        ``prefix_entropy``: mean over completions of Σ_{t≤k} Hₜ (a completion that stopped before k adds nothing
+        after its stop token: it has ended, nothing more is drawn).
+    """
+    if isinstance(prefix_tokens, bool) or not isinstance(prefix_tokens, int) or prefix_tokens < 1:
+        raise ValueError(f"prefix_tokens must be a positive integer, got {prefix_tokens!r}.")
+    values = [np.asarray(entropies, dtype=np.float64).ravel() for entropies in token_entropies]
+    if not values:
+        raise ValueError("token_entropies is empty: give one array per completion.")
+    sums = np.array([v.sum() for v in values])
+    counts = np.array([v.size for v in values])
+    nonempty = counts > 0
+    return {
+        "sequence_entropy": float(sums.mean()),
+        "entropy_rate": float(sums.sum() / counts.sum()) if counts.sum() else None,
+        "predictive_entropy": float((sums[nonempty] / counts[nonempty]).mean()) if nonempty.any() else None,
+        "prefix_entropy": float(np.mean([v[:prefix_tokens].sum() for v in values])),
+    }
+
+
 def predictive_entropy(
     model, tokenizer, prompts, completions, *, batch_size: int = 16, show_progress: bool = False
 ) -> float:
-    """The paper's diversity measure, in nats.
+    """The mean over completions of each one's mean next-token entropy, in nats per token (what fdpo has reported as
+    the paper's diversity measure; ``entropy_measures`` gives it with the per-sequence and token-weighted forms).
 
     For each completion, the full-vocabulary entropy −Σ_v p(v) log p(v) of the model's next-token distribution
-    at each generated position (given the prompt and the completion so far), averaged over its positions; then
-    the mean over completions. Empty completions have no position and are left out.
+    at each scored position (given the prompt and the completion so far), averaged over its positions; then
+    the mean over completions. Empty completions have no position and are left out. Pass ``Samples.sampled_ids``
+    to score the stop token that ended each sample too, as the evaluation does.
     """
     stats = completion_statistics(
         model,

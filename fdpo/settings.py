@@ -49,14 +49,31 @@ __all__ = [
 # ----------------------------------------------------------------------------------------------------------------
 # Names
 
-MetricName = Literal["reward", "token_entropy", "predictive_entropy", "distinct", "kl_to_ref", "self_bleu"]
+MetricName = Literal[
+    "reward",
+    "token_entropy",
+    "predictive_entropy",
+    "sequence_entropy",
+    "entropy_rate",
+    "prefix_entropy",
+    "distinct",
+    "distinct_2_rarefied",
+    "within_prompt_diversity",
+    "completion_tokens",
+    "finished",
+    "kl_to_ref",
+    "self_bleu",
+]
+# The new length-aware measures are not plot axes yet: fdpo/report/plots.py has an axis label for these two only.
 DiversityMeasure = Literal["predictive_entropy", "token_entropy"]
 RewardMeasure = Literal["reward_logit", "reward_prob"]
 
 #: Names accepted in ``evaluation.metrics``.
 METRIC_NAMES: tuple[str, ...] = MetricName.__args__
-#: What a sweep measures unless ``evaluation.metrics`` says otherwise (self-BLEU is quadratic in the samples).
-DEFAULT_METRICS = ("reward", "token_entropy", "predictive_entropy", "distinct", "kl_to_ref")
+#: What a sweep measures unless ``evaluation.metrics`` says otherwise (self-BLEU is quadratic in the samples). The
+#: entropies come from one policy pass over the sampled ids, the length measures from the samples themselves;
+#: ``within_prompt_diversity`` needs two or more samples per prompt (with one it is None, and a warning says why).
+DEFAULT_METRICS = tuple(name for name in METRIC_NAMES if name != "self_bleu")
 #: Diversity measures a report can plot.
 DIVERSITY_MEASURES: tuple[str, ...] = DiversityMeasure.__args__
 #: Rewards a report can plot.
@@ -67,8 +84,15 @@ METRIC_COLUMNS = (
     "reward_prob_mean",
     "token_entropy",
     "predictive_entropy",
+    "sequence_entropy",
+    "entropy_rate",
+    "prefix_entropy",
     "distinct_1",
     "distinct_2",
+    "distinct_2_rarefied",
+    "within_prompt_diversity",
+    "completion_tokens",
+    "finished",
     "kl_to_ref",
 )
 
@@ -220,6 +244,19 @@ class EvaluationSettings:
         default="completions",
         metadata={"help": "completions or texts (prompt + completion, as the notebook)."},
     )
+    prefix_tokens: int = field(
+        default=8,
+        metadata={
+            "help": "prefix_entropy: k, the number of first sampled tokens whose entropies are summed."
+        },
+    )
+    rarefy_ngrams: int = field(
+        default=200,
+        metadata={
+            "help": "distinct_2_rarefied: the bigram count distinct-2 is rarefied to (its value is None when the "
+            "samples hold fewer bigrams)."
+        },
+    )
     token_entropy_tokenizer: Literal["policy", "reward"] = field(
         default="policy",
         metadata={"help": "policy or reward: tokenizer that splits texts for token_entropy."},
@@ -233,6 +270,8 @@ class EvaluationSettings:
         if not isinstance(self.metrics, list):
             problems.append(f"evaluation.metrics must be a list, got {self.metrics!r}.")
         problems += choice_problems(self, "evaluation")
+        problems += positive_int_problems("evaluation.prefix_tokens", self.prefix_tokens)
+        problems += positive_int_problems("evaluation.rarefy_ngrams", self.rarefy_ngrams)
         if self.prompts is not None and (
             not isinstance(self.prompts, list)
             or not self.prompts

@@ -350,7 +350,7 @@ def sample(
         key=lambda job: (lengths[job[0]], job[0], job[1]),
     )
     device = model_device(model)
-    results: dict[tuple[int, int], list[int]] = {}
+    results: dict[tuple[int, int], tuple[list[int], int | None]] = {}
     was_training = model.training
     model.eval()
     reference_was_training = reference is not None and reference.training
@@ -378,7 +378,8 @@ def sample(
                         (position for position, token in enumerate(generated) if token in stop_ids),
                         len(generated),
                     )
-                    results[job] = generated[:cut]
+                    # the stop token that ended the row is kept apart: the metrics score it, the texts leave it out
+                    results[job] = generated[:cut], generated[cut] if cut < len(generated) else None
                 progress.update(len(batch))
     finally:
         progress.close()
@@ -387,7 +388,7 @@ def sample(
             reference.train(reference_was_training)
 
     order = [(index, copy) for index in range(len(prompts)) for copy in range(num_samples_per_prompt)]
-    completion_ids = [results[job] for job in order]
+    completion_ids = [results[job][0] for job in order]
     completions = tokenizer.batch_decode(
         completion_ids, skip_special_tokens=True, clean_up_tokenization_spaces=False
     )
@@ -399,6 +400,7 @@ def sample(
             queries[index] + completion for (index, _), completion in zip(order, completions, strict=True)
         ],
         completion_ids=completion_ids,
+        stop_ids=[results[job][1] for job in order],
     )
 
 

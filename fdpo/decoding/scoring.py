@@ -1,7 +1,8 @@
 """Per-token log-probabilities and next-token entropies of completions given their prompts (teacher forcing).
 
 The one place that runs a causal LM over (prompt, completion) pairs for the metrics: ``fdpo.metrics`` builds the
-predictive entropy, the KL and the f-divergence estimates on top of it.
+entropies, the KL and the f-divergence estimates on top of it, from the sampled ids (``Samples.sampled_ids``, the
+stop token included) or from texts.
 
 Layout of a batch. The prompt and the completion are tokenized separately (``add_special_tokens=False``, as
 ``fdpo.decoding.sample`` tokenizes its queries) and concatenated, and the rows are padded on the **right**,
@@ -124,8 +125,9 @@ def score_completions(
         prompts: the text each completion was generated from (``Samples.queries``). An empty prompt is replaced
             by the BOS token (EOS if there is none), what ``fdpo.decoding.sample`` conditions on.
         completions: texts (tokenized with ``add_special_tokens=False``) or token-id lists such as
-            ``Samples.completion_ids``; the ids score exactly the tokens that were sampled, where re-tokenizing
-            the text may pick another segmentation.
+            ``Samples.sampled_ids``; the ids score exactly the tokens that were sampled, the stop token included
+            where one ended the sample, where re-tokenizing the text may pick another segmentation and never holds
+            the stop token.
         batch_size: rows per forward pass; rows are grouped by length to limit padding.
         entropy: also compute the full-vocabulary entropy at every completion position.
         show_progress: a tqdm bar over batches.

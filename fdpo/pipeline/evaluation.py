@@ -7,9 +7,11 @@ the sweep settings use them without this module. numpy and the metrics are impor
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from fdpo.checks import positive_int_problems
 from fdpo.pipeline.sampling import generate_samples, reward_logits_and_probabilities
 
 # The names of the measures other than METRIC_COLUMNS are imported only for this module's old path, so that
@@ -27,6 +29,9 @@ from fdpo.settings import (  # noqa: F401
 )
 
 __all__ = ["evaluate_policy"]
+
+#: The metrics computed from the policy's next-token entropies over the sampled ids (``fdpo.metrics.entropy_measures``).
+_ENTROPY_METRICS = ("sequence_entropy", "entropy_rate", "predictive_entropy", "prefix_entropy")
 
 
 def evaluate_policy(
@@ -50,20 +55,37 @@ def evaluate_policy(
         generation: generate() settings (``settings.generation`` wins when set).
 
     Returns:
-        ``(metrics, generations)``: metrics with the ``METRIC_COLUMNS`` keys (``None`` for a metric not asked for)
-        plus reward std, ``completion_words`` (mean words per completion, with ``distinct``: distinct-n falls with
-        length), sample count and evaluation time; generations as dicts, one per sample: prompt, query,
-        completion, and the sample's own values for a bootstrap over prompts: ``reward_logit``/``reward_prob`` (with
-        ``reward``), ``num_tokens`` and ``policy_logp`` (log π of the completion, summed over its tokens) and
-        ``predictive_entropy`` (the mean next-token entropy over its tokens; ``None`` for an empty completion) with
-        ``predictive_entropy`` or ``kl_to_ref``, and ``ref_logp`` (log π_ref of the completion) with ``kl_to_ref``
-        and a reference.
+        ``(metrics, generations)``: metrics with the ``METRIC_COLUMNS`` keys (``None`` for a metric not asked for,
+        ``within_prompt_diversity`` with one sample per prompt, ``distinct_2_rarefied`` with fewer bigrams than
+        ``settings.rarefy_ngrams``) plus reward std, ``completion_words`` (mean words per completion, with the
+        distinct measures: distinct-n falls with length), sample count and evaluation time. The policy measures
+        (entropies, ``kl_to_ref``, ``completion_tokens``) score the sampled token ids with the stop token included
+        where one ended the sample (``Samples.sampled_ids``). Generations as dicts, one per sample: prompt, query,
+        completion, and the sample's own values for a bootstrap over prompts: ``reward_logit``/``reward_prob``
+        (with ``reward``), ``num_tokens`` (sampled tokens, stop token included) and ``finished`` (a stop token
+        ended it); ``policy_logp`` (log π of the sampled ids) with an entropy or ``kl_to_ref``;
+        ``sequence_entropy``, ``predictive_entropy`` (``None`` for an empty completion) and ``prefix_entropy``
+        with an entropy; and ``ref_logp`` (log π_ref of the sampled ids) with ``kl_to_ref`` and a reference.
+
+    Raises:
+        ValueError: an unknown metric name, or a ``prefix_tokens`` or ``rarefy_ngrams`` that is not a positive
+            integer.
     """
     import numpy as np
 
     from fdpo import metrics as fm
+    from fdpo.decoding import score_completions
 
     settings = settings or EvaluationSettings()
+    problems = positive_int_problems("evaluation.prefix_tokens", settings.prefix_tokens)
+    problems += positive_int_problems("evaluation.rarefy_ngrams", settings.rarefy_ngrams)
+    unknown = sorted(set(settings.metrics) - set(METRIC_NAMES))
+    if unknown:
+        problems.append(
+            f"evaluation.metrics has unknown name(s) {unknown}; known: {', '.join(METRIC_NAMES)}."
+        )
+    if problems:
+        raise ValueError(" ".join(problems))
     wanted = set(settings.metrics)
     started = time.perf_counter()
     generation = settings.generation if settings.generation is not None else (generation or {})
@@ -105,45 +127,88 @@ def evaluate_policy(
                     "given is a plain callable. Use token_entropy_tokenizer='policy'."
                 )
         result["token_entropy"] = float(fm.token_entropy(texts, entropy_tokenizer))
-    if wanted & {"predictive_entropy", "kl_to_ref"}:
-        # One policy pass gives both the predictive entropy and the policy log-probs of the KL estimate (what
-        # fm.predictive_entropy and fm.kl_from_samples compute, without scoring the samples with the policy twice).
+    # Every policy measure scores the ids as sampled, the stop token included where one ended the sample: the
+    # tokens the policy generated, and what TRL trains on (re-tokenized text would drop the stop token and may
+    # segment the text differently).
+    sampled_ids = samples.sampled_ids
+    num_tokens = np.array([len(ids) for ids in sampled_ids], dtype=np.int64)
+    finished = samples.finished
+    per_sample["num_tokens"] = num_tokens
+    if finished is not None:
+        per_sample["finished"] = finished
+    if "completion_tokens" in wanted:
+        result["completion_tokens"] = float(num_tokens.mean())
+    if "finished" in wanted:
+        result["finished"] = float(np.mean(finished)) if finished is not None else None
+    entropy_wanted = bool(wanted & set(_ENTROPY_METRICS))
+    if entropy_wanted or "kl_to_ref" in wanted:
+        # One policy pass gives the entropies and the policy log-probs of the KL estimate.
         needs_kl = "kl_to_ref" in wanted and reference is not None and reference is not policy
 
-        def statistics(model, desc: str, entropy: bool = False) -> dict[str, Any]:
-            return fm.completion_statistics(
+        def scores(model, desc: str, entropy: bool = False):
+            return score_completions(
                 model,
                 tokenizer,
                 samples.queries,
-                samples.completions,
+                sampled_ids,
                 batch_size=settings.batch_size,
                 entropy=entropy,
                 desc=desc,
                 show_progress=show_progress,
             )
 
-        policy_stats = statistics(policy, "Policy statistics", entropy="predictive_entropy" in wanted)
-        nonempty = policy_stats["num_tokens"] > 0
-        per_sample.update(num_tokens=policy_stats["num_tokens"], policy_logp=policy_stats["logps"])
-        if "predictive_entropy" in wanted:
-            entropy = policy_stats["entropy"]
-            per_sample["predictive_entropy"] = [
-                float(value) if keep else None for value, keep in zip(entropy, nonempty, strict=True)
+        policy_scores = scores(policy, "Policy statistics", entropy=entropy_wanted)
+        policy_logps = policy_scores.sum_logps
+        per_sample["policy_logp"] = policy_logps
+        if entropy_wanted:
+            entropies = fm.entropy_measures(policy_scores.token_entropies, settings.prefix_tokens)
+            result.update({name: entropies[name] for name in _ENTROPY_METRICS if name in wanted})
+            sums = [float(values.sum()) for values in policy_scores.token_entropies]
+            means = [
+                float(values.mean()) if len(values) else None for values in policy_scores.token_entropies
             ]
-            result["predictive_entropy"] = float(entropy[nonempty].mean()) if nonempty.any() else None
+            prefixes = [
+                float(values[: settings.prefix_tokens].sum()) for values in policy_scores.token_entropies
+            ]
+            per_sample.update(sequence_entropy=sums, predictive_entropy=means, prefix_entropy=prefixes)
         if "kl_to_ref" in wanted:
             if needs_kl:
-                reference_logps = statistics(reference, "Reference log-probs")["logps"]
+                reference_logps = scores(reference, "Reference log-probs").sum_logps
                 per_sample["ref_logp"] = reference_logps
-                result["kl_to_ref"] = float((policy_stats["logps"] - reference_logps).mean())
+                result["kl_to_ref"] = float((policy_logps - reference_logps).mean())
             else:
                 result["kl_to_ref"] = 0.0  # the policy is the reference
     if "distinct" in wanted:
         result["distinct_1"] = float(fm.distinct_n(samples.completions, 1))
         result["distinct_2"] = float(fm.distinct_n(samples.completions, 2))
+    if wanted & {"distinct", "distinct_2_rarefied", "within_prompt_diversity"}:
         # distinct-n divides unique by all n-grams, so longer completions score lower at equal variety: the mean
         # length in the same words goes next to it.
         result["completion_words"] = float(np.mean([len(text.split()) for text in samples.completions]))
+    if "distinct_2_rarefied" in wanted:
+        bigrams = sum(max(len(text.split()) - 1, 0) for text in samples.completions)
+        if bigrams >= settings.rarefy_ngrams:
+            result["distinct_2_rarefied"] = fm.distinct_n_rarefied(
+                samples.completions, 2, settings.rarefy_ngrams
+            )
+        else:
+            warnings.warn(
+                f"distinct_2_rarefied is None: the {len(samples)} samples hold {bigrams} word bigrams, fewer than "
+                f"evaluation.rarefy_ngrams={settings.rarefy_ngrams}; lower rarefy_ngrams or draw more samples.",
+                stacklevel=2,
+            )
+    if "within_prompt_diversity" in wanted:
+        if settings.samples_per_prompt >= 2:
+            result["within_prompt_diversity"] = fm.within_prompt_diversity(
+                samples.completions, settings.samples_per_prompt
+            )
+        else:
+            # Not an error: it is in the default metrics, and one sample per prompt is the default too.
+            warnings.warn(
+                "within_prompt_diversity is None: it compares a prompt's samples with each other, and "
+                "evaluation.samples_per_prompt is 1; set samples_per_prompt to 2 or more to measure it.",
+                stacklevel=2,
+            )
     if "self_bleu" in wanted:
         result["self_bleu"] = float(fm.self_bleu(samples.completions))
     result["num_eval_samples"] = len(samples)
@@ -159,6 +224,10 @@ def evaluate_policy(
         }
         for key, values in per_sample.items():
             value = values[index]
-            record[key] = value if value is None else (int(value) if key == "num_tokens" else float(value))
+            if value is not None:
+                value = (
+                    int(value) if key == "num_tokens" else bool(value) if key == "finished" else float(value)
+                )
+            record[key] = value
         generations.append(record)
     return result, generations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fdpo.pipeline import evaluate_policy, load_causal_lm, load_reward_model
+from fdpo.pipeline import evaluate_policy, generate_samples, load_causal_lm, load_reward_model
 from fdpo.settings import METRIC_NAMES, EvaluationSettings
 
 
@@ -28,12 +28,16 @@ def test_evaluate_policy_matches_the_metrics_module(tiny_model_dir, tiny_classif
     )  # fmt: skip
     queries = [g["query"] for g in generations]
     completions = [g["completion"] for g in generations]
+    samples = generate_samples(policy, tokenizer, prompts, samples_per_prompt=3, batch_size=4, seed=3,
+                               generation={"max_new_tokens": 5, "min_new_tokens": 2}, show_progress=False)  # fmt: skip
+    assert samples.completions == completions  # the samples evaluate_policy drew
+    sampled_ids = samples.sampled_ids  # the policy measures score these: the ids as sampled, EOS included
     assert len(generations) == result["num_eval_samples"] == 6
     assert result["predictive_entropy"] == pytest.approx(
-        metrics.predictive_entropy(policy, tokenizer, queries, completions)
+        metrics.predictive_entropy(policy, tokenizer, queries, sampled_ids)
     )
     assert result["kl_to_ref"] == pytest.approx(
-        metrics.kl_from_samples(policy, reference, tokenizer, queries, completions)
+        metrics.kl_from_samples(policy, reference, tokenizer, queries, sampled_ids)
     )
     logits = reward.score([q + c for q, c in zip(queries, completions, strict=True)])
     assert result["reward_logit_mean"] == pytest.approx(float(logits.mean()), rel=1e-6)
@@ -64,20 +68,20 @@ def test_generation_records_carry_their_own_values(tiny_model_dir, tiny_classifi
     settings = EvaluationSettings(
         samples_per_prompt=2, batch_size=3, metrics=["predictive_entropy", "kl_to_ref"]
     )
+    prompts = ["This movie was", "The cast is", "I"]
     result, generations = evaluate_policy(
-        policy, tokenizer, load_reward_model(tiny_classifier_dir), ["This movie was", "The cast is", "I"],
+        policy, tokenizer, load_reward_model(tiny_classifier_dir), prompts,
         reference=reference, settings=settings, generation={"max_new_tokens": 5}, seed=1, show_progress=False,
     )  # fmt: skip
+    samples = generate_samples(policy, tokenizer, prompts, samples_per_prompt=2, batch_size=3, seed=1,
+                               generation={"max_new_tokens": 5}, show_progress=False)  # fmt: skip
     assert len(generations) == 6
-    for record in generations:
-        assert {"num_tokens", "policy_logp", "ref_logp", "predictive_entropy"} <= set(record)
+    for record, ids, finished in zip(generations, samples.sampled_ids, samples.finished, strict=True):
+        assert {"num_tokens", "finished", "policy_logp", "ref_logp", "predictive_entropy"} <= set(record)
         assert "reward_logit" not in record  # reward was not asked for
-        alone = metrics.completion_statistics(
-            policy, tokenizer, [record["query"]], [record["completion"]], entropy=True
-        )
-        ref_alone = metrics.completion_statistics(
-            reference, tokenizer, [record["query"]], [record["completion"]]
-        )
+        assert record["finished"] is finished
+        alone = metrics.completion_statistics(policy, tokenizer, [record["query"]], [ids], entropy=True)
+        ref_alone = metrics.completion_statistics(reference, tokenizer, [record["query"]], [ids])
         assert isinstance(record["num_tokens"], int) and record["num_tokens"] == int(alone["num_tokens"][0])
         assert record["policy_logp"] == pytest.approx(float(alone["logps"][0]), abs=1e-4)
         assert record["ref_logp"] == pytest.approx(float(ref_alone["logps"][0]), abs=1e-4)
@@ -89,3 +93,113 @@ def test_generation_records_carry_their_own_values(tiny_model_dir, tiny_classifi
     assert result["predictive_entropy"] == pytest.approx(float(np.mean(entropies)), rel=1e-12)
     kl = np.mean([r["policy_logp"] - r["ref_logp"] for r in generations])
     assert result["kl_to_ref"] == pytest.approx(float(kl), rel=1e-12)
+
+
+def _float64(model, tokenizer, queries, sampled_ids):
+    """Per sequence, Hₜ at each sampled position and log π(y|x), one sequence at a time in float64 (no batching,
+    no padding): the reference evaluate_policy's batched float32 scores are checked against."""
+    import numpy as np
+    import torch
+
+    from fdpo.decoding.batching import start_empty_prompts
+
+    model = model.double().eval()
+    prompt_ids = start_empty_prompts(tokenizer(queries, add_special_tokens=False)["input_ids"], tokenizer)
+    entropies, logps = [], []
+    with torch.no_grad():
+        for prompt, ids in zip(prompt_ids, sampled_ids, strict=True):
+            logits = model(input_ids=torch.tensor([prompt + ids])).logits[0]
+            log_p = logits[len(prompt) - 1 : len(prompt) - 1 + len(ids)].log_softmax(-1)
+            entropies.append((-(log_p.exp() * log_p).sum(-1)).numpy())
+            logps.append(float(log_p[torch.arange(len(ids)), torch.tensor(ids, dtype=torch.long)].sum()))
+    model.float()
+    return entropies, np.array(logps)
+
+
+def test_every_measure_against_float64_by_hand(tiny_model_dir, tiny_classifier_dir):
+    """Every length-aware measure of evaluate_policy, each against its definition computed by hand: the policy's
+    entropies and the KL on the sampled ids with EOS (some samples end with EOS, some run to max_new_tokens),
+    completion_tokens and finished from the ids, rarefied distinct-2 and within-prompt diversity from the texts."""
+    import numpy as np
+    import torch
+    from _generation_helpers import likely_eos
+
+    from fdpo import metrics
+
+    reference, tokenizer = load_causal_lm(tiny_model_dir)
+    policy, _ = load_causal_lm(tiny_model_dir)
+    with torch.no_grad():
+        for parameter in policy.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    likely_eos(policy, tokenizer, scale=0.3)
+    prompts = ["This movie was", "The cast is", "I", "A fine"]
+    generation = {"max_new_tokens": 12}
+    settings = EvaluationSettings(samples_per_prompt=3, batch_size=5, prefix_tokens=3, rarefy_ngrams=4)
+    assert "within_prompt_diversity" in settings.metrics and "finished" in settings.metrics  # the defaults
+    result, generations = evaluate_policy(
+        policy, tokenizer, load_reward_model(tiny_classifier_dir), prompts, reference=reference,
+        settings=settings, generation=generation, seed=2, show_progress=False,
+    )  # fmt: skip
+    samples = generate_samples(policy, tokenizer, prompts, samples_per_prompt=3, batch_size=5, seed=2,
+                               generation=generation, show_progress=False)  # fmt: skip
+    assert [g["completion"] for g in generations] == samples.completions
+    assert None in samples.stop_ids and tokenizer.eos_token_id in samples.stop_ids
+
+    entropies, policy_logps = _float64(policy, tokenizer, samples.queries, samples.sampled_ids)
+    _, reference_logps = _float64(reference, tokenizer, samples.queries, samples.sampled_ids)
+    expected = {
+        "sequence_entropy": np.mean([h.sum() for h in entropies]),
+        "entropy_rate": sum(h.sum() for h in entropies) / sum(h.size for h in entropies),
+        "predictive_entropy": np.mean([h.mean() for h in entropies]),
+        "prefix_entropy": np.mean([h[:3].sum() for h in entropies]),
+        "kl_to_ref": np.mean(policy_logps - reference_logps),
+    }
+    assert {name: result[name] for name in expected} == pytest.approx(expected, rel=1e-5, abs=1e-6)
+    assert result["completion_tokens"] == np.mean([len(ids) for ids in samples.sampled_ids])
+    assert result["finished"] == np.mean([stop is not None for stop in samples.stop_ids])
+    assert 0 < result["finished"] < 1
+    assert [g["num_tokens"] for g in generations] == [len(ids) for ids in samples.sampled_ids]
+    assert [g["sequence_entropy"] for g in generations] == pytest.approx(
+        [h.sum() for h in entropies], rel=1e-5
+    )
+
+    # EOS counts: leaving the stop token out (fdpo's re-tokenized texts before) gives another, smaller number
+    without_eos = np.mean([h[:-1].sum() if stop is not None else h.sum()
+                           for h, stop in zip(entropies, samples.stop_ids, strict=True)])  # fmt: skip
+    assert result["sequence_entropy"] - without_eos > 0.1
+
+    bigrams = sum(max(len(text.split()) - 1, 0) for text in samples.completions)
+    assert bigrams >= 4
+    assert result["distinct_2_rarefied"] == metrics.distinct_n_rarefied(samples.completions, 2, 4)
+    assert result["within_prompt_diversity"] == metrics.within_prompt_diversity(samples.completions, 3)
+
+
+def test_bad_measure_settings_are_errors():
+    """A bad prefix_tokens or rarefy_ngrams is an error, in problems() and in evaluate_policy (before sampling), and
+    so is an unknown metric name."""
+    settings = EvaluationSettings(prefix_tokens=0, rarefy_ngrams=-1)
+    problems = " ".join(settings.problems())
+    assert "evaluation.prefix_tokens=0 must be a positive integer" in problems
+    assert "evaluation.rarefy_ngrams=-1 must be a positive integer" in problems
+    with pytest.raises(ValueError, match="evaluation.prefix_tokens=0 must be a positive integer"):
+        evaluate_policy(None, None, None, ["x"], settings=settings, show_progress=False)
+    with pytest.raises(ValueError, match=r"unknown name\(s\) \['entropy'\]"):
+        evaluate_policy(None, None, None, ["x"], settings=EvaluationSettings(metrics=["entropy"]))
+
+
+def test_one_sample_per_prompt_and_few_bigrams_give_none_with_a_warning(tiny_model_dir, tiny_classifier_dir):
+    """One sample per prompt (the default): within_prompt_diversity is None, and a warning says why; fewer bigrams
+    than rarefy_ngrams: distinct_2_rarefied is None, with a warning."""
+    policy, tokenizer = load_causal_lm(tiny_model_dir)
+    settings = EvaluationSettings(
+        metrics=["within_prompt_diversity", "distinct_2_rarefied"], rarefy_ngrams=10_000
+    )
+    with pytest.warns(UserWarning) as caught:
+        result, _ = evaluate_policy(
+            policy, tokenizer, load_reward_model(tiny_classifier_dir), ["This movie was", "I"],
+            settings=settings, generation={"max_new_tokens": 4}, show_progress=False,
+        )  # fmt: skip
+    messages = " ".join(str(w.message) for w in caught)
+    assert "within_prompt_diversity is None" in messages and "samples_per_prompt is 1" in messages
+    assert "fewer than evaluation.rarefy_ngrams=10000" in messages
+    assert result["within_prompt_diversity"] is None and result["distinct_2_rarefied"] is None
