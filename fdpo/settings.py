@@ -64,8 +64,15 @@ MetricName = Literal[
     "kl_to_ref",
     "self_bleu",
 ]
-# The new length-aware measures are not plot axes yet: fdpo/report/plots.py has an axis label for these two only.
-DiversityMeasure = Literal["predictive_entropy", "token_entropy"]
+DiversityMeasure = Literal[
+    "predictive_entropy",
+    "token_entropy",
+    "sequence_entropy",
+    "entropy_rate",
+    "prefix_entropy",
+    "distinct_2_rarefied",
+    "within_prompt_diversity",
+]
 RewardMeasure = Literal["reward_logit", "reward_prob"]
 
 #: Names accepted in ``evaluation.metrics``.
@@ -295,7 +302,8 @@ class ReportSettings:
     """What the sweep's report plots."""
 
     diversity: DiversityMeasure = field(
-        default="predictive_entropy", metadata={"help": "y axis: predictive_entropy or token_entropy."}
+        default="predictive_entropy",
+        metadata={"help": "y axis: one of " + ", ".join(DiversityMeasure.__args__) + "."},
     )
     reward: RewardMeasure = field(
         default="reward_logit", metadata={"help": "x axis: reward_logit or reward_prob."}

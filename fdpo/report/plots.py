@@ -29,6 +29,11 @@ _AXIS_LABELS = {
     "reward_prob": "reward (positive-class probability)",
     "predictive_entropy": "predictive entropy (nats / token)",
     "token_entropy": "token entropy (nats)",
+    "sequence_entropy": "sequence entropy (nats / completion)",
+    "entropy_rate": "entropy rate (nats / token)",
+    "prefix_entropy": "prefix entropy (nats)",
+    "distinct_2_rarefied": "distinct-2, rarefied",
+    "within_prompt_diversity": "within-prompt diversity",
 }
 
 
@@ -142,7 +147,7 @@ def plot_tradeoff(
     Args:
         summary: rows of ``summarize`` or the path of a summary.csv.
         path: the PNG to write (atomically).
-        diversity: ``"predictive_entropy"`` or ``"token_entropy"``.
+        diversity: one of ``DIVERSITY_MEASURES``.
         reward: ``"reward_logit"`` or ``"reward_prob"``.
         html: write the interactive page of ``plot_tradeoff_html`` instead.
     """
