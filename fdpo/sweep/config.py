@@ -284,6 +284,16 @@ class SweepConfig:
             problems += self._checkpoint_problems()
         problems += self.report.problems()
         problems += self._world_seed_problems()
+        if self.evaluation.control_temperatures and not evaluation_problems:
+            generation = (
+                self.evaluation.generation if self.evaluation.generation is not None else self.generation
+            )
+            if isinstance(generation, Mapping) and generation.get("do_sample") is False:
+                problems.append(
+                    f"evaluation.control_temperatures={self.evaluation.control_temperatures!r}, but the evaluation "
+                    "decodes without sampling (do_sample: false), where the temperature changes nothing: sample "
+                    "(do_sample: true) or remove control_temperatures."
+                )
         return problems
 
     def _world_seed_problems(self) -> list[str]:

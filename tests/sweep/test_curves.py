@@ -33,7 +33,12 @@ def _data(model_dir: str, classifier_dir: str, evaluation=None, **top) -> dict:
         "pairs": {"samples_per_prompt": 4, "strategy": "best_vs_worst", "batch_size": 16},
         "training": tiny_sweep_training(lr_scheduler_type="constant"),
         "grid": {"divergences": ["reverse_kl", "jensen_shannon"], "betas": [0.1], "seeds": [0, 1]},
-        "evaluation": {"samples_per_prompt": 2, "batch_size": 8, "num_saved_generations": 4, **(evaluation or {})},
+        "evaluation": {
+            "samples_per_prompt": 2,
+            "batch_size": 8,
+            "num_saved_generations": 4,
+            **(evaluation or {}),
+        },
         **top,
     }
 
@@ -54,7 +59,11 @@ def test_a_checkpoint_beyond_max_steps_is_refused_by_the_config_check(tiny_model
 def test_an_epoch_run_checkpoint_beyond_what_num_pairs_allows_is_refused(tiny_model_dir, tiny_classifier_dir):
     """8 pairs at most, batches of 4, 2 epochs: at most ceil(8/4) × 2 = 4 steps."""
     data = _data(tiny_model_dir, tiny_classifier_dir, {"checkpoints": [2, 5]})
-    data["training"] = {"per_device_train_batch_size": 4, "num_train_epochs": 2, "gradient_checkpointing": False}
+    data["training"] = {
+        "per_device_train_batch_size": 4,
+        "num_train_epochs": 2,
+        "gradient_checkpointing": False,
+    }
     data["pairs"]["num_pairs"] = 8
     with pytest.raises(SweepConfigError, match=r"\[5\] beyond a run's last step, 4 \(at most 8 pairs"):
         SweepConfig.from_dict(data)
@@ -71,7 +80,10 @@ def test_an_epoch_run_checkpoint_beyond_what_num_pairs_allows_is_refused(tiny_mo
         ({"checkpoints": [0, 2]}, r"evaluation.checkpoints must be a list of positive integers"),
         ({"checkpoints": 2}, r"evaluation.checkpoints must be a list of positive integers"),
         ({"checkpoints": [1, 1]}, r"lists a step twice"),
-        ({"control_temperatures": [0.0]}, r"evaluation.control_temperatures must be a list of positive numbers"),
+        (
+            {"control_temperatures": [0.0]},
+            r"evaluation.control_temperatures must be a list of positive numbers",
+        ),
         ({"control_temperatures": [0.8, 0.8]}, r"lists a temperature twice"),
         ({"prompt_draw": "per_seed"}, r"prompt_draw=per_seed .* evaluation.max_prompts is not set"),
         ({"prompt_draw": "each"}, r"evaluation.prompt_draw='each' is unknown; use one of fixed, per_seed"),
@@ -79,6 +91,13 @@ def test_an_epoch_run_checkpoint_beyond_what_num_pairs_allows_is_refused(tiny_mo
 )
 def test_bad_curve_and_control_settings_are_refused(evaluation, message):
     assert any(__import__("re").search(message, p) for p in EvaluationSettings(**evaluation).problems())
+
+
+def test_controls_need_sampling(tiny_model_dir, tiny_classifier_dir):
+    data = _data(tiny_model_dir, tiny_classifier_dir, {"control_temperatures": [0.5]})
+    data["generation"]["do_sample"] = False
+    with pytest.raises(SweepConfigError, match=r"decodes without sampling \(do_sample: false\)"):
+        SweepConfig.from_dict(data)
 
 
 def test_world_seed_needs_a_seeded_world(tiny_model_dir, tiny_classifier_dir):
@@ -95,7 +114,11 @@ def test_world_seed_needs_a_seeded_world(tiny_model_dir, tiny_classifier_dir):
 
 def test_evaluation_prompts_fixed_or_drawn_per_seed(tiny_model_dir, tiny_classifier_dir):
     fixed = SweepConfig.from_dict(_data(tiny_model_dir, tiny_classifier_dir, {"max_prompts": 3}))
-    assert runner.evaluation_prompts(fixed, PROMPTS) == PROMPTS[:3] == runner.evaluation_prompts(fixed, PROMPTS, 7)
+    assert (
+        runner.evaluation_prompts(fixed, PROMPTS)
+        == PROMPTS[:3]
+        == runner.evaluation_prompts(fixed, PROMPTS, 7)
+    )
     per_seed = fixed.with_overrides(["evaluation.prompt_draw=per_seed"])
     draws = {seed: runner.evaluation_prompts(per_seed, PROMPTS, seed) for seed in range(6)}
     for draw in draws.values():
@@ -104,7 +127,9 @@ def test_evaluation_prompts_fixed_or_drawn_per_seed(tiny_model_dir, tiny_classif
     assert len({tuple(draw) for draw in draws.values()}) > 1
     with pytest.raises(SweepConfigError, match="name the seed"):
         runner.evaluation_prompts(per_seed, PROMPTS)
-    with pytest.raises(SweepConfigError, match=r"max_prompts=3 of the 3 evaluation prompts .* every seed would get"):
+    with pytest.raises(
+        SweepConfigError, match=r"max_prompts=3 of the 3 evaluation prompts .* every seed would get"
+    ):
         runner.evaluation_prompts(per_seed, PROMPTS[:3], 0)
 
 
@@ -149,7 +174,9 @@ def test_checkpoint_evaluation_is_exact_and_leaves_training_unchanged(
         training=tiny_sweep_training(max_steps=3, lr_scheduler_type="constant"),
     )
     run = RunSpec("jensen_shannon", "sigmoid", 0.5, 0)
-    pairs = compute_reference_log_probs(model, tokenizer, _tiny_pairs(), config.fdpo_config(run, tmp_path / "r"))
+    pairs = compute_reference_log_probs(
+        model, tokenizer, _tiny_pairs(), config.fdpo_config(run, tmp_path / "r")
+    )
     settings = EvaluationSettings(samples_per_prompt=2, batch_size=8)
     generation = {"max_new_tokens": 6, "do_sample": True, "top_k": 0}
 
@@ -166,7 +193,9 @@ def test_checkpoint_evaluation_is_exact_and_leaves_training_unchanged(
         checkpoints=[1, 3], on_checkpoint=lambda step, p: curve.setdefault(step, (p.training, evaluate(p))),
     )  # fmt: skip
     plain, _, plain_history = train_policy(model, tokenizer, pairs, config.fdpo_config(run, tmp_path / "b"))
-    assert sorted(curve) == [1, 3] and not any(training for training, _ in curve.values())  # handed over in eval mode
+    assert sorted(curve) == [1, 3] and not any(
+        training for training, _ in curve.values()
+    )  # handed over in eval mode
     assert [e["loss"] for e in history if "loss" in e] == [e["loss"] for e in plain_history if "loss" in e]
     for a, b in zip(policy.parameters(), plain.parameters(), strict=True):
         assert a.equal(b)
@@ -182,7 +211,9 @@ def test_an_epoch_run_refuses_a_checkpoint_beyond_its_last_step_before_training(
         sft_model=tiny_model_dir, reward_model=tiny_model_dir, training={**training, "num_train_epochs": 1}
     )
     run = RunSpec("reverse_kl", "sigmoid", 0.1, 0)
-    pairs = compute_reference_log_probs(model, tokenizer, _tiny_pairs(), config.fdpo_config(run, tmp_path / "r"))
+    pairs = compute_reference_log_probs(
+        model, tokenizer, _tiny_pairs(), config.fdpo_config(run, tmp_path / "r")
+    )
     called = []
     with pytest.raises(InputError, match=r"\[5\] lie beyond the run's last step, 2 \(8 pairs, 1 epoch\(s\)"):
         train_policy(
@@ -223,7 +254,9 @@ def test_a_sweep_writes_curves_and_controls_and_resumes_without_redoing_them(
     columns = list(curves[0])
     assert columns[:6] == ["run_id", "divergence", "loss_type", "beta", "seed", "step"]
     assert columns[6 : 6 + len(METRIC_COLUMNS)] == list(METRIC_COLUMNS)
-    assert [(row["run_id"], row["step"]) for row in curves] == [(run, step) for run in runs for step in (0, 1, 2)]
+    assert [(row["run_id"], row["step"]) for row in curves] == [
+        (run, step) for run in runs for step in (0, 1, 2)
+    ]
     measures = [c for c in columns[6:] if not c.endswith("_seconds")]
     by_key = {(row["run_id"], row["step"]): row for row in curves}
     for run in config.runs():
@@ -312,8 +345,12 @@ def test_the_world_seed_reaches_the_demo_build_and_its_cache_version(tmp_path, m
 
     config = demo_config(quick=True, cache_dir=tmp_path, world_seed=3, show_progress=False)
     assert config.sft_model == seeded.sft_model_path and config.world_seed == 3 and len(built) == 2  # cached
-    assert demo_config(quick=True, cache_dir=tmp_path, show_progress=False).sft_model == default.sft_model_path
-    from_yaml_key = demo_config(quick=True, cache_dir=tmp_path, overrides=["world_seed=3"], show_progress=False)
+    assert (
+        demo_config(quick=True, cache_dir=tmp_path, show_progress=False).sft_model == default.sft_model_path
+    )
+    from_yaml_key = demo_config(
+        quick=True, cache_dir=tmp_path, overrides=["world_seed=3"], show_progress=False
+    )
     assert from_yaml_key.sft_model == seeded.sft_model_path
 
 
