@@ -366,3 +366,32 @@ def test_fdpo_demo_passes_its_world_seed(tmp_path, monkeypatch):
     assert seen["world_seed"] == 4
     assert main(["demo", "--quick", "--output-dir", str(tmp_path / "o")]) == 0
     assert seen["world_seed"] is None
+
+
+@pytest.mark.slow
+def test_the_frontier_study_evaluates_each_seed_on_its_own_prompts(
+    tiny_model_dir, tiny_classifier_dir, tmp_path, monkeypatch
+):
+    """fdpo.frontier's study takes each seed's evaluation prompts as the sweep does (prompt_draw: per_seed)."""
+    import fdpo.frontier.study as study
+    from fdpo.frontier.settings import FrontierSettings
+
+    evaluation = {"prompt_draw": "per_seed", "max_prompts": 3}
+    config = SweepConfig.from_dict(_data(tiny_model_dir, tiny_classifier_dir, evaluation))
+    config = config.with_overrides(["grid.divergences=[reverse_kl]"])
+    settings = FrontierSettings.from_dict(
+        {"divpo": [], "temperatures": [0.8], "interpolation": [], "realignment": [], "lever_bases": ["baseline"]}
+    )
+    seen = []
+    real_evaluate = study.evaluate_policy
+    monkeypatch.setattr(
+        study,
+        "evaluate_policy",
+        lambda model, tokenizer, reward, prompts, **k: seen.append((k["seed"], list(prompts)))
+        or real_evaluate(model, tokenizer, reward, prompts, **k),
+    )
+    study.run_frontier(config, tmp_path, settings, show_progress=False)
+    expected = {seed: runner.evaluation_prompts(config, PROMPTS[:4], seed) for seed in (0, 1)}
+    assert expected[0] != expected[1] and seen
+    assert all(prompts == expected[seed] for seed, prompts in seen)
+    assert {seed for seed, _ in seen} == {0, 1}
