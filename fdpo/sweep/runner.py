@@ -397,9 +397,9 @@ def run_cell(
 ) -> dict[str, Any]:
     """One grid cell in a process of its own (a Ray task): loads the models from ``config``'s paths and the pairs
     from the files ``prepare_pairs`` wrote in ``root``, trains and evaluates the run through ``RunStore``, and
-    returns its result row (``eval_prompts``: the evaluation prompts of each seed). A run already finished (its worker
-    died after writing its manifest, done.json) is not redone; the store takes the shared settings' digest from ``root/sweep.json``, so the manifest it writes is one
-    the sweep trusts.
+    returns its result row (``eval_prompts``: the evaluation prompts of each seed). A run already finished (its
+    worker died after writing its manifest, done.json) is not redone; the store takes the shared settings' digest from
+    ``root/sweep.json``, so the manifest it writes is one the sweep trusts.
 
     Raises:
         SweepError: the pairs file is not in ``root`` (on a cluster, ``root`` must be on a shared file system).

@@ -1,7 +1,8 @@
 """Worlds: named sources of the models, prompts and generation settings a sweep config leaves unset.
 
-The embedded demo world is one (``fdpo.demo.world``), which can be rebuilt from another seed (``world_seed``). A world is registered with ``register_world``; a built-in
-world's module is imported only when a config names it, so a config that names none loads nothing of it.
+The embedded demo world is one (``fdpo.demo.world``), which can be rebuilt from another seed (``world_seed``). A
+world is registered with ``register_world``; a built-in world's module is imported only when a config names it, so a
+config that names none loads nothing of it.
 """
 
 from __future__ import annotations
