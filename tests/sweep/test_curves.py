@@ -380,15 +380,22 @@ def test_the_frontier_study_evaluates_each_seed_on_its_own_prompts(
     config = SweepConfig.from_dict(_data(tiny_model_dir, tiny_classifier_dir, evaluation))
     config = config.with_overrides(["grid.divergences=[reverse_kl]"])
     settings = FrontierSettings.from_dict(
-        {"divpo": [], "temperatures": [0.8], "interpolation": [], "realignment": [], "lever_bases": ["baseline"]}
+        {
+            "divpo": [],
+            "temperatures": [0.8],
+            "interpolation": [],
+            "realignment": [],
+            "lever_bases": ["baseline"],
+        }
     )
     seen = []
     real_evaluate = study.evaluate_policy
     monkeypatch.setattr(
         study,
         "evaluate_policy",
-        lambda model, tokenizer, reward, prompts, **k: seen.append((k["seed"], list(prompts)))
-        or real_evaluate(model, tokenizer, reward, prompts, **k),
+        lambda model, tokenizer, reward, prompts, **k: (
+            seen.append((k["seed"], list(prompts))) or real_evaluate(model, tokenizer, reward, prompts, **k)
+        ),
     )
     study.run_frontier(config, tmp_path, settings, show_progress=False)
     expected = {seed: runner.evaluation_prompts(config, PROMPTS[:4], seed) for seed in (0, 1)}
