@@ -271,6 +271,27 @@ class EvaluationSettings:
     num_saved_generations: int | None = field(
         default=None, metadata={"help": "Generations kept in each run's generations.jsonl (None: all)."}
     )
+    checkpoints: list[int] = field(
+        default_factory=list,
+        metadata={
+            "help": "Global training steps at which every run's policy is also evaluated, as the final one is: its "
+            "curve (curves.csv, with the SFT model as step 0). Empty: only the final policy."
+        },
+    )
+    control_temperatures: list[float] = field(
+        default_factory=list,
+        metadata={
+            "help": "Temperatures the SFT model of every seed is also sampled at, besides the evaluation's own, "
+            "and measured the same way (controls.csv): the study's positive control, e.g. [0.85]."
+        },
+    )
+    prompt_draw: Literal["fixed", "per_seed"] = field(
+        default="fixed",
+        metadata={
+            "help": "fixed: every seed is evaluated on the same prompts (the first max_prompts); per_seed: each seed "
+            "draws its own max_prompts of them, so replicates differ in their prompts too (needs max_prompts)."
+        },
+    )
 
     def problems(self) -> list[str]:
         problems = file_problems("evaluation.prompts_file", self.prompts_file)
@@ -294,6 +315,39 @@ class EvaluationSettings:
             problems += positive_int_problems("evaluation.max_prompts", self.max_prompts)
         if self.generation is not None:
             problems += generation_problems("evaluation.generation", self.generation)
+        problems += self._curve_and_control_problems()
+        return problems
+
+    def _curve_and_control_problems(self) -> list[str]:
+        """Problems of ``checkpoints``, ``control_temperatures`` and ``prompt_draw`` (whether a checkpoint lies within
+        training is the sweep's check: it knows the training arguments)."""
+        problems = []
+        steps = self.checkpoints
+        if not isinstance(steps, list) or not all(
+            isinstance(step, int) and not isinstance(step, bool) and step > 0 for step in steps
+        ):
+            problems.append(
+                f"evaluation.checkpoints must be a list of positive integers (global training steps), got {steps!r}; "
+                "the SFT model is the curve's step 0 by itself."
+            )
+        elif len(set(steps)) != len(steps):
+            problems.append(f"evaluation.checkpoints={steps!r} lists a step twice; list each step once.")
+        temperatures = self.control_temperatures
+        if not isinstance(temperatures, list) or not all(is_number(t) and t > 0 for t in temperatures):
+            problems.append(
+                f"evaluation.control_temperatures must be a list of positive numbers, got {temperatures!r} "
+                "(e.g. [0.85])."
+            )
+        elif len(set(temperatures)) != len(temperatures):
+            problems.append(
+                f"evaluation.control_temperatures={temperatures!r} lists a temperature twice; list each once."
+            )
+        if self.prompt_draw == "per_seed" and self.max_prompts is None:
+            problems.append(
+                "evaluation.prompt_draw=per_seed draws max_prompts of the evaluation prompts for each seed, but "
+                "evaluation.max_prompts is not set: set it (e.g. 64), below the number of evaluation prompts, or use "
+                "prompt_draw=fixed."
+            )
         return problems
 
 

@@ -25,6 +25,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--cache-dir", help="Where the demo models are cached (default: $FDPO_CACHE or ~/.cache/fdpo)."
     )
     parser.add_argument(
+        "--world-seed",
+        type=int,
+        metavar="N",
+        help="Build the demo world from seed N (its corpus, prompts, tokenizer, SFT model and classifier; cached "
+        "apart): a replicate of the whole study in another world. Default: the config's world_seed, else 0.",
+    )
+    parser.add_argument(
         "overrides", nargs="*", metavar="KEY=VALUE", help="Dotted overrides of the demo sweep config."
     )
     parser.add_argument(
@@ -57,5 +64,6 @@ def run(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         overrides=args.overrides,
         show_progress=not args.no_progress,
+        world_seed=args.world_seed,
     )
     return run_and_print(config, args, started)

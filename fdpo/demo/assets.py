@@ -335,7 +335,11 @@ def _build(recipe: DemoRecipe, folder: Path, version: str, show_progress: bool) 
 
 
 def build_demo_assets(
-    cache_dir: str | os.PathLike | None = None, *, quick: bool = False, show_progress: bool = True
+    cache_dir: str | os.PathLike | None = None,
+    *,
+    quick: bool = False,
+    show_progress: bool = True,
+    seed: int = 0,
 ) -> DemoAssets:
     """Builds the demo world once and returns where it is; later calls reuse the cached build.
 
@@ -343,11 +347,15 @@ def build_demo_assets(
         cache_dir: folder holding one subfolder per demo version (default: ``default_cache_dir()``).
         quick: the small ``QUICK_RECIPE`` world (seconds) instead of ``FULL_RECIPE`` (80 to 90 seconds on 2 CPU cores).
         show_progress: tqdm bars while building.
+        seed: the recipe's seed (corpus, prompts, tokenizer, SFT model and classifier are drawn from it); it enters
+            the cache version, so each seed's world is cached apart. 0 is the default world.
 
     Returns:
         ``DemoAssets`` with the model folders, prompts, prompt template and generation settings.
     """
     recipe = QUICK_RECIPE if quick else FULL_RECIPE
+    if seed != recipe.seed:
+        recipe = dataclasses.replace(recipe, seed=int(seed))
     version = demo_version(recipe)
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     final = root / version

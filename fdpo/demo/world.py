@@ -22,10 +22,10 @@ _FULL = "sweep.yaml"
 _QUICK_OVERLAY = "sweep_quick.yaml"
 
 
-def _resolve(variant: str, cache_dir: str | None, show_progress: bool) -> dict[str, Any]:
+def _resolve(variant: str, cache_dir: str | None, show_progress: bool, seed: int = 0) -> dict[str, Any]:
     from fdpo.demo.assets import build_demo_assets
 
-    assets = build_demo_assets(cache_dir, quick=variant == "quick", show_progress=show_progress)
+    assets = build_demo_assets(cache_dir, quick=variant == "quick", show_progress=show_progress, seed=seed)
     return {
         "sft_model": assets.sft_model_path,
         "reward_model": assets.reward_model_path,
@@ -36,8 +36,10 @@ def _resolve(variant: str, cache_dir: str | None, show_progress: bool) -> dict[s
     }
 
 
-#: The embedded movie-review world: ``full`` (``fdpo demo``) or ``quick`` (``fdpo demo --quick``).
-DEMO_WORLD = register_world(World("demo", ("full", "quick"), _resolve))
+#: The embedded movie-review world: ``full`` (``fdpo demo``) or ``quick`` (``fdpo demo --quick``); ``world_seed: N``
+#: (``fdpo demo --world-seed N``) rebuilds it from seed N (corpus, prompts, tokenizer, SFT model, classifier), seed 0
+#: being the default world.
+DEMO_WORLD = register_world(World("demo", ("full", "quick"), _resolve, seeded=True))
 
 
 def _read(name: str) -> str:
@@ -69,11 +71,15 @@ def demo_config(
     cache_dir: str | os.PathLike | None = None,
     overrides: Sequence[str] = (),
     show_progress: bool = True,
+    world_seed: int | None = None,
 ) -> SweepConfig:
-    """The ``fdpo demo`` sweep, with the demo world built or loaded (``resolved``) and ``overrides`` applied."""
+    """The ``fdpo demo`` sweep, with the demo world built or loaded (``resolved``) and ``overrides`` applied;
+    ``world_seed`` builds the world from that seed (None: the config's ``world_seed``, else the default world)."""
     data = apply_overrides(demo_config_dict(quick=quick), overrides)
     if cache_dir is not None:
         data["world_cache_dir"] = str(cache_dir)
+    if world_seed is not None:
+        data["world_seed"] = world_seed
     return SweepConfig.from_dict(data, source="fdpo demo", check_models=False).resolved(
         show_progress=show_progress
     )

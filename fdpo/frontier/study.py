@@ -63,13 +63,14 @@ def _dataset(records):
 @dataclass
 class _Study:
     """What the trainings and evaluations of one study share: its folder, the sweep config, its models (loaded on
-    first use), the pair stages' prompts and the held-out evaluation prompts; and the pair sets built so far."""
+    first use), the pair stages' prompts and the held-out evaluation prompts of each seed; and the pair sets built so
+    far."""
 
     root: Path
     config: SweepConfig
     resources: SweepResources
     prompts: list[str]
-    evaluation_prompts: list[str]
+    evaluation_prompts: dict[int, list[str]]
     show_progress: bool
     _pairs: dict[tuple[DivPOPairs | None, int | None], Any] = field(
         default_factory=dict, init=False, repr=False
@@ -158,7 +159,7 @@ class _Study:
             model,
             tokenizer,
             self.resources.reward,
-            self.evaluation_prompts,
+            self.evaluation_prompts[int(seed)],
             reference=None if policy is None else sft,
             settings=dataclasses.replace(evaluation, generation=generation),
             generation=generation,
@@ -192,9 +193,9 @@ def run_frontier(
         plan = plan_frontier(config, settings)
         seeds = [int(seed) for seed in config.grid.seeds]
         prompts = load_prompts(config.prompts.texts, config.prompts.file)
-        study = _Study(
-            root, config, SweepResources(config), prompts, evaluation_prompts(config, prompts), show_progress
-        )
+        # One list for every seed, or each seed's own draw (evaluation.prompt_draw: per_seed), as in a sweep.
+        eval_prompts = {seed: evaluation_prompts(config, prompts, seed) for seed in seeds}
+        study = _Study(root, config, SweepResources(config), prompts, eval_prompts, show_progress)
         store = RunStore(root)
         # In the plan's order of policies, each seed's policy loaded or trained once for all the configurations on it.
         todo: dict[tuple[TrainedPolicy | None, int], list[Configuration]] = {}

@@ -9,12 +9,16 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import random
 import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
+from fdpo.errors import InputError
 from fdpo.pairs import COLUMNS, REFERENCE_COLUMNS, build_pairs
 from fdpo.settings import PairSettings
 
-__all__ = ["compute_reference_log_probs", "make_pairs", "train_policy"]
+__all__ = ["CheckpointCallback", "compute_reference_log_probs", "make_pairs", "train_policy"]
 
 # Columns of a pairs dataset the trainer reads.
 _PAIR_COLUMNS = COLUMNS[:3]
@@ -119,7 +123,16 @@ def _datasets_progress_bars_off():
             datasets_logging.enable_progress_bar()
 
 
-def train_policy(model, tokenizer, pairs, args, *, reuse_reference: bool = True):
+def train_policy(
+    model,
+    tokenizer,
+    pairs,
+    args,
+    *,
+    reuse_reference: bool = True,
+    checkpoints: Sequence[int] = (),
+    on_checkpoint: Callable[[int, Any], None] | None = None,
+):
     """Trains a copy of ``model`` with ``FDPOTrainer`` on ``pairs``.
 
     Args:
@@ -128,14 +141,28 @@ def train_policy(model, tokenizer, pairs, args, *, reuse_reference: bool = True)
         pairs: a ``datasets.Dataset``; with ``reuse_reference`` it must carry the reference columns of
             ``compute_reference_log_probs``.
         args: the run's ``FDPOConfig``.
+        checkpoints: global steps (optimizer steps) after which ``on_checkpoint(step, policy)`` is called with the
+            policy being trained, in eval mode (see ``CheckpointCallback``: training goes on exactly as without it).
+            A step beyond the run's last step is refused when training starts, before the first step.
+        on_checkpoint: what to do with the policy at each checkpoint, typically evaluate it; its time is not counted
+            in ``train_seconds``.
 
     Returns:
         ``(policy, train_seconds, log_history)``: the trained model in eval mode, the seconds spent building the
-        trainer and training (reference precompute or loading included when there is no reuse), TRL's log history.
+        trainer and training (reference precompute or loading included when there is no reuse, checkpoint
+        evaluations excluded), TRL's log history (its last entry carries the final ``step``).
+
+    Raises:
+        fdpo.errors.InputError: a checkpoint lies beyond the run's last step (the message gives the step count and
+            how it came about; a ``ValueError``).
+        ValueError: checkpoints without ``on_checkpoint``.
     """
     from transformers import PrinterCallback
 
     from fdpo.trainer import FDPOTrainer, remove_fused_lm_head
+
+    if checkpoints and on_checkpoint is None:
+        raise ValueError("train_policy got checkpoints but no on_checkpoint to call at them.")
 
     started = time.perf_counter()
     if reuse_reference:
@@ -155,8 +182,12 @@ def train_policy(model, tokenizer, pairs, args, *, reuse_reference: bool = True)
         )
     # With disable_tqdm, transformers prints every log dict to stdout; the sweep keeps them in log_history instead.
     trainer.remove_callback(PrinterCallback)
+    callback = None
+    if checkpoints:
+        callback = CheckpointCallback(checkpoints, on_checkpoint, num_pairs=len(trainer.train_dataset))
+        trainer.add_callback(callback.create())
     trainer.train()
-    seconds = time.perf_counter() - started
+    seconds = time.perf_counter() - started - (callback.seconds if callback is not None else 0.0)
     policy = trainer.model
     remove_fused_lm_head(
         policy
@@ -164,3 +195,81 @@ def train_policy(model, tokenizer, pairs, args, *, reuse_reference: bool = True)
     policy.eval()
     history = list(trainer.state.log_history)
     return policy, seconds, history
+
+
+class CheckpointCallback:
+    """A ``transformers.TrainerCallback`` (``CheckpointCallback.create``) that calls ``on_checkpoint(step, model)``
+    after the optimizer steps listed in ``steps``, as if training had stopped there, then lets training go on
+    exactly as it would have without the call.
+
+    The model is handed over in eval mode (no dropout) with gradients off, and put back in train mode afterwards; the
+    random states (Python, numpy, torch on the CPU and on every CUDA device) are saved before the call and restored
+    after it. So what the call draws (sampling) changes nothing in the rest of training: the final policy is the one
+    a run without checkpoints trains, and a checkpoint at the last step is the final policy. (With a learning-rate
+    schedule that depends on the total step count, such as the default linear decay, a checkpoint at step k is the
+    policy after k steps of *this* run, not the final policy of a run trained for k steps.)
+
+    Attributes:
+        seconds: time spent in the calls (``train_policy`` leaves it out of the training time).
+        steps: the checkpoint steps, sorted.
+    """
+
+    def __init__(self, steps: Sequence[int], on_checkpoint: Callable[[int, Any], None], *, num_pairs: int):
+        self.steps = sorted({int(step) for step in steps})
+        self.on_checkpoint = on_checkpoint
+        self.num_pairs = num_pairs
+        self.seconds = 0.0
+
+    def create(self):
+        """The ``TrainerCallback`` to add to a trainer (transformers is imported here, not with this module)."""
+        from transformers import TrainerCallback
+
+        owner = self
+
+        class _Callback(TrainerCallback):
+            def on_train_begin(self, args, state, control, **kwargs):
+                owner.check_steps(args, state.max_steps)
+
+            def on_step_end(self, args, state, control, model=None, **kwargs):
+                if state.global_step in owner.steps:
+                    owner.call(state.global_step, model)
+
+        return _Callback()
+
+    def check_steps(self, args, max_steps: int) -> None:
+        """Refuses checkpoints beyond the run's last step (called when training starts, before its first step)."""
+        beyond = [step for step in self.steps if step > max_steps]
+        if not beyond:
+            return
+        if args.max_steps is not None and args.max_steps > 0:
+            how = f"max_steps={args.max_steps}"
+        else:
+            per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+            how = (
+                f"{self.num_pairs} pairs, {args.num_train_epochs:g} epoch(s), {per_step} pairs per step: batch size "
+                f"{args.per_device_train_batch_size} × {args.gradient_accumulation_steps} accumulation step(s) × "
+                f"{args.world_size} process(es)"
+            )
+        raise InputError(
+            f"Checkpoint step(s) {beyond} lie beyond the run's last step, {max_steps} ({how}). List checkpoints "
+            f"from 1 to {max_steps} (evaluation.checkpoints in a sweep), or train longer."
+        )
+
+    def call(self, step: int, model) -> None:
+        """``on_checkpoint(step, model)`` with the model in eval mode, no gradients and the random states restored."""
+        import numpy as np
+        import torch
+
+        started = time.perf_counter()
+        was_training = model.training
+        python_state, numpy_state = random.getstate(), np.random.get_state()
+        devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            model.eval()
+            try:
+                self.on_checkpoint(step, model)
+            finally:
+                model.train(was_training)
+                random.setstate(python_state)
+                np.random.set_state(numpy_state)
+        self.seconds += time.perf_counter() - started

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from fdpo.checks import format_problems, generation_problems, unknown_key_problem
+from fdpo.checks import format_problems, generation_problems, seed_problems, unknown_key_problem
 from fdpo.errors import SweepConfigError, SweepError
 from fdpo.sweep import settings as sections
 from fdpo.sweep.grid import RunSpec, make_run_id
@@ -52,8 +53,16 @@ _SECTIONS: dict[str, type] = {
 # An HTML tag, comment or character reference in a name that the report would render (a bare "<" as in "β < 1" is
 # text).
 _MARKUP = re.compile(r"<[A-Za-z/!?]|&(?:#\d+|#x[0-9A-Fa-f]+|[A-Za-z]+);")
-# Keys of the config that do not change what a finished run computed.
-_PER_RUN_KEYS = ("name", "grid", "report", "device", "save_models", "world", "world_cache_dir")
+# Keys of the config that do not change what a finished run computed (the world and its seed change the models, and
+# so sft_model, reward_model and the prompts, which stay).
+_PER_RUN_KEYS = ("name", "grid", "report", "device", "save_models", "world", "world_cache_dir", "world_seed")
+# Keys of `evaluation` left out of the shared settings at these values, so that a sweep started before they existed
+# keeps its digest; control_temperatures is always left out: controls are evaluations of the SFT model, stored
+# per temperature, and adding one changes no run.
+_EVALUATION_KEYS_WHEN_SET = {"checkpoints": [], "prompt_draw": "fixed"}
+_EVALUATION_KEYS_NOT_SHARED = ("control_temperatures",)
+# The stream the per-seed draws of evaluation prompts come from (numpy SeedSequence entropy, with the seed).
+_PROMPT_DRAW_STREAM = 20_251_205
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -107,6 +116,13 @@ class SweepConfig:
     )
     world_cache_dir: str | None = field(
         default=None, metadata={"help": "Cache of the world (default: the world's own, e.g. $FDPO_CACHE)."}
+    )
+    world_seed: int | None = field(
+        default=None,
+        metadata={
+            "help": "Seed the world is built with (a world that takes one, such as demo: its corpus, tokenizer, SFT "
+            "model and classifier), cached apart from the others; null: the world's default (demo: 0)."
+        },
     )
 
     # -- construction ---------------------------------------------------------------------------------------------
@@ -260,10 +276,69 @@ class SweepConfig:
         problems += self.reward.problems()
         grid_problems = self.grid.problems()
         problems += grid_problems
-        problems += self.evaluation.problems()
-        problems += self._training_problems(check_cells=not grid_problems)
+        evaluation_problems = self.evaluation.problems()
+        problems += evaluation_problems
+        training_problems = self._training_problems(check_cells=not grid_problems)
+        problems += training_problems
+        if not (grid_problems or evaluation_problems or training_problems):
+            problems += self._checkpoint_problems()
         problems += self.report.problems()
+        problems += self._world_seed_problems()
+        if self.evaluation.control_temperatures and not evaluation_problems:
+            generation = (
+                self.evaluation.generation if self.evaluation.generation is not None else self.generation
+            )
+            if isinstance(generation, Mapping) and generation.get("do_sample") is False:
+                problems.append(
+                    f"evaluation.control_temperatures={self.evaluation.control_temperatures!r}, but the evaluation "
+                    "decodes without sampling (do_sample: false), where the temperature changes nothing: sample "
+                    "(do_sample: true) or remove control_temperatures."
+                )
         return problems
+
+    def _world_seed_problems(self) -> list[str]:
+        if self.world_seed is None:
+            return []
+        problems = seed_problems("world_seed", [self.world_seed])
+        if not self.world:
+            problems.append(
+                f"world_seed={self.world_seed!r} needs a world to build (e.g. world: demo:full); remove it, or name "
+                "the world."
+            )
+        elif not world_problems(self.world) and not get_world(self.world.partition(":")[0]).seeded:
+            problems.append(
+                f"world_seed={self.world_seed!r}: the world {self.world!r} is not built from a seed; remove world_seed."
+            )
+        return problems
+
+    def _checkpoint_problems(self) -> list[str]:
+        """Checkpoints beyond the last training step, where the config says how many steps a run takes:
+        ``training.max_steps``, or with ``pairs.num_pairs`` an upper bound on the steps of an epoch-based run (TRL may
+        drop pairs; the exact count is checked when each run starts)."""
+        steps = self.evaluation.checkpoints
+        runs = self.runs()
+        if not steps or not runs:
+            return []
+        args = self.fdpo_config(runs[0], output_dir=os.devnull)
+        if args.max_steps is not None and args.max_steps > 0:
+            last, how = args.max_steps, f"training.max_steps={args.max_steps}"
+        elif self.pairs.num_pairs is not None:
+            per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps
+            batches = math.ceil(self.pairs.num_pairs / args.per_device_train_batch_size)
+            last = math.ceil(args.num_train_epochs * math.ceil(batches / args.gradient_accumulation_steps))
+            how = (
+                f"at most {self.pairs.num_pairs} pairs (pairs.num_pairs) in {args.num_train_epochs:g} epoch(s) of "
+                f"{per_step} pairs per step"
+            )
+        else:
+            return []  # the pairs' count decides: checked when each run starts training
+        beyond = [step for step in steps if step > last]
+        if not beyond:
+            return []
+        return [
+            f"evaluation.checkpoints has step(s) {beyond} beyond a run's last step, {last} ({how}). List steps from "
+            f"1 to {last}, or train longer."
+        ]
 
     def _training_problems(self, *, check_cells: bool) -> list[str]:
         """Problems of ``training``: unknown ``FDPOConfig`` fields, fields the grid sets, values of the wrong type
@@ -383,7 +458,8 @@ class SweepConfig:
             return self
         name, _, variant = self.world.partition(":")
         world = get_world(name)
-        given = world.resolve(variant or world.variants[0], self.world_cache_dir, show_progress)
+        seed = {} if self.world_seed is None else {"seed": int(self.world_seed)}
+        given = world.resolve(variant or world.variants[0], self.world_cache_dir, show_progress, **seed)
         data = self.to_dict()
         data["sft_model"] = self.sft_model or str(given["sft_model"])
         data["reward_model"] = self.reward_model or str(given["reward_model"])
@@ -410,4 +486,64 @@ class SweepConfig:
         data = self.to_dict()
         for key in _PER_RUN_KEYS:
             data.pop(key)
+        evaluation = data["evaluation"]
+        for key in _EVALUATION_KEYS_NOT_SHARED:
+            evaluation.pop(key, None)
+        for key, default in _EVALUATION_KEYS_WHEN_SET.items():
+            if evaluation.get(key) == default:
+                evaluation.pop(key, None)
         return json.loads(json.dumps(data, default=str))
+
+    # -- evaluation -----------------------------------------------------------------------------------------------
+
+    def evaluation_prompts(self, prompts: Sequence[str], seed: int | None = None) -> list[str]:
+        """The prompts the policies of seed ``seed`` are evaluated on.
+
+        The pool is ``evaluation.prompts``/``prompts_file`` when given, else ``prompts`` (the training prompts).
+        ``evaluation.prompt_draw: fixed`` takes its first ``max_prompts`` for every seed; ``per_seed`` draws
+        ``max_prompts`` of them without replacement for each seed (numpy, seeded by the seed; kept in pool order),
+        so replicates differ in their prompts too, and every configuration of one seed shares them (comparisons stay
+        paired).
+
+        Raises:
+            SweepConfigError: ``per_seed`` without a seed, or with ``max_prompts`` not below the pool's size (every
+                seed would get the same prompts).
+        """
+        from fdpo.pipeline import load_prompts
+
+        evaluation = self.evaluation
+        if evaluation.prompts is not None or evaluation.prompts_file is not None:
+            pool = load_prompts(evaluation.prompts, evaluation.prompts_file)
+        else:
+            pool = list(prompts)
+        if evaluation.prompt_draw == "fixed":
+            return pool if evaluation.max_prompts is None else pool[: evaluation.max_prompts]
+        if seed is None:
+            raise SweepConfigError(
+                "evaluation.prompt_draw=per_seed draws the evaluation prompts of each seed: name the seed."
+            )
+        problems = self._prompt_draw_problems(len(pool))
+        if problems:
+            raise SweepConfigError(format_problems("config", problems))
+        import numpy as np
+
+        generator = np.random.default_rng(np.random.SeedSequence([_PROMPT_DRAW_STREAM, int(seed)]))
+        chosen = np.sort(generator.choice(len(pool), size=evaluation.max_prompts, replace=False))
+        return [pool[int(index)] for index in chosen]
+
+    def _prompt_draw_problems(self, pool_size: int) -> list[str]:
+        evaluation = self.evaluation
+        if evaluation.prompt_draw != "per_seed" or evaluation.max_prompts is None:
+            return []
+        if evaluation.max_prompts >= pool_size:
+            return [
+                f"evaluation.prompt_draw=per_seed draws max_prompts={evaluation.max_prompts} of the {pool_size} "
+                "evaluation prompts for each seed, so every seed would get all of them: set evaluation.max_prompts "
+                f"below {pool_size} (e.g. {max(1, pool_size // 2)}), or use prompt_draw=fixed."
+            ]
+        return []
+
+    def evaluation_temperature(self) -> float:
+        """The temperature the evaluation samples at (``generation``'s, default 1.0): the baseline of the controls."""
+        generation = self.evaluation.generation if self.evaluation.generation is not None else self.generation
+        return float(generation.get("temperature", 1.0))

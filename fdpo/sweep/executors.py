@@ -54,11 +54,11 @@ def ray_task_resources(config: SweepConfig, cluster_has_gpus: bool) -> dict[str,
 
 
 def run_on_ray(
-    cell: Callable[[str, SweepConfig, RunSpec, Sequence[str]], Any],
+    cell: Callable[[str, SweepConfig, RunSpec, Mapping[int, Sequence[str]]], Any],
     root: str | os.PathLike,
     config: SweepConfig,
     runs: Sequence[RunSpec],
-    eval_prompts: Sequence[str],
+    eval_prompts: Mapping[int, Sequence[str]],
     *,
     on_finished: Callable[[RunSpec], None],
     address: str | None = None,
@@ -67,7 +67,8 @@ def run_on_ray(
     show_progress: bool = True,
 ) -> None:
     """Runs ``runs`` as Ray tasks, ``cell(root, config, run, eval_prompts)`` each (``run_sweep`` passes
-    ``fdpo.sweep.runner.run_cell``), calling ``on_finished`` as each one finishes.
+    ``fdpo.sweep.runner.run_cell``, and the evaluation prompts of each seed), calling ``on_finished`` as each one
+    finishes.
 
     Uses the Ray instance this process is already connected to, if any; otherwise connects to ``address``
     (``"auto"``: the cluster started on this machine with ``ray start``; ``"ray://host:10001"``: a remote one) or,
@@ -100,7 +101,10 @@ def run_on_ray(
         if resources is None:
             resources = ray_task_resources(config, ray.cluster_resources().get("GPU", 0) > 0)
         task = ray.remote(cell).options(max_retries=max_retries, **dict(resources))
-        config_ref, prompts_ref = ray.put(config), ray.put(list(eval_prompts))
+        config_ref, prompts_ref = (
+            ray.put(config),
+            ray.put({int(k): list(v) for k, v in dict(eval_prompts).items()}),
+        )
         pending = {task.remote(str(os.path.abspath(root)), config_ref, run, prompts_ref): run for run in runs}
         failures: list[tuple[RunSpec, BaseException]] = []
         bar = tqdm(total=len(pending), desc="f-DPO runs (Ray)", unit="run", disable=not show_progress)

@@ -22,9 +22,17 @@ Layout of ``output_dir`` (every file written atomically, see ``fdpo._io``)::
     runs/<run_id>/config.json      the resolved config of the run (written when it starts)
     runs/<run_id>/generations.jsonl   its evaluation samples with their rewards and per-sample statistics
     runs/<run_id>/metrics.json     its results row
+    runs/<run_id>/curve.jsonl      with evaluation.checkpoints: its evaluation at each checkpoint step (and at its
+                                   last step, the final policy's, when that is not a checkpoint), in step order
     runs/<run_id>/done.json        written last: run id, grid cell, digest of the shared config, file checksums; a run
                                    is finished if and only if it verifies (``RunStore``)
+    sft_evaluations/runs/seed-<s>_T-<t>/   the SFT model of seed s evaluated at temperature t (its seed's prompts and
+                                   sampling seed): the curves' step 0 and the controls (a RunStore of its own)
     results.csv, summary.csv       regenerated from the finished runs after every run
+    curves.csv                     with evaluation.checkpoints, regenerated after every run: one row per (run, step),
+                                   step 0 the SFT model of the run's seed (fdpo.report.study reads it)
+    controls.csv                   with evaluation.control_temperatures: one row per (seed, temperature) of the SFT
+                                   model, the evaluation's own temperature included
     tradeoff.png, report.md        the report (``fdpo.report.write_report``)
 
 Rerunning the same command after an interruption (even ``kill -9``) skips finished runs, redoes the unfinished one
@@ -52,6 +60,7 @@ reference model or runs a reference forward pass.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import os
 import shutil
@@ -60,7 +69,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fdpo._io import read_json, read_jsonl, remove_stale_temp_files, write_json, write_jsonl
+from fdpo._io import read_json, read_jsonl, remove_stale_temp_files, write_csv, write_json, write_jsonl
 from fdpo._optional import require
 from fdpo.errors import SweepError
 from fdpo.pipeline import (
@@ -75,6 +84,8 @@ from fdpo.pipeline import (
     train_policy,
 )
 from fdpo.report import BASELINE, write_report
+from fdpo.report.study import CONTROLS_FILE, CURVES_FILE
+from fdpo.settings import METRIC_COLUMNS
 from fdpo.sweep.config import RunSpec, SweepConfig
 from fdpo.sweep.executors import check_executor, run_on_ray
 from fdpo.sweep.stage_files import (
@@ -84,9 +95,30 @@ from fdpo.sweep.stage_files import (
     StageFiles,
     pair_stage_folder,
 )
-from fdpo.sweep.store import RunStore, check_same_sweep, sweep_lock
+from fdpo.sweep.store import CURVE_FILE, IDENTITY_COLUMNS, RunStore, check_same_sweep, sweep_lock
 
-__all__ = ["SweepResources", "evaluation_prompts", "prepare_pairs", "run_cell", "run_sweep"]
+__all__ = [
+    "SFT_EVALUATIONS",
+    "SweepResources",
+    "evaluation_prompts",
+    "prepare_pairs",
+    "run_cell",
+    "run_sweep",
+]
+
+#: The folder (under the sweep's) of the SFT model's evaluations per seed and temperature: the curves' step 0 and the
+#: controls. A ``RunStore`` of its own: each evaluation is finished iff its manifest verifies.
+SFT_EVALUATIONS = "sft_evaluations"
+# Keys of a result row that are not measures of the evaluated model.
+_NOT_METRICS = (
+    *IDENTITY_COLUMNS,
+    "temperature",
+    "step",
+    "train_seconds",
+    "train_loss",
+    "train_reward_accuracy",
+    "train_reward_margin",
+)
 
 
 class SweepResources:
@@ -157,6 +189,10 @@ def run_sweep(
     if resolved is not config:
         resolved.check(source=f"{config.world} (as resolved)")  # the world's models and prompts
     config = resolved
+    prompts = load_prompts(config.prompts.texts, config.prompts.file)
+    # Per seed (one list for every seed unless evaluation.prompt_draw is per_seed); a draw it cannot make is refused
+    # here, before the output folder is created.
+    eval_prompts = {int(seed): evaluation_prompts(config, prompts, int(seed)) for seed in config.grid.seeds}
     root = Path(output_dir)
     if root.exists() and not root.is_dir():
         raise SweepError(
@@ -167,7 +203,14 @@ def run_sweep(
         remove_stale_temp_files(root)  # temp files of writes killed with an earlier sweep
         check_same_sweep(root, config, restart)
         if restart:
-            stage_files = (*STAGE_FILES, STAGE_MANIFEST, PAIR_DRAWS_FOLDER)
+            stage_files = (
+                *STAGE_FILES,
+                STAGE_MANIFEST,
+                PAIR_DRAWS_FOLDER,
+                SFT_EVALUATIONS,
+                CURVES_FILE,
+                CONTROLS_FILE,
+            )
             for target in (root / "runs", *(root / name for name in stage_files)):
                 if target.is_dir():
                     shutil.rmtree(target)
@@ -187,8 +230,6 @@ def run_sweep(
         expected = {BASELINE: baseline, **{run.run_id: run.to_dict() for run in runs}}
         store = RunStore(root, shared=config.shared_dict(), expected=expected)
         resources = SweepResources(config)
-        prompts = load_prompts(config.prompts.texts, config.prompts.file)
-        eval_prompts = evaluation_prompts(config, prompts)
 
         finished = set(store.scan())  # warns about each folder it does not trust, and why
         todo = [run for run in runs if run.run_id not in finished]
@@ -196,10 +237,19 @@ def run_sweep(
             model, tokenizer = resources.sft
             store.begin(BASELINE, {"run": baseline, **config.to_dict()}, identity=baseline)
             metrics, generations = _evaluate(
-                config, resources, model, eval_prompts, None, eval_seed, show_progress
+                config, resources, model, eval_prompts[eval_seed], None, eval_seed, show_progress
             )
             store.finish(BASELINE, {**baseline, **metrics, "train_seconds": None}, generations)
             store.write_tables(order)
+        sft = _SFTEvaluations(root, config, store, resources, eval_prompts, show_progress)
+        sft.run_all()
+
+        def write_tables(_run=None) -> list[dict[str, Any]]:
+            rows = store.write_tables(order)
+            _write_study_tables(root, config, store, sft, order)
+            return rows
+
+        write_tables()
 
         pair_sets: dict[int | None, Any] = {}  # pair set of each draw (one shared, or one per seed)
 
@@ -218,7 +268,7 @@ def run_sweep(
                 config,
                 todo,
                 eval_prompts,
-                on_finished=lambda run: store.write_tables(order),
+                on_finished=write_tables,
                 address=ray_address,
                 resources=ray_resources,
                 show_progress=show_progress,
@@ -227,9 +277,11 @@ def run_sweep(
             bar = tqdm(todo, desc="f-DPO runs", unit="run", disable=not show_progress)
             for run in bar:
                 bar.set_postfix_str(run.run_id)
-                _run_one(store, config, run, resources, pairs_of(run.seed), eval_prompts, show_progress)
-                store.write_tables(order)
-        rows = store.write_tables(order)
+                _run_one(
+                    store, config, run, resources, pairs_of(run.seed), eval_prompts[run.seed], show_progress
+                )
+                write_tables()
+        rows = write_tables()
         if write_report_files:
             write_report(
                 root,
@@ -241,17 +293,11 @@ def run_sweep(
     return rows
 
 
-def evaluation_prompts(config: SweepConfig, prompts: list[str]) -> list[str]:
-    """The prompts policies are evaluated on: ``evaluation.prompts``/``prompts_file``, else ``prompts``, cut to
-    ``evaluation.max_prompts``."""
-    evaluation = config.evaluation
-    if evaluation.prompts is not None or evaluation.prompts_file is not None:
-        eval_prompts = load_prompts(evaluation.prompts, evaluation.prompts_file)
-    else:
-        eval_prompts = list(prompts)
-    if evaluation.max_prompts is not None:
-        eval_prompts = eval_prompts[: evaluation.max_prompts]
-    return eval_prompts
+def evaluation_prompts(config: SweepConfig, prompts: list[str], seed: int | None = None) -> list[str]:
+    """The prompts the policies of seed ``seed`` are evaluated on (``SweepConfig.evaluation_prompts``):
+    ``evaluation.prompts``/``prompts_file``, else ``prompts``; the first ``evaluation.max_prompts`` of them, or with
+    ``evaluation.prompt_draw: per_seed`` a draw of that many for each seed (``seed`` is then needed)."""
+    return config.evaluation_prompts(prompts, seed)
 
 
 def prepare_pairs(
@@ -346,14 +392,14 @@ def run_cell(
     root: str | os.PathLike,
     config: SweepConfig,
     run: RunSpec,
-    eval_prompts: Sequence[str],
+    eval_prompts: Mapping[int, Sequence[str]],
     show_progress: bool = False,
 ) -> dict[str, Any]:
     """One grid cell in a process of its own (a Ray task): loads the models from ``config``'s paths and the pairs
     from the files ``prepare_pairs`` wrote in ``root``, trains and evaluates the run through ``RunStore``, and
-    returns its result row. A run already finished (its worker died after writing its manifest, done.json) is not
-    redone; the store takes the shared settings' digest from ``root/sweep.json``, so the manifest it writes is one
-    the sweep trusts.
+    returns its result row (``eval_prompts``: the evaluation prompts of each seed). A run already finished (its
+    worker died after writing its manifest, done.json) is not redone; the store takes the shared settings' digest from
+    ``root/sweep.json``, so the manifest it writes is one the sweep trusts.
 
     Raises:
         SweepError: the pairs file is not in ``root`` (on a cluster, ``root`` must be on a shared file system).
@@ -372,9 +418,110 @@ def run_cell(
         )
     resources = SweepResources(config)
     _run_one(
-        store, config, run, resources, _pairs_dataset(read_jsonl(pairs_path)), eval_prompts, show_progress
+        store,
+        config,
+        run,
+        resources,
+        _pairs_dataset(read_jsonl(pairs_path)),
+        eval_prompts[run.seed],
+        show_progress,
     )
     return store.load_row(run.run_id)
+
+
+class _SFTEvaluations:
+    """The SFT model of each seed evaluated as the policies are (that seed's prompts and sampling seed, no reference:
+    its KL is 0), at the evaluation's own temperature (the curves' step 0, with ``evaluation.checkpoints``) and at
+    each of ``evaluation.control_temperatures`` (the controls), each stored once in ``<root>/sft_evaluations`` and
+    reused by a rerun. The baseline row ``sft`` is the first seed's evaluation at the own temperature, so that one is
+    not made twice."""
+
+    def __init__(
+        self, root: Path, config: SweepConfig, store: RunStore, resources, eval_prompts, show_progress
+    ):
+        self.config = config
+        self.store = store  # the sweep's runs, for the baseline row
+        self.evaluations = RunStore(root / SFT_EVALUATIONS, shared=config.shared_dict())
+        self.resources = resources
+        self.eval_prompts = eval_prompts
+        self.show_progress = show_progress
+        self.seeds = [int(seed) for seed in config.grid.seeds]
+        self.temperature = config.evaluation_temperature()
+        controls = [float(t) for t in config.evaluation.control_temperatures]
+        self.control_temperatures = [t for t in controls if t != self.temperature]
+        wanted = (
+            [self.temperature] if config.evaluation.checkpoints or controls else []
+        ) + self.control_temperatures
+        self.wanted = [(seed, temperature) for seed in self.seeds for temperature in wanted]
+
+    @staticmethod
+    def run_id(seed: int, temperature: float) -> str:
+        return f"seed-{seed}_T-{float(temperature)!r}"
+
+    def _is_baseline(self, seed: int, temperature: float) -> bool:
+        return seed == self.seeds[0] and temperature == self.temperature
+
+    def run_all(self) -> None:
+        """Evaluates what is wanted and not stored yet."""
+        for seed, temperature in self.wanted:
+            run_id = self.run_id(seed, temperature)
+            identity = {"run_id": run_id, "divergence": BASELINE, "loss_type": "", "beta": None, "seed": seed}
+            if self._is_baseline(seed, temperature) or self.evaluations.is_finished(run_id, identity):
+                continue
+            model, _ = self.resources.sft
+            self.evaluations.begin(run_id, {"run": identity, "temperature": temperature}, identity=identity)
+            metrics, generations = _evaluate(
+                self.config,
+                self.resources,
+                model,
+                self.eval_prompts[seed],
+                None,
+                seed,
+                self.show_progress,
+                temperature=None if temperature == self.temperature else temperature,
+            )
+            self.evaluations.finish(run_id, {**identity, "temperature": temperature, **metrics}, generations)
+
+    def metrics(self, seed: int, temperature: float) -> dict[str, Any] | None:
+        """The measures of the SFT model of ``seed`` at ``temperature``; None when not evaluated (yet)."""
+        if self._is_baseline(seed, temperature):
+            row = self.store.load_row(BASELINE) if self.store.is_finished(BASELINE) else None
+        else:
+            run_id = self.run_id(seed, temperature)
+            row = self.evaluations.load_row(run_id) if self.evaluations.is_finished(run_id) else None
+        return None if row is None else {k: v for k, v in row.items() if k not in _NOT_METRICS}
+
+
+def _metric_columns(rows: Sequence[Mapping[str, Any]], first: Sequence[str]) -> list[str]:
+    """``first``, then ``METRIC_COLUMNS``, then every other key of the rows in first-seen order."""
+    return list(dict.fromkeys([*first, *METRIC_COLUMNS, *(key for row in rows for key in row)]))
+
+
+def _write_study_tables(
+    root: Path, config: SweepConfig, store: RunStore, sft: _SFTEvaluations, order: Sequence[str]
+) -> None:
+    """curves.csv (with ``evaluation.checkpoints``): one row per finished run and step, step 0 the SFT model of the
+    run's seed, then the run's curve.jsonl; controls.csv (with ``evaluation.control_temperatures``): one row per seed
+    and temperature of the SFT model, the evaluation's own temperature included. Rebuilt from the files each time."""
+    if config.evaluation.checkpoints:
+        rows = []
+        for row in store.rows(order):
+            path = store.run_dir(row["run_id"]) / CURVE_FILE
+            if row["run_id"] == BASELINE or not path.is_file():
+                continue
+            identity = {key: row.get(key) for key in IDENTITY_COLUMNS}
+            start = sft.metrics(int(row["seed"]), sft.temperature)
+            points = ([{"step": 0, **start}] if start is not None else []) + read_jsonl(path)
+            rows += [{**identity, **point} for point in points]
+        write_csv(root / CURVES_FILE, rows, _metric_columns(rows, (*IDENTITY_COLUMNS, "step")))
+    if config.evaluation.control_temperatures:
+        rows = []
+        for seed in sft.seeds:
+            for temperature in sorted({sft.temperature, *sft.control_temperatures}):
+                metrics = sft.metrics(seed, temperature)
+                if metrics is not None:
+                    rows.append({"seed": seed, "temperature": temperature, **metrics})
+        write_csv(root / CONTROLS_FILE, rows, _metric_columns(rows, ("seed", "temperature")))
 
 
 def _pairs_dataset(records):
@@ -384,17 +531,29 @@ def _pairs_dataset(records):
 
 
 def _evaluate(
-    config: SweepConfig, resources: SweepResources, policy, prompts, reference, seed, show_progress
+    config: SweepConfig,
+    resources: SweepResources,
+    policy,
+    prompts,
+    reference,
+    seed,
+    show_progress,
+    temperature: float | None = None,
 ):
-    """``evaluate_policy`` with the sweep's settings: the one place a sweep evaluates a model."""
+    """``evaluate_policy`` with the sweep's settings: the one place a sweep evaluates a model (``temperature``: sample
+    at this temperature instead of the evaluation's own, for the controls)."""
     _, tokenizer = resources.sft
+    settings = config.evaluation
+    if temperature is not None:
+        generation = settings.generation if settings.generation is not None else config.generation
+        settings = dataclasses.replace(settings, generation={**generation, "temperature": float(temperature)})
     return evaluate_policy(
         policy,
         tokenizer,
         resources.reward,
         prompts,
         reference=reference,
-        settings=config.evaluation,
+        settings=settings,
         generation=config.generation,
         prompt_template=config.prompts.template,
         seed=seed,
@@ -414,10 +573,24 @@ def _run_one(
     model, tokenizer = resources.sft
     directory = store.begin(run.run_id, {"run": run.to_dict(), **config.to_dict()}, identity=run.to_dict())
     args = config.fdpo_config(run, output_dir=directory / "trainer")
+    curve: list[dict[str, Any]] = []
+    checkpoints = sorted(config.evaluation.checkpoints)
+
+    def evaluate_checkpoint(step: int, policy) -> None:
+        # The policy being trained, in eval mode, against the SFT model as the final policy is (CheckpointCallback).
+        point, _ = _evaluate(config, resources, policy, eval_prompts, model, run.seed, show_progress)
+        curve.append({"step": step, **point})
+
+    extra = {"checkpoints": checkpoints, "on_checkpoint": evaluate_checkpoint} if checkpoints else {}
     policy, seconds, history = train_policy(
-        model, tokenizer, pairs, args, reuse_reference=config.reuse_reference_log_probs
+        model, tokenizer, pairs, args, reuse_reference=config.reuse_reference_log_probs, **extra
     )
     metrics, generations = _evaluate(config, resources, policy, eval_prompts, model, run.seed, show_progress)
+    if checkpoints:
+        final_step = max((int(entry["step"]) for entry in history if "step" in entry), default=0)
+        if final_step not in {point["step"] for point in curve}:
+            curve.append({"step": final_step, **metrics})  # the end of the curve: the final policy
+        write_jsonl(directory / CURVE_FILE, curve)
     if config.save_models:
         policy.save_pretrained(directory / "model")
         tokenizer.save_pretrained(directory / "model")

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from fdpo.sweep.config import SweepConfig
 
 __all__ = [
+    "CURVE_FILE",
     "IDENTITY_COLUMNS",
     "MANIFEST",
     "RESULT_COLUMNS",
@@ -46,9 +47,11 @@ _EXTRA_RESULT_COLUMNS = (
 
 #: The manifest of a finished run, written last: run id, grid cell, digest of the sweep's shared settings, checksums.
 MANIFEST = "done.json"
+#: A run's evaluations at its checkpoints (``evaluation.checkpoints``), one JSON line per step, in step order.
+CURVE_FILE = "curve.jsonl"
 #: The columns of a result row that say which run it is (``RunSpec.to_dict()``; the baseline has its own values).
 IDENTITY_COLUMNS = RESULT_COLUMNS[:5]
-_CHECKED_FILES = ("config.json", "generations.jsonl", "metrics.json")
+_CHECKED_FILES = ("config.json", "generations.jsonl", "metrics.json", CURVE_FILE)
 _logger = logging.getLogger("fdpo.sweep")
 
 
@@ -59,7 +62,8 @@ def config_digest(shared: Mapping[str, Any]) -> str:
 
 
 class RunStore:
-    """The run folders of a sweep: ``<root>/runs/<run_id>/{config.json, generations.jsonl, metrics.json, done.json}``.
+    """The run folders of a sweep: ``<root>/runs/<run_id>/{config.json, generations.jsonl, metrics.json, done.json}``
+    (and ``curve.jsonl``, a run's checkpoint evaluations, when the sweep lists checkpoints).
 
     ``finish`` writes the run's files and then, last, its manifest ``done.json``: the run id, the grid cell (the
     identity columns of its row), the digest of the sweep's shared settings and a SHA-256 checksum of each file. A run

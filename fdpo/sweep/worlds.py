@@ -1,7 +1,8 @@
 """Worlds: named sources of the models, prompts and generation settings a sweep config leaves unset.
 
-The embedded demo world is one (``fdpo.demo.world``). A world is registered with ``register_world``; a built-in
-world's module is imported only when a config names it, so a config that names none loads nothing of it.
+The embedded demo world is one (``fdpo.demo.world``), which can be rebuilt from another seed (``world_seed``). A
+world is registered with ``register_world``; a built-in world's module is imported only when a config names it, so a
+config that names none loads nothing of it.
 """
 
 from __future__ import annotations
@@ -23,12 +24,16 @@ class World:
         variants: the variants it accepts; the first is the default.
         resolve: ``resolve(variant, cache_dir, show_progress)`` builds or loads the world and returns a mapping with
             ``sft_model``, ``reward_model`` (paths), ``prompts``, ``prompt_template``, ``generation`` (generate()
-            settings) and ``eval_prompts`` (may be empty).
+            settings) and ``eval_prompts`` (may be empty). A ``seeded`` world's also takes ``seed=`` (an integer):
+            the world built from that seed (a config's ``world_seed``), kept apart from the others in its cache.
+        seeded: whether ``resolve`` takes ``seed=``; without it (or with the world's default seed) the world is the
+            one it has always been.
     """
 
     name: str
     variants: tuple[str, ...]
-    resolve: Callable[[str, str | None, bool], Mapping[str, Any]]
+    resolve: Callable[..., Mapping[str, Any]]
+    seeded: bool = False
 
 
 _WORLDS: dict[str, World] = {}
