@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fdpo._io import read_csv, write_csv, write_text
-from fdpo.report.curves import plot_curves
+from fdpo.report.curves import CURVE_MEASURES, plot_curves
 from fdpo.report.machine import MACHINE_FILE, machine_lines, read_machine
 from fdpo.report.plots import plot_tradeoff, plot_tradeoff_html
 from fdpo.report.replicates import sweep_replicates
@@ -91,9 +91,21 @@ def _study_section(root: Path, title: str | None) -> tuple[str, dict[str, Any]]:
     comparisons = write_csv(root / "comparisons.csv", study.comparisons)
     paths: dict[str, Any] = {"comparisons": comparisons, "study": study}
     text = f"\n{_STUDY_HEADING}\n\n" + "\n".join(study_lines(study)) + "\n"
+    # the default panels, or, for curves measured without them (an earlier fdpo's metrics), what the study judged
+    panels = [m for m in CURVE_MEASURES if m in study.measures] or [
+        m for m in study.measures if m != "completion_tokens"
+    ]
     for axis, name in (("reward_logit_mean", "curves.png"), ("kl_to_ref", "curves_kl.png")):
+        if not panels or not any(isinstance(row.get(axis), (int, float)) for row in curves):
+            continue
         paths[name] = plot_curves(
-            curves, root / name, axis=axis, control_rows=controls, labels=study.labels, title=title
+            curves,
+            root / name,
+            measures=panels,
+            axis=axis,
+            control_rows=controls,
+            labels=study.labels,
+            title=title,
         )
         text += f"\n![diversity along the curves against {axis}]({name})\n"
     return text, paths

@@ -204,3 +204,17 @@ def test_write_report_adds_the_study_when_the_sweep_traced_curves(tmp_path):
         "FKL"
     }
     assert (tmp_path / "curves.png").is_file() and (tmp_path / "curves_kl.png").is_file()
+
+
+def test_curves_without_the_default_panels_are_drawn_with_what_the_study_judged(tmp_path):
+    """curves.csv from a sweep that measured only the earlier metrics: the plot shows token entropy, not an error."""
+    curves = _curves({"reverse_kl": RKL, "forward_kl": FKL}, {"reverse_kl": 1, "forward_kl": 1})
+    curves = [{k: v for k, v in row.items() if k != "entropy_rate"} for row in curves]
+    write_csv(tmp_path / CURVES_FILE, curves)
+    write_csv(tmp_path / "results.csv", [{**r, "run_id": f"{r['divergence']}-s{r['seed']}"} for r in curves])
+    paths = write_report(tmp_path, diversity="token_entropy")
+    assert paths["curves.png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (
+        "![diversity along the curves against kl_to_ref](curves_kl.png)"
+        in (tmp_path / "report.md").read_text()
+    )
