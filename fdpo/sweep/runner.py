@@ -84,6 +84,7 @@ from fdpo.pipeline import (
     train_policy,
 )
 from fdpo.report import BASELINE, write_report
+from fdpo.report.machine import record_machine
 from fdpo.report.study import CONTROLS_FILE, CURVES_FILE
 from fdpo.settings import METRIC_COLUMNS
 from fdpo.sweep.config import RunSpec, SweepConfig
@@ -230,6 +231,11 @@ def run_sweep(
         expected = {BASELINE: baseline, **{run.run_id: run.to_dict() for run in runs}}
         store = RunStore(root, shared=config.shared_dict(), expected=expected)
         resources = SweepResources(config)
+        import torch
+
+        record_machine(
+            root, threads=torch.get_num_threads(), device=resources.device
+        )  # what the numbers hold for
 
         finished = set(store.scan())  # warns about each folder it does not trust, and why
         todo = [run for run in runs if run.run_id not in finished]

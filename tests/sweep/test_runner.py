@@ -159,6 +159,10 @@ def test_sweep_json_records_the_config(tmp_path, tiny_model_dir, tiny_classifier
     assert SweepConfig.from_dict(recorded["config"]).to_dict() == config.to_dict()
     assert recorded["shared"] == config.shared_dict()
     assert os.path.isfile(tmp_path / "runs" / "sft" / "config.json")
+    import torch
+
+    (machine,) = json.loads((tmp_path / "machine.json").read_text())  # the machine, before any model work
+    assert machine["threads"] == torch.get_num_threads() and machine["versions"]["torch"] == torch.__version__
 
 
 # ----------------------------------------------------------------------------------------------------------------
