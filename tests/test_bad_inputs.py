@@ -34,6 +34,8 @@ class Case:
     absent: tuple[str, ...] = ()  # paths under {tmp} that must not exist afterwards
     code: int = 2
     patch: str | None = None  # a key of PATCHES
+    prepare: str | None = None  # a key of PREPARE: makes what a file cannot be (a FIFO, a symlink, a device node)
+    then: str | None = None  # a key of THEN: checks what the command left (the link kept, the device still one)
     needs: str | None = None  # the branch whose work makes it pass (an expected failure until merged)
 
 
@@ -85,6 +87,14 @@ CASES = [
          ("f.txt", "is a file"), files={"f.txt": "x"}),
     Case("gen-read-only-folder", "generate --model {lm} " + GEN + " --output {tmp}/ro/s.jsonl",
          ("Permission denied", "ro/s.jsonl"), patch="read-only", absent=("ro",)),
+    Case("gen-output-is-folder", "generate --model {lm} " + GEN + " --output {tmp}/d",
+         ("--output", "is a folder", "path of a file"), files={"d/keep": "x"}),
+    Case("gen-output-fifo-no-reader", "generate --model {lm} " + GEN + " --output {tmp}/fifo",
+         ("fifo", "named pipe", "no process is reading"), prepare="fifo"),
+    Case("gen-output-symlink-kept", "generate --model {lm} " + GEN + " --output {tmp}/link.jsonl", (), code=0,
+         prepare="symlink", then="symlink-kept"),
+    Case("gen-output-char-device", "generate --model {lm} " + GEN + " --output {tmp}/null", (), code=0,
+         prepare="char-device", then="still-a-device"),
     Case("gen-disk-full", "generate --model {lm} " + GEN + " --output {tmp}/out/s.jsonl",
          ("No space left", "--output", "s.jsonl"), patch="disk-full", absent=("out/s.jsonl",)),
     # -- pairs: the samples file, the pairing, the reward model
@@ -263,6 +273,42 @@ def _patch(name: str | None, monkeypatch) -> None:
         monkeypatch.setattr(fdpo._io.tempfile, "mkstemp", refused)
 
 
+def _fifo(tmp: Path) -> None:
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs on this system")
+    os.mkfifo(tmp / "fifo")
+
+
+def _symlink(tmp: Path) -> None:
+    (tmp / "real").mkdir()
+    (tmp / "real" / "s.jsonl").write_text("old\n")
+    (tmp / "link.jsonl").symlink_to(tmp / "real" / "s.jsonl")
+
+
+def _char_device(tmp: Path) -> None:
+    import stat
+
+    try:  # the device /dev/null is (1, 3); making one needs root
+        os.mknod(tmp / "null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except (PermissionError, AttributeError, OSError) as error:
+        pytest.skip(f"cannot make a device node here: {error}")
+
+
+def _symlink_kept(tmp: Path) -> None:
+    assert (tmp / "link.jsonl").is_symlink(), "the symlink was replaced by a file"
+    assert (tmp / "real" / "s.jsonl").read_text().startswith("{"), "the link's target was not written"
+
+
+def _still_a_device(tmp: Path) -> None:
+    import stat
+
+    assert stat.S_ISCHR((tmp / "null").stat().st_mode), "the device node was replaced by a regular file"
+
+
+PREPARE = {"fifo": _fifo, "symlink": _symlink, "char-device": _char_device}
+THEN = {"symlink-kept": _symlink_kept, "still-a-device": _still_a_device}
+
+
 def run_case(case: Case, tmp: Path, models: dict[str, str], assets: Path, monkeypatch, capsys):
     """Runs one case; returns (exit code, stdout + stderr)."""
     for name, content in case.files.items():
@@ -271,6 +317,8 @@ def run_case(case: Case, tmp: Path, models: dict[str, str], assets: Path, monkey
         path = tmp / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    if case.prepare:
+        PREPARE[case.prepare](tmp)
     if "{a:sweep.yaml}" in case.argv:
         (tmp / "sweep.yaml").write_text(SWEEP.format(**models))
     argv = case.argv.replace("{a:sweep.yaml}", str(tmp / "sweep.yaml"))
@@ -332,4 +380,6 @@ def test_bad_input(case, tmp_path, tiny_model_dir, tiny_classifier_dir, assets, 
     assert not missing, (missing, output)
     for name in case.absent:
         assert not (tmp_path / name).exists(), name
+    if case.then:
+        THEN[case.then](tmp_path)
     assert not list(tmp_path.rglob(".*.tmp")), "a temporary file was left behind"

@@ -56,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from fdpo.cli.failures import about
     from fdpo.cli.options import (
         check_model,
+        check_output_file,
         device,
         generation_settings,
         load_model,
@@ -77,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     if "kl_to_ref" in metrics and not args.reference:
         problems.append("kl_to_ref needs --reference (the model the policy was trained from).")
     refuse(problems)
+    check_output_file("--output", args.output)
+    check_output_file("--generations-output", args.generations_output)
     check_model("--model", args.model)
     check_model("--reward-model", args.reward_model)
     if args.reference:

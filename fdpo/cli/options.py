@@ -25,6 +25,7 @@ __all__ = [
     "add_sampling_options",
     "check_model",
     "check_output_dir",
+    "check_output_file",
     "check_output_paths",
     "device",
     "generation_settings",
@@ -261,6 +262,23 @@ def check_output_dir(option: str, value: str | None) -> None:
             f"{option} {value!r} is a file, not a folder. Give a folder path (it is created if missing), or move "
             "the file away."
         )
+
+
+def check_output_file(option: str, value: str | None) -> None:
+    """An output file that exists as a folder or a socket is refused before any work. A symlink is followed (its
+    target is written); a device such as /dev/null or a FIFO is written through, never replaced."""
+    import stat
+
+    if value is None:
+        return
+    path = Path(value).expanduser()
+    if path.is_dir():
+        raise InputError(
+            f"{option} {value!r} is a folder, so no file can be written there. Give the path of a file (for "
+            f"example {str(path / 'out.jsonl')!r})."
+        )
+    if path.exists() and stat.S_ISSOCK(path.stat().st_mode):
+        raise InputError(f"{option} {value!r} is a socket, not a file. Give the path of a regular file.")
 
 
 def check_output_paths(paths: list[str]) -> None:

@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from fdpo.cli.failures import about
     from fdpo.cli.options import (
         check_model,
+        check_output_file,
         device,
         load_model,
         load_reward,
@@ -76,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
     problems = option_problems(settings.problems(), "pairs", _PAIR_OPTIONS)
     problems += option_problems(reward_settings.problems(), "reward", _REWARD_OPTIONS)
     refuse(problems)
+    check_output_file("--output", args.output)
+    check_output_file("--scores-output", args.scores_output)
     with about(f"--samples {args.samples!r}", also=(ValueError, KeyError, TypeError)):
         samples = Samples.load(args.samples)
     if not len(samples):
