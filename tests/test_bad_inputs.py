@@ -34,8 +34,8 @@ class Case:
     absent: tuple[str, ...] = ()  # paths under {tmp} that must not exist afterwards
     code: int = 2
     patch: str | None = None  # a key of PATCHES
-    prepare: str | None = None  # a key of PREPARE: makes what a file cannot be (a FIFO, a symlink, a device node)
-    then: str | None = None  # a key of THEN: checks what the command left (the link kept, the device still one)
+    prepare: str | None = None  # a key of PREPARE: makes a FIFO, a symlink, a device node
+    then: str | None = None  # a key of THEN: checks what the command left behind
     needs: str | None = None  # the branch whose work makes it pass (an expected failure until merged)
 
 
@@ -95,6 +95,18 @@ CASES = [
          prepare="symlink", then="symlink-kept"),
     Case("gen-output-char-device", "generate --model {lm} " + GEN + " --output {tmp}/null", (), code=0,
          prepare="char-device", then="still-a-device"),
+    Case("gen-model-no-tokenizer", "generate --model {a:notokenizer} " + GEN + " --output {tmp}/s.jsonl",
+         ("--model", "notokenizer", "no tokenizer files", "save_pretrained"), absent=("s.jsonl",)),
+    Case("gen-model-is-classifier", "generate --model {clf} " + GEN + " --output {tmp}/s.jsonl",
+         ("--model", "is not a causal language model", "DistilBertForSequenceClassification"), absent=("s.jsonl",)),
+    Case("gen-temperature-zero", "generate --model {lm} --prompt x --gen temperature=0 --output {tmp}/s.jsonl",
+         ("--gen.temperature=0", "above 0", "do_sample=false"), absent=("s.jsonl",)),
+    Case("gen-top-p-abc", "generate --model {lm} --prompt x --gen top_p=abc --output {tmp}/s.jsonl",
+         ("--gen.top_p='abc'", "(0, 1]"), absent=("s.jsonl",)),
+    Case("gen-samples-absurd", "generate --model {lm} " + GEN + " --samples-per-prompt 100000000000000000000 "
+         "--output {tmp}/s.jsonl", ("--samples-per-prompt=1e+20", "GiB of memory"), absent=("s.jsonl",)),
+    Case("gen-prompts-file-bom", "generate --model {lm} --prompts-file {tmp}/p.txt --gen max_new_tokens=2 --no-progress "
+         "--output {tmp}/s.jsonl", (), code=0, files={"p.txt": "\ufeffGood\n".encode()}, then="bom-stripped"),
     Case("gen-disk-full", "generate --model {lm} " + GEN + " --output {tmp}/out/s.jsonl",
          ("No space left", "--output", "s.jsonl"), patch="disk-full", absent=("out/s.jsonl",)),
     # -- pairs: the samples file, the pairing, the reward model
@@ -125,7 +137,10 @@ CASES = [
          ("--reward-batch-size", "positive integer")),
     Case("pairs-reward-model-is-causal-lm",
          "pairs --samples {a:samples.jsonl} --reward-model {lm} --output {tmp}/p.jsonl",
-         ("Reward model", "score.weight", "sequence classifier"), absent=("p.jsonl",)),
+         ("--reward-model", "is not a sequence classifier", "GPT2LMHeadModel"), absent=("p.jsonl",)),
+    Case("pairs-positive-index-beyond-labels",
+         "pairs --samples {a:samples.jsonl} --reward-model {clf} --positive-index 5 --output {tmp}/p.jsonl",
+         ("--positive-index=5", "2 classes", "0 to 1"), absent=("p.jsonl",)),
     # -- train: data, settings, outputs
     Case("train-samples-as-pairs", TRAIN.replace("{a:pairs.jsonl}", "{a:samples.jsonl}"),
          ("samples.jsonl", "not a pairs file", "'chosen'", "fdpo pairs --samples"), absent=("policy",)),
@@ -160,6 +175,10 @@ CASES = [
     Case("train-unknown-option", TRAIN + " --learnig_rate 1e-5", ("--learnig_rate", "did you mean --learning_rate")),
     Case("train-output-dir-is-file", TRAIN.replace("{tmp}/policy", "{tmp}/f.txt"), ("--output-dir", "f.txt", "is a file"),
          files={"f.txt": "x"}),
+    Case("train-beta-overflows", TRAIN + " --beta 1e308 --max_steps 1", ("beta=1e+308", "at most 1000", "overflow"),
+         absent=("policy",)),
+    Case("train-model-no-tokenizer", TRAIN.replace("{lm}", "{a:notokenizer}") + " --max_steps 1",
+         ("--model", "no tokenizer files"), absent=("policy",)),
     Case("train-config-missing", TRAIN + " --config {tmp}/none.yaml", ("--config", "none.yaml", "does not exist")),
     Case("train-config-not-utf8", TRAIN + " --config {tmp}/c.yaml", ("--config", "c.yaml", "UTF-8"),
          files={"c.yaml": b"beta: 0.1 \xff\n"}),
@@ -173,13 +192,18 @@ CASES = [
          "--output-dir {tmp}/policy", ("no split 'dev'", "train")),
     # -- evaluate
     Case("eval-reward-model-is-causal-lm", "evaluate --model {lm} --reward-model {lm} " + GEN + " --output {tmp}/m.json",
-         ("Reward model", "score.weight", "sequence classifier"), absent=("m.json",)),
+         ("--reward-model", "is not a sequence classifier", "GPT2LMHeadModel"), absent=("m.json",)),
     Case("eval-kl-without-reference", "evaluate --model {lm} --reward-model {clf} --prompt x --metrics kl_to_ref "
          "--output {tmp}/m.json", ("kl_to_ref needs --reference",)),
     Case("eval-unknown-metric", "evaluate --model {lm} --reward-model {clf} --prompt x --metrics entropy "
          "--output {tmp}/m.json", ("--metrics", "invalid choice")),
     Case("eval-batch-zero", "evaluate --model {lm} --reward-model {clf} --prompt x --batch-size 0 --output {tmp}/m.json",
          ("--batch-size", "positive integer")),
+    Case("eval-reference-other-vocabulary", "evaluate --model {lm} --reference {a:othervocab} --reward-model {clf} "
+         + GEN + " --metrics kl_to_ref --output {tmp}/m.json",
+         ("--model", "--reference", "othervocab", "different vocabularies", "(300 and"), absent=("m.json",)),
+    Case("eval-positive-index-beyond-labels", "evaluate --model {lm} --reward-model {clf} --positive-index 2 " + GEN
+         + " --output {tmp}/m.json", ("--positive-index=2", "2 classes"), absent=("m.json",)),
     # -- sweep: the config file and its validation (dry run: no model is loaded)
     Case("sweep-config-missing", "sweep {tmp}/none.yaml --output-dir {tmp}/out", ("none.yaml", "does not exist"),
          absent=("out",)),
@@ -218,6 +242,14 @@ CASES = [
     Case("sweep-seed-negative", SWEEP_RUN + " grid.seeds=[-1]", ("grid.seeds", "-1")),
     Case("sweep-seed-huge", SWEEP_RUN + " grid.seeds=[99999999999999999999]", ("grid.seeds", "99999999999999999999")),
     Case("sweep-eval-prompts-numbers", SWEEP_RUN + " evaluation.prompts=[1,2]", ("evaluation.prompts",)),
+    Case("sweep-beta-overflows", SWEEP_RUN + " grid.betas=[1e308]", ("1e+308", "at most 1000")),
+    Case("sweep-top-k-ten", SWEEP_RUN + " generation.top_k=ten", ("generation.top_k='ten'", "whole number")),
+    Case("sweep-max-new-tokens-negative", SWEEP_RUN + " generation.max_new_tokens=-4",
+         ("generation.max_new_tokens=-4", "at least 1")),
+    Case("sweep-reward-model-is-causal-lm", SWEEP_RUN + " reward_model={lm}",
+         ("reward_model", "is not a sequence classifier")),
+    Case("sweep-sft-model-is-classifier", SWEEP_RUN + " sft_model={clf}", ("sft_model", "is not a causal language model")),
+    Case("sweep-model-no-tokenizer", SWEEP_RUN + " sft_model={a:notokenizer}", ("sft_model", "no tokenizer files")),
     Case("sweep-device-cuda", SWEEP_RUN + " device=cuda", ("device", "cuda")),
     Case("sweep-duplicate-yaml-key", "sweep {tmp}/c.yaml --output-dir {tmp}/out --dry-run", ("grid", "twice"),
          files={"c.yaml": SWEEP + "grid: {{seeds: [0]}}\ngrid: {{seeds: [1]}}\n"}),
@@ -253,6 +285,14 @@ def assets(tiny_model_dir, tmp_path_factory):
     shutil.copytree(tiny_model_dir, truncated)
     weights = truncated / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:64])
+    no_tokenizer = folder / "notokenizer"  # what `cp -r $LM nt; rm nt/tokenizer*` leaves
+    shutil.copytree(tiny_model_dir, no_tokenizer)
+    for file in no_tokenizer.glob("tokenizer*"):
+        file.unlink()
+    from fdpo.demo.models import build_causal_lm, save_pretrained, train_tokenizer
+
+    other = train_tokenizer(["the movie was good, a b c d e f g"] * 20, vocab_size=280)
+    save_pretrained(build_causal_lm(other, n_layer=1, n_embd=16, n_head=2, n_positions=64), other, folder / "othervocab")
     return folder
 
 
@@ -305,8 +345,13 @@ def _still_a_device(tmp: Path) -> None:
     assert stat.S_ISCHR((tmp / "null").stat().st_mode), "the device node was replaced by a regular file"
 
 
+def _bom_stripped(tmp: Path) -> None:
+    first = json.loads((tmp / "s.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert first["prompt"] == "Good", first["prompt"]
+
+
 PREPARE = {"fifo": _fifo, "symlink": _symlink, "char-device": _char_device}
-THEN = {"symlink-kept": _symlink_kept, "still-a-device": _still_a_device}
+THEN = {"symlink-kept": _symlink_kept, "still-a-device": _still_a_device, "bom-stripped": _bom_stripped}
 
 
 def run_case(case: Case, tmp: Path, models: dict[str, str], assets: Path, monkeypatch, capsys):
@@ -322,7 +367,7 @@ def run_case(case: Case, tmp: Path, models: dict[str, str], assets: Path, monkey
     if "{a:sweep.yaml}" in case.argv:
         (tmp / "sweep.yaml").write_text(SWEEP.format(**models))
     argv = case.argv.replace("{a:sweep.yaml}", str(tmp / "sweep.yaml"))
-    for name in ("samples.jsonl", "pairs.jsonl", "badconfig", "truncated"):
+    for name in ("samples.jsonl", "pairs.jsonl", "badconfig", "truncated", "notokenizer", "othervocab"):
         argv = argv.replace("{a:" + name + "}", str(assets / name))
     argv = argv.format(tmp=tmp, **models)
     _patch(case.patch, monkeypatch)

@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
         refuse,
     )
     from fdpo.pipeline import generate_samples
+    from fdpo.sweep.preflight import sample_memory_problems
 
     given = prompts(args)
     generation = generation_settings(args.gen)
@@ -44,6 +45,11 @@ def run(args: argparse.Namespace) -> int:
     problems += positive_int_problems("--batch-size", args.batch_size)
     refuse(problems)
     check_output_file("--output", args.output)
+    refuse(
+        sample_memory_problems(
+            args.samples_per_prompt, len(given), generation.get("max_new_tokens"), "--samples-per-prompt"
+        )
+    )
     check_model("--model", args.model)
     model, tokenizer = load_model("--model", args.model, device(args.device))
     samples = generate_samples(

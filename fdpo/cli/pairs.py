@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from fdpo.errors import InputError
     from fdpo.pipeline import make_pairs, score_samples
     from fdpo.settings import PairSettings, RewardSettings
+    from fdpo.sweep.preflight import classifier_label_problems
 
     settings = settings_from(PairSettings, args, _PAIR_OPTIONS)
     reward_settings = settings_from(RewardSettings, args, _REWARD_OPTIONS)
@@ -93,6 +94,11 @@ def run(args: argparse.Namespace) -> int:
                 "Regenerate the file with 'fdpo generate', or fix that record."
             )
     check_model("--reward-model", args.reward_model)
+    refuse(
+        classifier_label_problems(
+            "--reward-model", args.reward_model, args.positive_index, "--positive-index"
+        )
+    )
     needs_model = settings.strategy == "divpo" and settings.diversity == "logprob"
     if needs_model and not args.model:
         raise InputError(
