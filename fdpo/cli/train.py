@@ -123,7 +123,7 @@ def _load_dataset(script, mixture) -> tuple[Any, Any, str]:
 
 def run(args: argparse.Namespace) -> int:
     from fdpo.checks import check_preference_dataset
-    from fdpo.cli.options import check_model, check_output_dir, refuse
+    from fdpo.cli.options import check_model, check_output_dir, check_output_not_input, refuse
     from fdpo.cli.train_args import parse
     from fdpo.errors import InputError
 
@@ -141,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
     refuse(problems)
     check_output_dir("--output-dir", config.output_dir)
     check_model("--model", model_args.model_name_or_path)
+    # The reference is the --model itself (TRL loads it again from that path).
+    check_output_not_input("--output-dir", config.output_dir, {"--model": model_args.model_name_or_path})
     if script.pairs:
         train, test, source = _load_pairs(script.pairs), None, f"--pairs {script.pairs!r}"
     else:
