@@ -303,7 +303,9 @@ def assets(tiny_model_dir, tmp_path_factory):
     from fdpo.demo.models import build_causal_lm, save_pretrained, train_tokenizer
 
     other = train_tokenizer(["the movie was good, a b c d e f g"] * 20, vocab_size=280)
-    save_pretrained(build_causal_lm(other, n_layer=1, n_embd=16, n_head=2, n_positions=64), other, folder / "othervocab")
+    save_pretrained(
+        build_causal_lm(other, n_layer=1, n_embd=16, n_head=2, n_positions=64), other, folder / "othervocab"
+    )
     return folder
 
 
