@@ -144,6 +144,7 @@ class FDPOTrainer(DPOTrainer):
         size = getattr(embeddings, "num_embeddings", None)
         tokenizer = getattr(self, "_tokenizer", None) or getattr(self.processing_class, "tokenizer", None)
         check_tokenizer(f"the policy {name}", tokenizer or self.processing_class, vocab_size=size)
+        self._check_context_length(model)
         if self.ref_model is None:
             return
         reference = self.accelerator.unwrap_model(self.ref_model)
@@ -156,6 +157,39 @@ class FDPOTrainer(DPOTrainer):
                 "log-ratios log π(y|x) − log π_ref(y|x) would compare different tokens. Use as the reference the model "
                 "the policy starts from (leave ref_model unset), or one with the same tokenizer."
             )
+
+    def _check_context_length(self, model) -> None:
+        """Refuses pairs longer than the model's position embeddings (after truncation to ``max_length``): the
+        forward pass would index past them (an ``IndexError`` deep in torch)."""
+        from datasets import Dataset
+
+        config = model.config
+        limit = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+        if not isinstance(limit, int) or (self.args.max_length is not None and self.args.max_length <= limit):
+            return
+        datasets = {"train_dataset": self.train_dataset}
+        if isinstance(self.eval_dataset, dict):
+            datasets.update({f"eval_dataset[{key!r}]": value for key, value in self.eval_dataset.items()})
+        else:
+            datasets["eval_dataset"] = self.eval_dataset
+        for name, dataset in datasets.items():
+            columns = ("prompt_ids", "chosen_ids", "rejected_ids")
+            if not isinstance(dataset, Dataset) or not set(columns) <= set(dataset.column_names):
+                continue
+            prompts, chosen, rejected = (dataset[column] for column in columns)
+            lengths = [
+                len(p) + max(len(c), len(r)) for p, c, r in zip(prompts, chosen, rejected, strict=True)
+            ]
+            if self.args.max_length is not None:
+                lengths = [min(length, self.args.max_length) for length in lengths]
+            longest = max(range(len(lengths)), key=lengths.__getitem__, default=None)
+            if longest is not None and lengths[longest] > limit:
+                raise InputError(
+                    f"{name}, pair {longest + 1}: prompt and completion make {lengths[longest]} tokens, more than the "
+                    f"model's {limit} positions (max_length={self.args.max_length}), so the forward pass would fail. "
+                    f"Set max_length to at most {limit} (--max_length {limit}; longer pairs are truncated), or drop "
+                    "the long pairs."
+                )
 
     def training_step(self, model, inputs, num_items_in_batch=None):
         """``Trainer.training_step``, stopped with ``NonFiniteTrainingError`` at the first non-finite loss."""
@@ -226,7 +260,12 @@ class FDPOTrainer(DPOTrainer):
         tags.append(f"f-divergence:{self.divergence.name}")
         super().create_model_card(model_name=model_name, dataset_name=dataset_name, tags=tags)
         if self.is_world_process_zero():
-            add_fdpo_settings(os.path.join(self.args.output_dir, "README.md"), self.args)
+            from trl.trainer.utils import get_config_model_id
+
+            base_model = get_config_model_id(self.accelerator.unwrap_model(self.model).config)
+            add_fdpo_settings(
+                os.path.join(self.args.output_dir, "README.md"), self.args, base_model=base_model
+            )
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
         """Saves the model (or the PEFT adapter) as ``Trainer.save_model`` does, with a model card next to it.

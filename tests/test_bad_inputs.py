@@ -183,6 +183,20 @@ CASES = [
          ("--output-dir", "is --model", "overwrite", "a folder of its own")),
     Case("train-output-dir-inside-model", "train --model {lm} --pairs {a:pairs.jsonl} --output-dir {lm}/pol --max_steps 1",
          ("--output-dir", "lies inside --model", "a folder of its own")),
+    Case("train-pairs-mixed-formats", TRAIN.replace("{a:pairs.jsonl}", "{tmp}/t.jsonl") + " --max_steps 1",
+         ("t.jsonl", "record 2", "'prompt' is a list of chat messages", "one format"),
+         files={"t.jsonl": json.dumps(PAIR) + "\n" + json.dumps({
+             "prompt": [{"role": "user", "content": "x"}], "chosen": [{"role": "assistant", "content": "a"}],
+             "rejected": [{"role": "assistant", "content": "b"}]}) + "\n"}, absent=("policy",)),
+    Case("train-pairs-ref-logps-string", TRAIN.replace("{a:pairs.jsonl}", "{tmp}/t.jsonl") + " --max_steps 1",
+         ("t.jsonl", "record 1", "'ref_chosen_logps' is 'abc'", "a number"),
+         files={"t.jsonl": json.dumps(PAIR | {"ref_chosen_logps": "abc", "ref_rejected_logps": -1.0}) + "\n"},
+         absent=("policy",)),
+    Case("train-pair-longer-than-context", TRAIN.replace("{a:pairs.jsonl}", "{tmp}/t.jsonl") + " --max_steps 1",
+         ("pair 1", "more than the model's 128 positions", "--max_length 128"),
+         files={"t.jsonl": json.dumps(PAIR | {"chosen": " good" * 200}) + "\n"}, absent=("policy",)),
+    Case("train-use-peft-without-peft", TRAIN + " --use_peft --max_steps 1",
+         ("--use_peft", "pip install 'fdpo[peft]'"), patch="no-peft", absent=("policy",)),
     Case("train-config-missing", TRAIN + " --config {tmp}/none.yaml", ("--config", "none.yaml", "does not exist")),
     Case("train-config-not-utf8", TRAIN + " --config {tmp}/c.yaml", ("--config", "c.yaml", "UTF-8"),
          files={"c.yaml": b"beta: 0.1 \xff\n"}),
@@ -273,6 +287,12 @@ CASES = [
     Case("report-path-is-file", "report {tmp}/f.txt", ("f.txt", "is a file"), files={"f.txt": "x"}),
     Case("report-sweep-json-truncated", "report {tmp}/sw", ("sweep.json", "line 1", "cut short"),
          files={"sw/sweep.json": '{"config": {"na'}),
+    Case("report-folder-without-results", "report {tmp}/sw", ("sw", "exists but holds no results", "fdpo sweep"),
+         files={"sw/notes.txt": "x"}),
+    Case("report-results-header-only", "report {tmp}/sw", ("results.csv", "holds no runs", "only its header"),
+         files={"sw/results.csv": "run_id,divergence,beta\n"}),
+    Case("report-results-truncated", "report {tmp}/sw", ("results.csv", "line 3", "cut short"),
+         files={"sw/results.csv": "run_id,divergence,beta\na,reverse_kl,0.1\nb,rev"}),
     Case("report-unknown-diversity", "report {tmp} --diversity entropy", ("--diversity", "invalid choice")),
     Case("demo-no-output-dir", "demo --quick", ("--output-dir",)),
     Case("demo-output-dir-is-file", "demo --quick --output-dir {tmp}/f.txt", ("--output-dir", "is a file"),
@@ -318,6 +338,13 @@ def _patch(name: str | None, monkeypatch) -> None:
             raise OSError(errno.ENOSPC, "No space left on device")
 
         monkeypatch.setattr(fdpo._io.os, "fsync", full)
+    elif name == "no-peft":  # an install without the peft extra
+        import importlib.util
+
+        find_spec = importlib.util.find_spec
+        monkeypatch.setattr(
+            importlib.util, "find_spec", lambda module, *a: None if module == "peft" else find_spec(module, *a)
+        )
     elif name == "read-only":  # what writing into a read-only folder gives (chmod does not stop root)
 
         def refused(*args, dir=None, **kwargs):

@@ -160,15 +160,6 @@ def test_register_refuses_duplicates_and_excluded_names():
         register_divergence(Nameless)
 
 
-@pytest.mark.parametrize("name", ["..", ".", "a/b", "x__y", "1st", "my kl", "kl\n", "ünï"])
-def test_register_refuses_names_that_cannot_name_a_run(name):
-    """The name is a run id's first part and a folder name: '..' would train a run missing from results.csv."""
-    bad = type("Bad", (FDivergence,), {"name": name})
-    with pytest.raises(ValueError, match="not a valid divergence name.*letter"):
-        register_divergence(bad)
-    assert name not in list_divergences()
-
-
 def test_user_divergence_registers_and_is_stabilised():
     """A user's divergence needs only f′, f and its exact range; the extension comes for free."""
 

@@ -65,41 +65,6 @@ def test_atomic_open_refuses_append_mode(tmp_path):
             pass
 
 
-def test_a_symlink_is_followed_and_kept(tmp_path):
-    target = write_text(tmp_path / "real.txt", "old\n")
-    (tmp_path / "link.txt").symlink_to(target)
-    (tmp_path / "dangling.txt").symlink_to(tmp_path / "new.txt")
-    write_text(tmp_path / "link.txt", "new\n")
-    write_text(tmp_path / "dangling.txt", "created\n")
-    assert (tmp_path / "link.txt").is_symlink() and target.read_text() == "new\n"
-    assert (tmp_path / "dangling.txt").is_symlink() and (tmp_path / "new.txt").read_text() == "created\n"
-
-
-def test_a_folder_is_refused(tmp_path):
-    (tmp_path / "d").mkdir()
-    (tmp_path / "to-d").symlink_to(tmp_path / "d")
-    for name in ("d", "to-d"):
-        with pytest.raises(IsADirectoryError, match="is a folder"):
-            write_text(tmp_path / name, "x")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "to-d"]
-
-
-@posix_only
-def test_a_fifo_is_written_through_or_refused_when_nobody_reads(tmp_path):
-    fifo = tmp_path / "fifo"
-    os.mkfifo(fifo)
-    with pytest.raises(InputError, match="no process is reading"):
-        write_text(fifo, "x")
-    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
-    try:
-        write_text(fifo, "through\n")
-        assert os.read(reader, 100) == b"through\n"
-    finally:
-        os.close(reader)
-    assert stat.S_ISFIFO(fifo.stat().st_mode)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo"]  # no temporary file either
-
-
 def test_json_jsonl_csv_round_trips(tmp_path):
     write_json(tmp_path / "a" / "b.json", {"x": float("nan"), "y": [1, float("inf")], "z": Path("p")})
     assert read_json(tmp_path / "a" / "b.json") == {"x": None, "y": [1, None], "z": "p"}

@@ -117,3 +117,13 @@ def test_a_reference_with_another_vocabulary_is_refused(tiny_model_dir, tmp_path
     check_same_vocabulary("'pol'", tokenizer, "'ref'", AutoTokenizer.from_pretrained(tiny_model_dir))
     with pytest.raises(InputError, match="300 token embeddings and the reference .* has \\d+"):
         _trainer(tiny_model_dir, tmp_path, ref_model=other)
+
+
+def test_the_model_card_names_a_local_base_model(tiny_model_dir, tmp_path):
+    """TRL's card template says "fine-tuned version of [None](https://huggingface.co/None)" for a local model."""
+    from huggingface_hub import ModelCard
+
+    trainer = _trainer(tiny_model_dir, tmp_path)
+    trainer.save_model(str(tmp_path / "final"))
+    text = ModelCard.load(tmp_path / "final" / "README.md").text
+    assert "[None]" not in text and f"fine-tuned version of `{tiny_model_dir}`" in text

@@ -57,6 +57,13 @@ def run(args: argparse.Namespace) -> int:
         with about(str(sweep_json), also=(ValueError,)):
             data = read_json(sweep_json)
         config = data.get("config", {}) if isinstance(data, dict) else {}
+    if folder.is_dir() and not any((folder / name).is_file() for name in ("results.csv", "summary.csv")):
+        raise InputError(
+            f"{args.sweep_dir!r} exists but holds no results: neither results.csv nor summary.csv is in it. Give the "
+            "folder that 'fdpo sweep' or 'fdpo demo' wrote, or run a sweep into this one first (fdpo sweep CONFIG "
+            f"--output-dir {args.sweep_dir})."
+        )
+    _check_results(folder / "results.csv")
     settings = config.get("report", {})
     with about(f"sweep folder {args.sweep_dir!r}"):
         paths = write_report(
@@ -73,3 +80,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"HTML:   {paths['html']}")
     print(f"Report: {paths['markdown']}")
     return 0
+
+
+def _check_results(path) -> None:
+    """A results.csv with no run (a header only) or with a row cut short is refused, naming the file and the fix."""
+    from fdpo._io import read_csv
+    from fdpo.cli.failures import about
+    from fdpo.errors import InputError
+
+    if not path.is_file():
+        return
+    with about(str(path), also=(ValueError,)):
+        rows = read_csv(path, parse_numbers=False)
+    rerun = "Rerun the same 'fdpo sweep' command into the folder: finished runs are kept and results.csv is written again."
+    if not rows:
+        raise InputError(
+            f"{path} holds no runs (it is empty or has only its header line), so there is nothing to report. {rerun}"
+        )
+    for line, row in enumerate(rows, start=2):
+        if None in row or None in row.values():
+            raise InputError(
+                f"{path}, line {line}: the row has {'more' if None in row else 'fewer'} cells than the header, so the "
+                f"file was probably cut short by an interrupted write. {rerun}"
+            )
