@@ -275,6 +275,10 @@ CASES = [
     Case("sweep-output-dir-is-model", "sweep {a:sweep.yaml} --output-dir {lm}", ("--output-dir", "is sft_model")),
     Case("frontier-quick-with-config", "frontier --quick --config {a:sweep.yaml} --output-dir {tmp}/out --dry-run",
          ("--quick", "--config", "cannot be combined"), absent=("out",)),
+    Case("sweep-ray-unreachable", "sweep {a:sweep.yaml} --output-dir {tmp}/out --executor ray --address 127.0.0.1:1",
+         ("127.0.0.1:1", "No Ray cluster answers", "ray start --head"), absent=("out",), patch="ray"),
+    Case("sweep-ray-address-malformed", "sweep {a:sweep.yaml} --output-dir {tmp}/out --executor ray --address nowhere",
+         ("'nowhere'", "HOST:PORT"), absent=("out",), patch="ray"),
     Case("sweep-device-cuda", SWEEP_RUN + " device=cuda", ("device", "cuda")),
     Case("sweep-duplicate-yaml-key", "sweep {tmp}/c.yaml --output-dir {tmp}/out --dry-run", ("grid", "twice"),
          files={"c.yaml": SWEEP + "grid: {{seeds: [0]}}\ngrid: {{seeds: [1]}}\n"}),
@@ -338,12 +342,16 @@ def _patch(name: str | None, monkeypatch) -> None:
             raise OSError(errno.ENOSPC, "No space left on device")
 
         monkeypatch.setattr(fdpo._io.os, "fsync", full)
+    elif name == "ray":  # the Ray executor's cases need Ray installed
+        pytest.importorskip("ray")
     elif name == "no-peft":  # an install without the peft extra
         import importlib.util
 
         find_spec = importlib.util.find_spec
         monkeypatch.setattr(
-            importlib.util, "find_spec", lambda module, *a: None if module == "peft" else find_spec(module, *a)
+            importlib.util,
+            "find_spec",
+            lambda module, *a: None if module == "peft" else find_spec(module, *a),
         )
     elif name == "read-only":  # what writing into a read-only folder gives (chmod does not stop root)
 

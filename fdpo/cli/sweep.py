@@ -107,7 +107,8 @@ def run_and_print(config, args: argparse.Namespace, started: float) -> int:
 def _refuse_machine_problems(config, args: argparse.Namespace) -> None:
     """What ``SweepConfig.check`` does not look at and a run would fail on (late, or by filling the memory): the
     output folder inside a model folder, ``reward.positive_index`` beyond the classifier's classes, and a number of
-    samples that cannot fit in memory. Checked before the dry run says "valid" and before a run starts."""
+    samples that cannot fit in memory, a Ray cluster that does not answer. Checked before the dry run says "valid" and
+    before a run starts."""
     from fdpo.cli.options import check_output_not_input, refuse
     from fdpo.pipeline import load_prompts
     from fdpo.sweep.preflight import classifier_label_problems, sample_memory_problems
@@ -115,6 +116,11 @@ def _refuse_machine_problems(config, args: argparse.Namespace) -> None:
     if not args.dry_run:
         models = {"sft_model": config.sft_model, "reward_model": config.reward_model}
         check_output_not_input("--output-dir", args.output_dir, models)
+    if getattr(args, "executor", None) == "ray":
+        from fdpo.sweep.executors import check_executor, check_ray_address
+
+        check_executor("ray")  # Ray installed
+        check_ray_address(args.address)  # an unreachable cluster fails now, not after the shared stages
     problems = classifier_label_problems("reward_model", config.reward_model, config.reward.positive_index)
     try:
         num_prompts = len(load_prompts(config.prompts.texts, config.prompts.file))
