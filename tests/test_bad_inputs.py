@@ -107,6 +107,8 @@ CASES = [
          "--output {tmp}/s.jsonl", ("--samples-per-prompt=1e+20", "GiB of memory"), absent=("s.jsonl",)),
     Case("gen-prompts-file-bom", "generate --model {lm} --prompts-file {tmp}/p.txt --gen max_new_tokens=2 --no-progress "
          "--output {tmp}/s.jsonl", (), code=0, files={"p.txt": "\ufeffGood\n".encode()}, then="bom-stripped"),
+    Case("gen-model-pickled-weights", "generate --model {a:pickled} " + GEN + " --output {tmp}/s.jsonl",
+         ("--model", "pytorch_model.bin", "safetensors"), absent=("s.jsonl",)),
     Case("gen-disk-full", "generate --model {lm} " + GEN + " --output {tmp}/out/s.jsonl",
          ("No space left", "--output", "s.jsonl"), patch="disk-full", absent=("out/s.jsonl",)),
     # -- pairs: the samples file, the pairing, the reward model
@@ -197,6 +199,7 @@ CASES = [
          files={"t.jsonl": json.dumps(PAIR | {"chosen": " good" * 200}) + "\n"}, absent=("policy",)),
     Case("train-use-peft-without-peft", TRAIN + " --use_peft --max_steps 1",
          ("--use_peft", "pip install 'fdpo[peft]'"), patch="no-peft", absent=("policy",)),
+    Case("train-learning-rate-zero", TRAIN + " --learning_rate 0", ("--learning_rate=0.0", "> 0"), absent=("policy",)),
     Case("train-config-missing", TRAIN + " --config {tmp}/none.yaml", ("--config", "none.yaml", "does not exist")),
     Case("train-config-not-utf8", TRAIN + " --config {tmp}/c.yaml", ("--config", "c.yaml", "UTF-8"),
          files={"c.yaml": b"beta: 0.1 \xff\n"}),
@@ -279,6 +282,8 @@ CASES = [
          ("127.0.0.1:1", "No Ray cluster answers", "ray start --head"), absent=("out",), patch="ray"),
     Case("sweep-ray-address-malformed", "sweep {a:sweep.yaml} --output-dir {tmp}/out --executor ray --address nowhere",
          ("'nowhere'", "HOST:PORT"), absent=("out",), patch="ray"),
+    Case("frontier-section-not-mapping", "frontier --config {tmp}/c.yaml --output-dir {tmp}/out --dry-run",
+         ("c.yaml", "frontier must be a mapping", "got 3"), files={"c.yaml": SWEEP + "frontier: 3\n"}, absent=("out",)),
     Case("sweep-device-cuda", SWEEP_RUN + " device=cuda", ("device", "cuda")),
     Case("sweep-duplicate-yaml-key", "sweep {tmp}/c.yaml --output-dir {tmp}/out --dry-run", ("grid", "twice"),
          files={"c.yaml": SWEEP + "grid: {{seeds: [0]}}\ngrid: {{seeds: [1]}}\n"}),
@@ -320,6 +325,12 @@ def assets(tiny_model_dir, tmp_path_factory):
     shutil.copytree(tiny_model_dir, truncated)
     weights = truncated / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:64])
+    pickled = folder / "pickled"  # weights saved as a pickle torch.load(weights_only=True) refuses
+    shutil.copytree(tiny_model_dir, pickled)
+    (pickled / "model.safetensors").unlink()
+    import pickle
+
+    (pickled / "pytorch_model.bin").write_bytes(pickle.dumps({"not": "tensors"}))
     no_tokenizer = folder / "notokenizer"  # what `cp -r $LM nt; rm nt/tokenizer*` leaves
     shutil.copytree(tiny_model_dir, no_tokenizer)
     for file in no_tokenizer.glob("tokenizer*"):
@@ -415,7 +426,15 @@ def run_case(case: Case, tmp: Path, models: dict[str, str], assets: Path, monkey
     if "{a:sweep.yaml}" in case.argv:
         (tmp / "sweep.yaml").write_text(SWEEP.format(**models))
     argv = case.argv.replace("{a:sweep.yaml}", str(tmp / "sweep.yaml"))
-    for name in ("samples.jsonl", "pairs.jsonl", "badconfig", "truncated", "notokenizer", "othervocab"):
+    for name in (
+        "samples.jsonl",
+        "pairs.jsonl",
+        "badconfig",
+        "truncated",
+        "notokenizer",
+        "othervocab",
+        "pickled",
+    ):
         argv = argv.replace("{a:" + name + "}", str(assets / name))
     argv = argv.format(tmp=tmp, **models)
     _patch(case.patch, monkeypatch)
