@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 HELP = "Write tradeoff.png and report.md for a sweep directory."
 DESCRIPTION = (
@@ -57,15 +58,9 @@ def run(args: argparse.Namespace) -> int:
         with about(str(sweep_json), also=(ValueError,)):
             data = read_json(sweep_json)
         config = data.get("config", {}) if isinstance(data, dict) else {}
-    if folder.is_dir() and not any((folder / name).is_file() for name in ("results.csv", "summary.csv")):
-        raise InputError(
-            f"{args.sweep_dir!r} exists but holds no results: neither results.csv nor summary.csv is in it. Give the "
-            "folder that 'fdpo sweep' or 'fdpo demo' wrote, or run a sweep into this one first (fdpo sweep CONFIG "
-            f"--output-dir {args.sweep_dir})."
-        )
     _check_results(folder / "results.csv")
     settings = config.get("report", {})
-    with about(f"sweep folder {args.sweep_dir!r}"):
+    with about(f"sweep folder {args.sweep_dir!r}"), _no_results_said(folder):
         paths = write_report(
             args.sweep_dir,
             diversity=args.diversity or settings.get("diversity", "predictive_entropy"),
@@ -80,6 +75,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"HTML:   {paths['html']}")
     print(f"Report: {paths['markdown']}")
     return 0
+
+
+@contextlib.contextmanager
+def _no_results_said(folder):
+    """write_report's FileNotFoundError for an existing folder without results, said as such (``about`` would call
+    the folder missing)."""
+    from fdpo.errors import InputError
+
+    try:
+        yield
+    except FileNotFoundError as error:
+        if folder.is_dir() and "holds no results" in str(error):
+            raise InputError(str(error)) from error
+        raise
 
 
 def _check_results(path) -> None:
