@@ -89,10 +89,6 @@ def _local_config(value: Any) -> dict | None:
     return config if isinstance(config, dict) else None
 
 
-_CLASSIFIER_SUFFIX = "ForSequenceClassification"
-_CAUSAL_LM_SUFFIXES = ("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")
-
-
 def model_kind_problems(name: str, value: Any, kind: str) -> list[str]:
     """Whether the local model folder ``value`` holds the kind of model its role needs (``"causal_lm"`` for a policy
     or reference, ``"classifier"`` for a reward model), read from config.json's ``architectures`` (the classes it was
@@ -101,33 +97,35 @@ def model_kind_problems(name: str, value: Any, kind: str) -> list[str]:
     config = _local_config(value)
     if config is None:
         return []
+    from transformers.models.auto import modeling_auto
+
     architectures = [a for a in config.get("architectures") or [] if isinstance(a, str)]
     model_type = config.get("model_type")
     saved = f"architectures {', '.join(architectures)}" if architectures else f"model_type {model_type!r}"
-    if kind == "classifier":
-        from transformers.models.auto.modeling_auto import (
-            MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES as names,
-        )
-
-        is_lm = architectures and all(a.endswith(_CAUSAL_LM_SUFFIXES) for a in architectures)
-        if is_lm or (isinstance(model_type, str) and model_type not in names):
-            return [
-                f"{name}={value!r} is not a sequence classifier (its config.json says {saved}): a reward model must "
-                "be one (e.g. a *ForSequenceClassification, such as lvwerra/distilbert-imdb), whose class logits "
-                "score a text. A causal LM given here would be scored by a classification head initialized at "
-                "random. Give the classifier's folder."
-            ]
-        return []
-    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES as names
-
-    is_classifier = architectures and all(a.endswith(_CLASSIFIER_SUFFIX) for a in architectures)
-    if is_classifier or (isinstance(model_type, str) and model_type not in names):
-        return [
-            f"{name}={value!r} is not a causal language model (its config.json says {saved}): a policy or "
-            "reference must generate text (e.g. a *ForCausalLM or *LMHeadModel, such as gpt2). Give the folder of "
-            "the causal LM; a classifier belongs in the reward model's place."
-        ]
+    mapping, other_suffixes, problem = _MODEL_KINDS[kind]
+    saved_as_other = architectures and all(a.endswith(other_suffixes) for a in architectures)
+    if saved_as_other or (isinstance(model_type, str) and model_type not in getattr(modeling_auto, mapping)):
+        return [f"{name}={value!r} is not {problem.format(saved=saved)}"]
     return []
+
+
+# kind → (transformers' auto mapping of the model types that have it, class-name endings of the other kind, message)
+_MODEL_KINDS = {
+    "classifier": (
+        "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES",
+        ("ForCausalLM", "LMHeadModel", "ForConditionalGeneration"),
+        "a sequence classifier (its config.json says {saved}): a reward model must be one (e.g. a "
+        "*ForSequenceClassification, such as lvwerra/distilbert-imdb), whose class logits score a text. A causal LM "
+        "given here would be scored by a classification head initialized at random. Give the classifier's folder.",
+    ),
+    "causal_lm": (
+        "MODEL_FOR_CAUSAL_LM_MAPPING_NAMES",
+        ("ForSequenceClassification",),
+        "a causal language model (its config.json says {saved}): a policy or reference must generate text (e.g. a "
+        "*ForCausalLM or *LMHeadModel, such as gpt2). Give the folder of the causal LM; a classifier belongs in the "
+        "reward model's place.",
+    ),
+}
 
 
 #: Files of which a saved tokenizer has at least one (fast tokenizers: tokenizer.json; slow ones: their vocabulary).
