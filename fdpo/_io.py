@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import hashlib
 import io
 import json
@@ -27,6 +28,7 @@ import math
 import os
 import re
 import socket
+import stat
 import tempfile
 import threading
 import time
@@ -89,11 +91,55 @@ def _umask() -> int:
     return mask
 
 
+def _destination(path: Path) -> Path:
+    """The file a write to ``path`` must change: a symlink's target (the link is kept, as ``open(path, "w")`` keeps
+    it), ``path`` itself otherwise. A folder is refused."""
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))  # a dangling link's target is created, as open() would
+    if path.is_dir():
+        raise IsADirectoryError(
+            errno.EISDIR,
+            "is a folder, so no file can be written there: give the path of a file (inside it, for example)",
+            os.fspath(path),
+        )
+    return path
+
+
+@contextlib.contextmanager
+def _write_through(path: Path, mode: str, encoding: str | None) -> Iterator[io.IOBase]:
+    """Writes into an existing non-regular file (a device such as /dev/null, a FIFO) instead of replacing it.
+
+    Replacing it would turn ``/dev/null`` into a regular file. Such a write is not atomic, which a device or pipe
+    cannot be anyway. A FIFO nobody reads would block forever, so it is opened without blocking and refused.
+    """
+    if stat.S_ISSOCK(path.stat().st_mode):
+        raise InputError(
+            f"{os.fspath(path)} is a socket, which fdpo cannot write a file into. Give the path of a regular file."
+        )
+    try:
+        descriptor = os.open(path, os.O_WRONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as error:
+        if error.errno == errno.ENXIO:  # a FIFO with no reader
+            raise InputError(
+                f"{os.fspath(path)} is a named pipe (FIFO) that no process is reading, so a write would wait "
+                "forever. Start the reader first (e.g. `cat PATH &`) or give the path of a regular file."
+            ) from error
+        raise
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(descriptor, True)  # the reader is there now; let writes wait for it as usual
+    kwargs = {} if "b" in mode else {"encoding": encoding, "newline": ""}
+    with os.fdopen(descriptor, mode, **kwargs) as handle:
+        yield handle
+
+
 @contextlib.contextmanager
 def atomic_open(
     path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8"
 ) -> Iterator[io.IOBase]:
     """Opens a temporary file next to ``path``; on a clean exit it replaces ``path``, on an exception it is removed.
+
+    A symlink is followed: its target is replaced and the link kept. An existing path that is not a regular file (a
+    device such as ``/dev/null``, a FIFO) is written through, never replaced; a folder or a socket is refused.
 
     Args:
         path: the destination. Its parent directory is created if missing.
@@ -102,7 +148,11 @@ def atomic_open(
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open writes whole files: mode must be 'w' or 'wb', got {mode!r}.")
-    path = Path(path)
+    path = _destination(Path(path))
+    if path.exists() and not path.is_file():
+        with _write_through(path, mode, encoding) as handle:
+            yield handle
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     file_mode = _new_file_mode(path)
     descriptor, temporary = tempfile.mkstemp(

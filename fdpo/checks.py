@@ -31,11 +31,14 @@ from typing import Any, Literal
 from fdpo.errors import InputError
 
 __all__ = [
+    "MAX_BETA",
     "MAX_SEED",
     "PREFERENCE_FORMATS",
     "TRAINING_VALUE_KEYS",
     "beta_problems",
     "check_preference_dataset",
+    "check_same_vocabulary",
+    "check_tokenizer",
     "check_strings",
     "choice_problems",
     "file_problems",
@@ -49,6 +52,12 @@ __all__ = [
     "training_value_problems",
     "unknown_key_problem",
 ]
+
+#: The largest β accepted. β is a KL coefficient: published f-DPO and DPO runs use 1e-4 to 0.5. With β = 1e3 a log-ratio
+#: difference of 0.01 nats already gives the sigmoid a margin of 10, so training is a step function; with β ≳ 1e30 the
+#: implicit rewards β·f′ (|f′| reaches ~1e7 at sequence log-ratios of a few hundred nats) overflow float32, and 1e308
+#: is not even a float32. 1e3 leaves three orders of magnitude of room above the largest value in use.
+MAX_BETA = 1e3
 
 #: Seeds every library a run seeds accepts: numpy's ``np.random.seed`` (called by ``transformers.set_seed``) takes
 #: 0 to 2**32 - 1.
@@ -115,8 +124,10 @@ _TRAINING_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         "away from the preferences",
     ),
     "beta": (
-        _positive_number,
-        "a finite number > 0 (DPO papers use 0.01 to 0.5; the f-DPO paper 0.1 for reverse KL and JS, 0.01 for α)",
+        lambda value: _positive_number(value) and value <= MAX_BETA,
+        f"a finite number > 0 and at most {MAX_BETA:g} (DPO papers use 0.01 to 0.5; the f-DPO paper 0.1 for reverse "
+        "KL and JS, 0.01 for α; above that bound the loss's sigmoid saturates on log-ratio differences of 0.01 "
+        "nats, and far above it (1e30 and more) the implicit rewards β·f′ overflow float32 and train NaN weights)",
     ),
     "per_device_train_batch_size": (_positive_int, "a positive integer"),
     "per_device_eval_batch_size": (_positive_int, "a positive integer"),
@@ -253,7 +264,64 @@ def generation_problems(name: str, settings: Any) -> list[str]:
                     str(key), {k: None for k in known}, "generate() setting", prefix=f"{name}."
                 )
             )
+    if problems:
+        return problems
+    for key, value in settings.items():
+        rule = _GENERATION_RULES.get(key)
+        if rule is not None and value is not None and not rule[0](value):
+            problems.append(f"{name}.{key}={value!r}: {key} must be {rule[1]}.")
+    if problems:
+        return problems
+    # What GenerationConfig itself refuses (conflicting settings, e.g. num_beam_groups with sampling), with sampling
+    # on as fdpo samples (do_sample=True unless the settings say otherwise).
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            GenerationConfig(**{"do_sample": True, **settings}).validate()
+    except (ValueError, TypeError) as error:
+        detail = " ".join(str(error).split())
+        problems.append(
+            f"{name}: these generate() settings do not make a valid GenerationConfig ({detail[:400]}). Fix or drop "
+            "the setting it names."
+        )
     return problems
+
+
+def _int_at_least(minimum: int) -> Callable[[Any], bool]:
+    return lambda value: (
+        isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
+    )
+
+
+def _number_in(low: float, high: float, *, low_open: bool = True) -> Callable[[Any], bool]:
+    def inside(value: Any) -> bool:
+        if not is_number(value):
+            return False
+        return (value > low if low_open else value >= low) and value <= high
+
+    return inside
+
+
+# generate() setting → (rule, what it must be); the sampling settings whose bad values transformers only refuses (with
+# a traceback) once generation runs.
+_GENERATION_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "max_new_tokens": (_int_at_least(1), "a whole number of at least 1"),
+    "min_new_tokens": (_int_at_least(0), "a whole number of at least 0"),
+    "max_length": (_int_at_least(1), "a whole number of at least 1"),
+    "min_length": (_int_at_least(0), "a whole number of at least 0"),
+    "top_k": (_int_at_least(0), "a whole number of at least 0 (0 switches top-k off)"),
+    "num_beams": (_int_at_least(1), "a whole number of at least 1"),
+    "no_repeat_ngram_size": (_int_at_least(0), "a whole number of at least 0"),
+    "temperature": (
+        _number_in(0.0, math.inf),
+        "a number above 0 (0 would divide the logits by zero; for greedy decoding set do_sample=false instead)",
+    ),
+    "top_p": (_number_in(0.0, 1.0), "a number in (0, 1] (1 switches nucleus sampling off)"),
+    "typical_p": (_number_in(0.0, 1.0), "a number in (0, 1]"),
+    "min_p": (_number_in(0.0, 1.0, low_open=False), "a number in [0, 1]"),
+    "repetition_penalty": (_number_in(0.0, math.inf), "a number above 0 (1 means no penalty)"),
+    "do_sample": (lambda value: isinstance(value, bool), "true or false"),
+}
 
 
 def unknown_key_problem(key: str, known: Mapping[str, Any], what: str, prefix: str = "") -> str:
@@ -261,6 +329,75 @@ def unknown_key_problem(key: str, known: Mapping[str, Any], what: str, prefix: s
     close = difflib.get_close_matches(key, list(known), n=1)
     hint = f" Did you mean {prefix}{close[0]}?" if close else ""
     return f"{prefix}{key} is not a known {what}.{hint}"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Tokenizers
+
+#: A tokenizer with fewer entries cannot be a language model's (an empty one, built by transformers from a model folder
+#: whose tokenizer files are missing, has 0 or 1).
+MIN_VOCABULARY_SIZE = 16
+_SAMPLE_TEXT = "the movie was good"
+
+
+def check_tokenizer(source: str, tokenizer: Any, vocab_size: int | None = None) -> None:
+    """Refuses a tokenizer that cannot be the model's: too few entries, or one that does not give back a sample text.
+
+    ``transformers`` builds an empty tokenizer, without a word, from a model folder whose tokenizer files are missing;
+    with it a model generates empty completions and trains on nothing. With ``vocab_size`` (the model's embedding
+    rows), the ids of the sample text must also be below it.
+
+    Args:
+        source: the model folder or option, named in the message.
+        tokenizer: a ``transformers`` tokenizer (anything with ``__len__``, ``__call__`` and ``decode``).
+        vocab_size: the model's vocabulary size, if known.
+
+    Raises:
+        InputError: naming ``source``, what is wrong and the fix.
+    """
+    if not (callable(tokenizer) and hasattr(tokenizer, "decode")):
+        return  # a processor of another kind: nothing here knows how to check it
+    fix = (
+        "Copy the tokenizer files (tokenizer.json, tokenizer_config.json, or vocab/merges files) into the model folder, "
+        "e.g. with tokenizer.save_pretrained(FOLDER), or give the folder that save_pretrained wrote."
+    )
+    size = len(tokenizer)
+    if size < MIN_VOCABULARY_SIZE:
+        raise InputError(
+            f"{source}: its tokenizer has {size} entries, so it is empty or incomplete (are its tokenizer files "
+            f"missing?); a language model's has at least {MIN_VOCABULARY_SIZE}. {fix}"
+        )
+    ids = list(tokenizer(_SAMPLE_TEXT, add_special_tokens=False)["input_ids"])
+    decoded = tokenizer.decode(ids, skip_special_tokens=True) if ids else ""
+    if "".join(decoded.split()).casefold() != "".join(_SAMPLE_TEXT.split()).casefold():
+        raise InputError(
+            f"{source}: its tokenizer does not give back the text it encodes ({_SAMPLE_TEXT!r} became {ids[:12]} "
+            f"and then {decoded!r}), so the model would read and write garbage. {fix}"
+        )
+    if vocab_size is not None and max(ids) >= vocab_size:
+        raise InputError(
+            f"{source}: its tokenizer gives token id {max(ids)}, but the model has only {vocab_size} token embeddings: "
+            f"tokenizer and model do not belong together. {fix}"
+        )
+
+
+def check_same_vocabulary(first: str, first_tokenizer: Any, second: str, second_tokenizer: Any) -> None:
+    """Refuses two models whose tokenizers differ: a log-ratio log π(y|x) − log π_ref(y|x) (KL to the reference, the
+    DPO loss) compares the probabilities of the same token ids, so both must mean the same tokens.
+
+    Raises:
+        InputError: naming both models, their vocabulary sizes and the fix.
+    """
+    first_vocabulary, second_vocabulary = first_tokenizer.get_vocab(), second_tokenizer.get_vocab()
+    if first_vocabulary == second_vocabulary:
+        return
+    differ = sum(1 for token, index in first_vocabulary.items() if second_vocabulary.get(token) != index)
+    raise InputError(
+        f"{first} and {second} have different vocabularies ({len(first_vocabulary)} and {len(second_vocabulary)} "
+        f"tokens, {differ} of the first's tokens missing or numbered differently in the second), so their "
+        "log-probabilities of the same token ids cannot be compared (the KL and the log-ratios would be meaningless). "
+        "Give as the reference the model the policy was trained from, or another with the same tokenizer."
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------------

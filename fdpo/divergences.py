@@ -24,6 +24,7 @@ slope as gradient. Computation happens in float32 (float64 inputs stay float64),
 from __future__ import annotations
 
 import math
+import re
 from typing import ClassVar
 
 import torch
@@ -50,6 +51,8 @@ __all__ = [
 MAX_EXACT_F_PRIME = 1e4
 
 _REGISTRY: dict[str, type[FDivergence]] = {}
+# A registered name is a run-id component (fdpo.sweep.grid.make_run_id) and a folder name: plain ASCII words only.
+_VALID_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 _REFUSED = {
     "total_variation": "f′(u) = ±½ is bounded, so 0 lies in the domain of f′",
@@ -184,13 +187,20 @@ def register_divergence(cls: type[FDivergence]) -> type[FDivergence]:
     """Class decorator adding an ``FDivergence`` subclass to the registry under ``cls.name``.
 
     Raises:
-        ValueError: if the name is empty, already registered, or one the paper's theorem excludes.
+        ValueError: if the name is empty or not a valid run-id component (letters, digits, ``_`` and ``-``, starting
+            with a letter, no ``__``), already registered, or one the paper's theorem excludes.
     """
     if not (isinstance(cls, type) and issubclass(cls, FDivergence)):
         raise TypeError(f"register_divergence expects an FDivergence subclass, got {cls!r}.")
     name = cls.name
-    if not name or ":" in name:
-        raise ValueError(f"{cls.__name__}.name must be a non-empty string without ':', got {name!r}.")
+    if not isinstance(name, str) or not _VALID_NAME.fullmatch(name) or "__" in name:
+        raise InputError(
+            f"{cls.__name__}.name={name!r} is not a valid divergence name: it must be a non-empty string that starts "
+            "with a letter and holds only "
+            "letters, digits, '_' and '-' (no '__', which separates the parts of a run id), because it names the "
+            "runs' folders and rows in results.csv (a name such as '..' or 'a/b' would name no folder of its own). "
+            "Rename it, e.g. 'my_divergence'."
+        )
     if name in _REFUSED:
         raise ValueError(f"'{name}' cannot be registered: {_REFUSED[name]} (see get_divergence).")
     if name in _REGISTRY:

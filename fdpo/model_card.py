@@ -4,13 +4,24 @@ trained it."""
 
 from __future__ import annotations
 
+import re
+
 from fdpo.config import FDPOConfig
 
 __all__ = ["add_fdpo_settings"]
 
 
-def add_fdpo_settings(card_path: str, args: FDPOConfig) -> None:
-    """Adds the f-DPO settings to the model card TRL wrote at ``card_path``: metadata and a section of text."""
+# TRL's template links the base model on the hub; for a model loaded from a local folder it has none and writes None.
+_NO_BASE_MODEL = re.compile(r"fine-tuned version of \[None\]\(https://huggingface\.co/None\)")
+
+
+def add_fdpo_settings(card_path: str, args: FDPOConfig, base_model: str | None = None) -> None:
+    """Adds the f-DPO settings to the model card TRL wrote at ``card_path``: metadata and a section of text.
+
+    Args:
+        base_model: the model the policy was trained from (a hub id or a local folder), written where TRL's card
+            says "fine-tuned version of [None]" (TRL names only hub models).
+    """
     from huggingface_hub import ModelCard
 
     divergence = args.get_divergence()
@@ -45,6 +56,8 @@ def add_fdpo_settings(card_path: str, args: FDPOConfig) -> None:
         "| setting | value |\n|---|---|\n" + "".join(f"| {name} | {value} |\n" for name, value in rows) + "\n"
     )
     text = card.text
+    base = f"`{base_model}`" if base_model else "a model (its name was not recorded)"
+    text = _NO_BASE_MODEL.sub(lambda _match: f"fine-tuned version of {base}", text)
     anchor = text.find("### Framework versions")
     text = text + "\n" + section if anchor < 0 else text[:anchor] + section + text[anchor:]
     ModelCard(f"---\n{card.data.to_yaml()}\n---\n{text}").save(card_path)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from fdpo.checks import check_strings
+from fdpo.checks import check_strings, check_tokenizer
 from fdpo.decoding.batching import forward_parameters, model_device, pad_batch
 from fdpo.errors import InputError
 
@@ -52,9 +52,10 @@ class RewardModel:
         if isinstance(positive_index, bool) or not isinstance(positive_index, int):
             raise TypeError(f"positive_index must be an int, got {positive_index!r}.")
         if not 0 <= positive_index < num_labels:
-            raise ValueError(
+            raise InputError(
                 f"positive_index={positive_index} but the classifier has {num_labels} classes "
-                f"(0 to {num_labels - 1}; labels {getattr(model.config, 'id2label', None)})."
+                f"(0 to {num_labels - 1}; labels {getattr(model.config, 'id2label', None)}). Set positive_index to "
+                "the class whose logit is the reward (e.g. the index of POSITIVE)."
             )
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
@@ -103,6 +104,7 @@ class RewardModel:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(path_or_hub_id)
+        check_tokenizer(f"Reward model {path_or_hub_id!r}", tokenizer)
         model, loading_info = AutoModelForSequenceClassification.from_pretrained(
             path_or_hub_id, output_loading_info=True
         )

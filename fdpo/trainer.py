@@ -29,16 +29,20 @@ from packaging.version import Version
 from trl import DPOTrainer
 
 from fdpo._io import write_text
-from fdpo.checks import check_preference_dataset
+from fdpo.checks import check_preference_dataset, check_tokenizer
 from fdpo.config import FDPOConfig
 from fdpo.divergences import FDivergence
-from fdpo.errors import FDPOError
+from fdpo.errors import FDPOError, InputError
 from fdpo.losses import fdpo_loss
 from fdpo.model_card import add_fdpo_settings
 from fdpo.pairs import REFERENCE_COLUMNS
 
 #: The TRL releases whose private ``DPOTrainer._compute_loss`` FDPOTrainer replaces (as pinned in pyproject.toml).
 TRL_REQUIREMENT = ">=1.16,<1.17"
+
+
+class NonFiniteTrainingError(FDPOError, FloatingPointError):
+    """Training met a NaN or infinite loss, gradient or weight; the message names the step, the settings and the fix."""
 
 
 class IncompatibleTRLError(FDPOError, ImportError):
@@ -58,7 +62,13 @@ def _check_trl_version(installed: str) -> None:
 # Before anything of TRL's but its public DPOTrainer is touched (get_config_model_id is imported where it is used).
 _check_trl_version(trl.__version__)
 
-__all__ = ["TRL_REQUIREMENT", "FDPOTrainer", "IncompatibleTRLError", "remove_fused_lm_head"]
+__all__ = [
+    "TRL_REQUIREMENT",
+    "FDPOTrainer",
+    "IncompatibleTRLError",
+    "NonFiniteTrainingError",
+    "remove_fused_lm_head",
+]
 
 # Collated batch entries that are not model inputs.
 _NON_MODEL_KEYS = frozenset({"completion_mask", *REFERENCE_COLUMNS})
@@ -120,6 +130,103 @@ class FDPOTrainer(DPOTrainer):
         self.divergence: FDivergence = args.get_divergence()
         self.loss_type: str = args.loss_type[0]
         super().__init__(model, ref_model, args, *trainer_args, **trainer_kwargs)
+        self._check_tokenizer_and_reference()
+
+    def _check_tokenizer_and_reference(self) -> None:
+        """Refuses, before any step, an empty tokenizer (a model folder without tokenizer files: TRL would train on
+        a handful of tokens with log-probs of 0) and a reference model whose vocabulary differs from the policy's
+        (the log-ratios would compare different tokens)."""
+        from trl.trainer.utils import get_config_model_id
+
+        model = self.accelerator.unwrap_model(self.model)
+        name = repr(get_config_model_id(model.config))
+        embeddings = model.get_input_embeddings()
+        size = getattr(embeddings, "num_embeddings", None)
+        tokenizer = getattr(self, "_tokenizer", None) or getattr(self.processing_class, "tokenizer", None)
+        check_tokenizer(f"the policy {name}", tokenizer or self.processing_class, vocab_size=size)
+        self._check_context_length(model)
+        if self.ref_model is None:
+            return
+        reference = self.accelerator.unwrap_model(self.ref_model)
+        reference_embeddings = reference.get_input_embeddings()
+        reference_size = getattr(reference_embeddings, "num_embeddings", None)
+        if size is not None and reference_size is not None and size != reference_size:
+            raise InputError(
+                f"The policy {name} has {size} token embeddings and the reference "
+                f"{get_config_model_id(reference.config)!r} has {reference_size}: their vocabularies differ, so the "
+                "log-ratios log π(y|x) − log π_ref(y|x) would compare different tokens. Use as the reference the model "
+                "the policy starts from (leave ref_model unset), or one with the same tokenizer."
+            )
+
+    def _check_context_length(self, model) -> None:
+        """Refuses pairs longer than the model's position embeddings (after truncation to ``max_length``): the
+        forward pass would index past them (an ``IndexError`` deep in torch)."""
+        from datasets import Dataset
+
+        config = model.config
+        limit = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+        if not isinstance(limit, int) or (self.args.max_length is not None and self.args.max_length <= limit):
+            return
+        datasets = {"train_dataset": self.train_dataset}
+        if isinstance(self.eval_dataset, dict):
+            datasets.update({f"eval_dataset[{key!r}]": value for key, value in self.eval_dataset.items()})
+        else:
+            datasets["eval_dataset"] = self.eval_dataset
+        for name, dataset in datasets.items():
+            columns = ("prompt_ids", "chosen_ids", "rejected_ids")
+            if not isinstance(dataset, Dataset) or not set(columns) <= set(dataset.column_names):
+                continue
+            prompts, chosen, rejected = (dataset[column] for column in columns)
+            lengths = [
+                len(p) + max(len(c), len(r)) for p, c, r in zip(prompts, chosen, rejected, strict=True)
+            ]
+            if self.args.max_length is not None:
+                lengths = [min(length, self.args.max_length) for length in lengths]
+            longest = max(range(len(lengths)), key=lengths.__getitem__, default=None)
+            if longest is not None and lengths[longest] > limit:
+                raise InputError(
+                    f"{name}, pair {longest + 1}: prompt and completion make {lengths[longest]} tokens, more than the "
+                    f"model's {limit} positions (max_length={self.args.max_length}), so the forward pass would fail. "
+                    f"Set max_length to at most {limit} (--max_length {limit}; longer pairs are truncated), or drop "
+                    "the long pairs."
+                )
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        """``Trainer.training_step``, stopped with ``NonFiniteTrainingError`` at the first non-finite loss."""
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        if not torch.isfinite(loss.detach()).all():
+            raise NonFiniteTrainingError(
+                self._non_finite_message(f"the loss is {loss.detach().float().item()}")
+            )
+        return loss
+
+    def create_optimizer(self, *args, **kwargs):
+        """``Trainer.create_optimizer``, with a check before each optimizer step that every gradient is finite, so
+        that no step writes NaN or inf into the weights."""
+        optimizer = super().create_optimizer(*args, **kwargs)
+        if not getattr(optimizer, "_fdpo_finite_hook", False):
+            optimizer.register_step_pre_hook(self._check_gradients)
+            optimizer._fdpo_finite_hook = True
+        return optimizer
+
+    def _check_gradients(self, optimizer, args, kwargs) -> None:
+        gradients = [
+            p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None
+        ]
+        if not gradients:
+            return
+        finite = torch.stack([torch.isfinite(g).all() for g in gradients]).all()
+        if not finite:
+            raise NonFiniteTrainingError(self._non_finite_message("a gradient is NaN or infinite"))
+
+    def _non_finite_message(self, what: str) -> str:
+        return (
+            f"Training stopped at step {self.state.global_step + 1}: {what}, so the next optimizer step would write "
+            f"NaN or inf into the weights (divergence {self.divergence.name}, beta={self.beta:g}, learning rate "
+            f"{self.args.learning_rate:g}, loss {self.loss_type}). Nothing non-finite was saved. Lower beta or the "
+            "learning rate, train in float32 or bfloat16 rather than float16, and check the pairs (a pair longer "
+            "than max_length, or reference log-probs that are NaN)."
+        )
 
     @staticmethod
     def _check_datasets(*dpo_trainer_args, **dpo_trainer_kwargs) -> None:
@@ -153,7 +260,12 @@ class FDPOTrainer(DPOTrainer):
         tags.append(f"f-divergence:{self.divergence.name}")
         super().create_model_card(model_name=model_name, dataset_name=dataset_name, tags=tags)
         if self.is_world_process_zero():
-            add_fdpo_settings(os.path.join(self.args.output_dir, "README.md"), self.args)
+            from trl.trainer.utils import get_config_model_id
+
+            base_model = get_config_model_id(self.accelerator.unwrap_model(self.model).config)
+            add_fdpo_settings(
+                os.path.join(self.args.output_dir, "README.md"), self.args, base_model=base_model
+            )
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
         """Saves the model (or the PEFT adapter) as ``Trainer.save_model`` does, with a model card next to it.
@@ -161,6 +273,7 @@ class FDPOTrainer(DPOTrainer):
         TRL writes its card only with checkpoints and on ``push_to_hub``; here a call from user code also writes one
         (``README.md``, see ``create_model_card``) into ``output_dir``.
         """
+        self._check_weights_finite(output_dir or self.args.output_dir)
         super().save_model(output_dir, _internal_call=_internal_call)
         if _internal_call or not self.is_world_process_zero():
             return
@@ -172,6 +285,16 @@ class FDPOTrainer(DPOTrainer):
         card = Path(self.args.output_dir) / "README.md"
         if card.is_file() and Path(output_dir).resolve() != card.parent.resolve():
             write_text(Path(output_dir) / "README.md", card.read_text(encoding="utf-8"))
+
+    def _check_weights_finite(self, output_dir: str) -> None:
+        """Refuses to save a model with a NaN or infinite weight (``NonFiniteTrainingError``)."""
+        for name, parameter in self.accelerator.unwrap_model(self.model).named_parameters():
+            if not torch.isfinite(parameter.detach()).all():
+                raise NonFiniteTrainingError(
+                    f"Not saving to {output_dir!r}: the weight {name} holds NaN or infinite values, so the model "
+                    f"is broken (divergence {self.divergence.name}, beta={self.beta:g}, learning rate "
+                    f"{self.args.learning_rate:g}). Lower beta or the learning rate and train again."
+                )
 
     def dpo_loss(
         self,

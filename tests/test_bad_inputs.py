@@ -34,6 +34,8 @@ class Case:
     absent: tuple[str, ...] = ()  # paths under {tmp} that must not exist afterwards
     code: int = 2
     patch: str | None = None  # a key of PATCHES
+    prepare: str | None = None  # a key of PREPARE: makes a FIFO, a symlink, a device node
+    then: str | None = None  # a key of THEN: checks what the command left behind
     needs: str | None = None  # the branch whose work makes it pass (an expected failure until merged)
 
 
@@ -85,6 +87,28 @@ CASES = [
          ("f.txt", "is a file"), files={"f.txt": "x"}),
     Case("gen-read-only-folder", "generate --model {lm} " + GEN + " --output {tmp}/ro/s.jsonl",
          ("Permission denied", "ro/s.jsonl"), patch="read-only", absent=("ro",)),
+    Case("gen-output-is-folder", "generate --model {lm} " + GEN + " --output {tmp}/d",
+         ("--output", "is a folder", "path of a file"), files={"d/keep": "x"}),
+    Case("gen-output-fifo-no-reader", "generate --model {lm} " + GEN + " --output {tmp}/fifo",
+         ("fifo", "named pipe", "no process is reading"), prepare="fifo"),
+    Case("gen-output-symlink-kept", "generate --model {lm} " + GEN + " --output {tmp}/link.jsonl", (), code=0,
+         prepare="symlink", then="symlink-kept"),
+    Case("gen-output-char-device", "generate --model {lm} " + GEN + " --output {tmp}/null", (), code=0,
+         prepare="char-device", then="still-a-device"),
+    Case("gen-model-no-tokenizer", "generate --model {a:notokenizer} " + GEN + " --output {tmp}/s.jsonl",
+         ("--model", "notokenizer", "no tokenizer files", "save_pretrained"), absent=("s.jsonl",)),
+    Case("gen-model-is-classifier", "generate --model {clf} " + GEN + " --output {tmp}/s.jsonl",
+         ("--model", "is not a causal language model", "DistilBertForSequenceClassification"), absent=("s.jsonl",)),
+    Case("gen-temperature-zero", "generate --model {lm} --prompt x --gen temperature=0 --output {tmp}/s.jsonl",
+         ("--gen.temperature=0", "above 0", "do_sample=false"), absent=("s.jsonl",)),
+    Case("gen-top-p-abc", "generate --model {lm} --prompt x --gen top_p=abc --output {tmp}/s.jsonl",
+         ("--gen.top_p='abc'", "(0, 1]"), absent=("s.jsonl",)),
+    Case("gen-samples-absurd", "generate --model {lm} " + GEN + " --samples-per-prompt 100000000000000000000 "
+         "--output {tmp}/s.jsonl", ("--samples-per-prompt=1e+20", "GiB of memory"), absent=("s.jsonl",)),
+    Case("gen-prompts-file-bom", "generate --model {lm} --prompts-file {tmp}/p.txt --gen max_new_tokens=2 --no-progress "
+         "--output {tmp}/s.jsonl", (), code=0, files={"p.txt": "\ufeffGood\n".encode()}, then="bom-stripped"),
+    Case("gen-model-pickled-weights", "generate --model {a:pickled} " + GEN + " --output {tmp}/s.jsonl",
+         ("--model", "pytorch_model.bin", "safetensors"), absent=("s.jsonl",)),
     Case("gen-disk-full", "generate --model {lm} " + GEN + " --output {tmp}/out/s.jsonl",
          ("No space left", "--output", "s.jsonl"), patch="disk-full", absent=("out/s.jsonl",)),
     # -- pairs: the samples file, the pairing, the reward model
@@ -115,7 +139,10 @@ CASES = [
          ("--reward-batch-size", "positive integer")),
     Case("pairs-reward-model-is-causal-lm",
          "pairs --samples {a:samples.jsonl} --reward-model {lm} --output {tmp}/p.jsonl",
-         ("Reward model", "score.weight", "sequence classifier"), absent=("p.jsonl",)),
+         ("--reward-model", "is not a sequence classifier", "GPT2LMHeadModel"), absent=("p.jsonl",)),
+    Case("pairs-positive-index-beyond-labels",
+         "pairs --samples {a:samples.jsonl} --reward-model {clf} --positive-index 5 --output {tmp}/p.jsonl",
+         ("--positive-index=5", "2 classes", "0 to 1"), absent=("p.jsonl",)),
     # -- train: data, settings, outputs
     Case("train-samples-as-pairs", TRAIN.replace("{a:pairs.jsonl}", "{a:samples.jsonl}"),
          ("samples.jsonl", "not a pairs file", "'chosen'", "fdpo pairs --samples"), absent=("policy",)),
@@ -150,6 +177,29 @@ CASES = [
     Case("train-unknown-option", TRAIN + " --learnig_rate 1e-5", ("--learnig_rate", "did you mean --learning_rate")),
     Case("train-output-dir-is-file", TRAIN.replace("{tmp}/policy", "{tmp}/f.txt"), ("--output-dir", "f.txt", "is a file"),
          files={"f.txt": "x"}),
+    Case("train-beta-overflows", TRAIN + " --beta 1e308 --max_steps 1", ("beta=1e+308", "at most 1000", "overflow"),
+         absent=("policy",)),
+    Case("train-model-no-tokenizer", TRAIN.replace("{lm}", "{a:notokenizer}") + " --max_steps 1",
+         ("--model", "no tokenizer files"), absent=("policy",)),
+    Case("train-output-dir-is-model", "train --model {lm} --pairs {a:pairs.jsonl} --output-dir {lm} --max_steps 1",
+         ("--output-dir", "is --model", "overwrite", "a folder of its own")),
+    Case("train-output-dir-inside-model", "train --model {lm} --pairs {a:pairs.jsonl} --output-dir {lm}/pol --max_steps 1",
+         ("--output-dir", "lies inside --model", "a folder of its own")),
+    Case("train-pairs-mixed-formats", TRAIN.replace("{a:pairs.jsonl}", "{tmp}/t.jsonl") + " --max_steps 1",
+         ("t.jsonl", "record 2", "'prompt' is a list of chat messages", "one format"),
+         files={"t.jsonl": json.dumps(PAIR) + "\n" + json.dumps({
+             "prompt": [{"role": "user", "content": "x"}], "chosen": [{"role": "assistant", "content": "a"}],
+             "rejected": [{"role": "assistant", "content": "b"}]}) + "\n"}, absent=("policy",)),
+    Case("train-pairs-ref-logps-string", TRAIN.replace("{a:pairs.jsonl}", "{tmp}/t.jsonl") + " --max_steps 1",
+         ("t.jsonl", "record 1", "'ref_chosen_logps' is 'abc'", "a number"),
+         files={"t.jsonl": json.dumps(PAIR | {"ref_chosen_logps": "abc", "ref_rejected_logps": -1.0}) + "\n"},
+         absent=("policy",)),
+    Case("train-pair-longer-than-context", TRAIN.replace("{a:pairs.jsonl}", "{tmp}/t.jsonl") + " --max_steps 1",
+         ("pair 1", "more than the model's 128 positions", "--max_length 128"),
+         files={"t.jsonl": json.dumps(PAIR | {"chosen": " good" * 200}) + "\n"}, absent=("policy",)),
+    Case("train-use-peft-without-peft", TRAIN + " --use_peft --max_steps 1",
+         ("--use_peft", "pip install 'fdpo[peft]'"), patch="no-peft", absent=("policy",)),
+    Case("train-learning-rate-zero", TRAIN + " --learning_rate 0", ("--learning_rate=0.0", "> 0"), absent=("policy",)),
     Case("train-config-missing", TRAIN + " --config {tmp}/none.yaml", ("--config", "none.yaml", "does not exist")),
     Case("train-config-not-utf8", TRAIN + " --config {tmp}/c.yaml", ("--config", "c.yaml", "UTF-8"),
          files={"c.yaml": b"beta: 0.1 \xff\n"}),
@@ -163,13 +213,18 @@ CASES = [
          "--output-dir {tmp}/policy", ("no split 'dev'", "train")),
     # -- evaluate
     Case("eval-reward-model-is-causal-lm", "evaluate --model {lm} --reward-model {lm} " + GEN + " --output {tmp}/m.json",
-         ("Reward model", "score.weight", "sequence classifier"), absent=("m.json",)),
+         ("--reward-model", "is not a sequence classifier", "GPT2LMHeadModel"), absent=("m.json",)),
     Case("eval-kl-without-reference", "evaluate --model {lm} --reward-model {clf} --prompt x --metrics kl_to_ref "
          "--output {tmp}/m.json", ("kl_to_ref needs --reference",)),
     Case("eval-unknown-metric", "evaluate --model {lm} --reward-model {clf} --prompt x --metrics entropy "
          "--output {tmp}/m.json", ("--metrics", "invalid choice")),
     Case("eval-batch-zero", "evaluate --model {lm} --reward-model {clf} --prompt x --batch-size 0 --output {tmp}/m.json",
          ("--batch-size", "positive integer")),
+    Case("eval-reference-other-vocabulary", "evaluate --model {lm} --reference {a:othervocab} --reward-model {clf} "
+         + GEN + " --metrics kl_to_ref --output {tmp}/m.json",
+         ("--model", "--reference", "othervocab", "different vocabularies", "(300 and"), absent=("m.json",)),
+    Case("eval-positive-index-beyond-labels", "evaluate --model {lm} --reward-model {clf} --positive-index 2 " + GEN
+         + " --output {tmp}/m.json", ("--positive-index=2", "2 classes"), absent=("m.json",)),
     # -- sweep: the config file and its validation (dry run: no model is loaded)
     Case("sweep-config-missing", "sweep {tmp}/none.yaml --output-dir {tmp}/out", ("none.yaml", "does not exist"),
          absent=("out",)),
@@ -208,6 +263,27 @@ CASES = [
     Case("sweep-seed-negative", SWEEP_RUN + " grid.seeds=[-1]", ("grid.seeds", "-1")),
     Case("sweep-seed-huge", SWEEP_RUN + " grid.seeds=[99999999999999999999]", ("grid.seeds", "99999999999999999999")),
     Case("sweep-eval-prompts-numbers", SWEEP_RUN + " evaluation.prompts=[1,2]", ("evaluation.prompts",)),
+    Case("sweep-beta-overflows", SWEEP_RUN + " grid.betas=[1e308]", ("1e+308", "at most 1000")),
+    Case("sweep-top-k-ten", SWEEP_RUN + " generation.top_k=ten", ("generation.top_k='ten'", "whole number")),
+    Case("sweep-max-new-tokens-negative", SWEEP_RUN + " generation.max_new_tokens=-4",
+         ("generation.max_new_tokens=-4", "at least 1")),
+    Case("sweep-reward-model-is-causal-lm", SWEEP_RUN + " reward_model={lm}",
+         ("reward_model", "is not a sequence classifier")),
+    Case("sweep-sft-model-is-classifier", SWEEP_RUN + " sft_model={clf}", ("sft_model", "is not a causal language model")),
+    Case("sweep-model-no-tokenizer", SWEEP_RUN + " sft_model={a:notokenizer}", ("sft_model", "no tokenizer files")),
+    Case("sweep-positive-index-beyond-labels", SWEEP_RUN + " reward.positive_index=5",
+         ("reward.positive_index=5", "2 classes")),
+    Case("sweep-samples-absurd", SWEEP_RUN + " pairs.samples_per_prompt=100000000000000000000",
+         ("pairs.samples_per_prompt", "GiB of memory")),
+    Case("sweep-output-dir-is-model", "sweep {a:sweep.yaml} --output-dir {lm}", ("--output-dir", "is sft_model")),
+    Case("frontier-quick-with-config", "frontier --quick --config {a:sweep.yaml} --output-dir {tmp}/out --dry-run",
+         ("--quick", "--config", "cannot be combined"), absent=("out",)),
+    Case("sweep-ray-unreachable", "sweep {a:sweep.yaml} --output-dir {tmp}/out --executor ray --address 127.0.0.1:1",
+         ("127.0.0.1:1", "No Ray cluster answers", "ray start --head"), absent=("out",), patch="ray"),
+    Case("sweep-ray-address-malformed", "sweep {a:sweep.yaml} --output-dir {tmp}/out --executor ray --address nowhere",
+         ("'nowhere'", "HOST:PORT"), absent=("out",), patch="ray"),
+    Case("frontier-section-not-mapping", "frontier --config {tmp}/c.yaml --output-dir {tmp}/out --dry-run",
+         ("c.yaml", "frontier must be a mapping", "got 3"), files={"c.yaml": SWEEP + "frontier: 3\n"}, absent=("out",)),
     Case("sweep-device-cuda", SWEEP_RUN + " device=cuda", ("device", "cuda")),
     Case("sweep-duplicate-yaml-key", "sweep {tmp}/c.yaml --output-dir {tmp}/out --dry-run", ("grid", "twice"),
          files={"c.yaml": SWEEP + "grid: {{seeds: [0]}}\ngrid: {{seeds: [1]}}\n"}),
@@ -220,6 +296,12 @@ CASES = [
     Case("report-path-is-file", "report {tmp}/f.txt", ("f.txt", "is a file"), files={"f.txt": "x"}),
     Case("report-sweep-json-truncated", "report {tmp}/sw", ("sweep.json", "line 1", "cut short"),
          files={"sw/sweep.json": '{"config": {"na'}),
+    Case("report-folder-without-results", "report {tmp}/sw", ("sw", "exists but holds no results", "fdpo sweep"),
+         files={"sw/notes.txt": "x"}),
+    Case("report-results-header-only", "report {tmp}/sw", ("results.csv", "holds no runs", "only its header"),
+         files={"sw/results.csv": "run_id,divergence,beta\n"}),
+    Case("report-results-truncated", "report {tmp}/sw", ("results.csv", "line 3", "cut short"),
+         files={"sw/results.csv": "run_id,divergence,beta\na,reverse_kl,0.1\nb,rev"}),
     Case("report-unknown-diversity", "report {tmp} --diversity entropy", ("--diversity", "invalid choice")),
     Case("demo-no-output-dir", "demo --quick", ("--output-dir",)),
     Case("demo-output-dir-is-file", "demo --quick --output-dir {tmp}/f.txt", ("--output-dir", "is a file"),
@@ -243,6 +325,22 @@ def assets(tiny_model_dir, tmp_path_factory):
     shutil.copytree(tiny_model_dir, truncated)
     weights = truncated / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:64])
+    pickled = folder / "pickled"  # weights saved as a pickle torch.load(weights_only=True) refuses
+    shutil.copytree(tiny_model_dir, pickled)
+    (pickled / "model.safetensors").unlink()
+    import pickle
+
+    (pickled / "pytorch_model.bin").write_bytes(pickle.dumps({"not": "tensors"}))
+    no_tokenizer = folder / "notokenizer"  # what `cp -r $LM nt; rm nt/tokenizer*` leaves
+    shutil.copytree(tiny_model_dir, no_tokenizer)
+    for file in no_tokenizer.glob("tokenizer*"):
+        file.unlink()
+    from fdpo.demo.models import build_causal_lm, save_pretrained, train_tokenizer
+
+    other = train_tokenizer(["the movie was good, a b c d e f g"] * 20, vocab_size=280)
+    save_pretrained(
+        build_causal_lm(other, n_layer=1, n_embd=16, n_head=2, n_positions=64), other, folder / "othervocab"
+    )
     return folder
 
 
@@ -255,12 +353,64 @@ def _patch(name: str | None, monkeypatch) -> None:
             raise OSError(errno.ENOSPC, "No space left on device")
 
         monkeypatch.setattr(fdpo._io.os, "fsync", full)
+    elif name == "ray":  # the Ray executor's cases need Ray installed
+        pytest.importorskip("ray")
+    elif name == "no-peft":  # an install without the peft extra
+        import importlib.util
+
+        find_spec = importlib.util.find_spec
+        monkeypatch.setattr(
+            importlib.util,
+            "find_spec",
+            lambda module, *a: None if module == "peft" else find_spec(module, *a),
+        )
     elif name == "read-only":  # what writing into a read-only folder gives (chmod does not stop root)
 
         def refused(*args, dir=None, **kwargs):
             raise PermissionError(errno.EACCES, "Permission denied", str(Path(dir) / "x.tmp"))
 
         monkeypatch.setattr(fdpo._io.tempfile, "mkstemp", refused)
+
+
+def _fifo(tmp: Path) -> None:
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs on this system")
+    os.mkfifo(tmp / "fifo")
+
+
+def _symlink(tmp: Path) -> None:
+    (tmp / "real").mkdir()
+    (tmp / "real" / "s.jsonl").write_text("old\n")
+    (tmp / "link.jsonl").symlink_to(tmp / "real" / "s.jsonl")
+
+
+def _char_device(tmp: Path) -> None:
+    import stat
+
+    try:  # the device /dev/null is (1, 3); making one needs root
+        os.mknod(tmp / "null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except (PermissionError, AttributeError, OSError) as error:
+        pytest.skip(f"cannot make a device node here: {error}")
+
+
+def _symlink_kept(tmp: Path) -> None:
+    assert (tmp / "link.jsonl").is_symlink(), "the symlink was replaced by a file"
+    assert (tmp / "real" / "s.jsonl").read_text().startswith("{"), "the link's target was not written"
+
+
+def _still_a_device(tmp: Path) -> None:
+    import stat
+
+    assert stat.S_ISCHR((tmp / "null").stat().st_mode), "the device node was replaced by a regular file"
+
+
+def _bom_stripped(tmp: Path) -> None:
+    first = json.loads((tmp / "s.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert first["prompt"] == "Good", first["prompt"]
+
+
+PREPARE = {"fifo": _fifo, "symlink": _symlink, "char-device": _char_device}
+THEN = {"symlink-kept": _symlink_kept, "still-a-device": _still_a_device, "bom-stripped": _bom_stripped}
 
 
 def run_case(case: Case, tmp: Path, models: dict[str, str], assets: Path, monkeypatch, capsys):
@@ -271,10 +421,20 @@ def run_case(case: Case, tmp: Path, models: dict[str, str], assets: Path, monkey
         path = tmp / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    if case.prepare:
+        PREPARE[case.prepare](tmp)
     if "{a:sweep.yaml}" in case.argv:
         (tmp / "sweep.yaml").write_text(SWEEP.format(**models))
     argv = case.argv.replace("{a:sweep.yaml}", str(tmp / "sweep.yaml"))
-    for name in ("samples.jsonl", "pairs.jsonl", "badconfig", "truncated"):
+    for name in (
+        "samples.jsonl",
+        "pairs.jsonl",
+        "badconfig",
+        "truncated",
+        "notokenizer",
+        "othervocab",
+        "pickled",
+    ):
         argv = argv.replace("{a:" + name + "}", str(assets / name))
     argv = argv.format(tmp=tmp, **models)
     _patch(case.patch, monkeypatch)
@@ -332,4 +492,6 @@ def test_bad_input(case, tmp_path, tiny_model_dir, tiny_classifier_dir, assets, 
     assert not missing, (missing, output)
     for name in case.absent:
         assert not (tmp_path / name).exists(), name
+    if case.then:
+        THEN[case.then](tmp_path)
     assert not list(tmp_path.rglob(".*.tmp")), "a temporary file was left behind"

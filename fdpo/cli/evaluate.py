@@ -53,9 +53,11 @@ def outputs(args: argparse.Namespace) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from fdpo._io import write_json, write_jsonl
+    from fdpo.checks import check_same_vocabulary
     from fdpo.cli.failures import about
     from fdpo.cli.options import (
         check_model,
+        check_output_file,
         device,
         generation_settings,
         load_model,
@@ -66,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from fdpo.pipeline import evaluate_policy
     from fdpo.settings import DEFAULT_METRICS, EvaluationSettings, RewardSettings
+    from fdpo.sweep.preflight import classifier_label_problems, sample_memory_problems
 
     given = prompts(args)
     generation = generation_settings(args.gen)
@@ -77,13 +80,30 @@ def run(args: argparse.Namespace) -> int:
     if "kl_to_ref" in metrics and not args.reference:
         problems.append("kl_to_ref needs --reference (the model the policy was trained from).")
     refuse(problems)
+    check_output_file("--output", args.output)
+    check_output_file("--generations-output", args.generations_output)
     check_model("--model", args.model)
     check_model("--reward-model", args.reward_model)
     if args.reference:
         check_model("--reference", args.reference)
+    refuse(
+        classifier_label_problems(
+            "--reward-model", args.reward_model, args.positive_index, "--positive-index"
+        )
+    )
+    refuse(
+        sample_memory_problems(
+            args.samples_per_prompt, len(given), generation.get("max_new_tokens"), "--samples-per-prompt"
+        )
+    )
     on = device(args.device)
     model, tokenizer = load_model("--model", args.model, on)
-    reference = load_model("--reference", args.reference, on)[0] if args.reference else None
+    reference = None
+    if args.reference:
+        reference, reference_tokenizer = load_model("--reference", args.reference, on)
+        check_same_vocabulary(
+            f"--model {args.model!r}", tokenizer, f"--reference {args.reference!r}", reference_tokenizer
+        )
     reward = load_reward(
         "--reward-model", args.reward_model, RewardSettings(positive_index=args.positive_index), on
     )

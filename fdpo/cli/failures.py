@@ -127,6 +127,13 @@ def explain(error: BaseException, subject: str | None = None, *, also: tuple[typ
             f"{prefix}this needs the Python package {package!r}, which is not installed here. Install it: "
             f"pip install {install}"
         )
+    if type(error).__name__ == "UnpicklingError":  # torch.load(weights_only=True) refused a pickled object
+        return (
+            f"{prefix or 'A model: '}a weights file (pytorch_model.bin) holds Python objects that torch loads only "
+            f"by running code from the file, which fdpo does not do ({_first_paragraph(str(error), 160)}). Convert "
+            "the model to safetensors where you trust it (model.save_pretrained(FOLDER, safe_serialization=True)) "
+            "or download it again."
+        )
     if type(error).__name__ == "SafetensorError":  # safetensors' own type; not imported here (heavy)
         return (
             f"{prefix or 'A model: '}a weights file (.safetensors) is corrupted or cut short ({error}). Save the model "

@@ -47,9 +47,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from fdpo.cli.options import check_output_dir
     from fdpo.cli.sweep import run_options
+    from fdpo.errors import InputError
     from fdpo.frontier import frontier_config, frontier_markdown, plan_frontier, run_frontier
 
     started = time.perf_counter()
+    if args.config is not None and args.quick:
+        raise InputError(
+            f"--quick picks the quick version of the demo world, which --config {args.config!r} replaces: the two "
+            "cannot be combined. Drop --quick to run the config as written (make it smaller with overrides such as "
+            "grid.seeds=[0] evaluation.samples_per_prompt=2), or drop --config for the quick demo."
+        )
+    if args.config is not None and args.cache_dir is not None:
+        raise InputError(
+            f"--cache-dir is where the demo world's models are cached, and --config {args.config!r} names its own "
+            "models: drop --cache-dir, or set world_cache_dir in the config if it uses a world."
+        )
     if args.config is not None:
         config, settings = frontier_config(args.config, args.overrides)
     else:

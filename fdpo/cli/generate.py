@@ -27,14 +27,29 @@ def outputs(args: argparse.Namespace) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from fdpo.checks import positive_int_problems
     from fdpo.cli.failures import about
-    from fdpo.cli.options import check_model, device, generation_settings, load_model, prompts, refuse
+    from fdpo.cli.options import (
+        check_model,
+        check_output_file,
+        device,
+        generation_settings,
+        load_model,
+        prompts,
+        refuse,
+    )
     from fdpo.pipeline import generate_samples
+    from fdpo.sweep.preflight import sample_memory_problems
 
     given = prompts(args)
     generation = generation_settings(args.gen)
     problems = positive_int_problems("--samples-per-prompt", args.samples_per_prompt)
     problems += positive_int_problems("--batch-size", args.batch_size)
     refuse(problems)
+    check_output_file("--output", args.output)
+    refuse(
+        sample_memory_problems(
+            args.samples_per_prompt, len(given), generation.get("max_new_tokens"), "--samples-per-prompt"
+        )
+    )
     check_model("--model", args.model)
     model, tokenizer = load_model("--model", args.model, device(args.device))
     samples = generate_samples(

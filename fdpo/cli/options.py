@@ -25,7 +25,9 @@ __all__ = [
     "add_sampling_options",
     "check_model",
     "check_output_dir",
+    "check_output_file",
     "check_output_paths",
+    "check_output_not_input",
     "device",
     "generation_settings",
     "load_model",
@@ -261,6 +263,42 @@ def check_output_dir(option: str, value: str | None) -> None:
             f"{option} {value!r} is a file, not a folder. Give a folder path (it is created if missing), or move "
             "the file away."
         )
+
+
+def check_output_file(option: str, value: str | None) -> None:
+    """An output file that exists as a folder or a socket is refused before any work. A symlink is followed (its
+    target is written); a device such as /dev/null or a FIFO is written through, never replaced."""
+    import stat
+
+    if value is None:
+        return
+    path = Path(value).expanduser()
+    if path.is_dir():
+        raise InputError(
+            f"{option} {value!r} is a folder, so no file can be written there. Give the path of a file (for "
+            f"example {str(path / 'out.jsonl')!r})."
+        )
+    if path.exists() and stat.S_ISSOCK(path.stat().st_mode):
+        raise InputError(f"{option} {value!r} is a socket, not a file. Give the path of a regular file.")
+
+
+def check_output_not_input(option: str, value: str | None, inputs: dict[str, str | None]) -> None:
+    """An output folder that is, or lies inside, a model folder the same command reads (``inputs``: option → value)
+    is refused before any work: saving there would overwrite the model (or mix new files into it)."""
+    if value is None:
+        return
+    output = Path(value).expanduser().resolve()
+    for name, given in inputs.items():
+        if not given or not Path(given).expanduser().is_dir():
+            continue
+        model = Path(given).expanduser().resolve()
+        if output == model or model in output.parents:
+            where = "is" if output == model else "lies inside"
+            raise InputError(
+                f"{option} {value!r} {where} {name} {given!r}, the model this command starts from: saving there would "
+                f"overwrite it (or mix the new files into it). Give {option} a folder of its own, e.g. "
+                f"{str(model.parent / (model.name + '-fdpo'))!r}."
+            )
 
 
 def check_output_paths(paths: list[str]) -> None:

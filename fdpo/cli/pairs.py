@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from fdpo.cli.failures import about
     from fdpo.cli.options import (
         check_model,
+        check_output_file,
         device,
         load_model,
         load_reward,
@@ -70,12 +71,15 @@ def run(args: argparse.Namespace) -> int:
     from fdpo.errors import InputError
     from fdpo.pipeline import make_pairs, score_samples
     from fdpo.settings import PairSettings, RewardSettings
+    from fdpo.sweep.preflight import classifier_label_problems
 
     settings = settings_from(PairSettings, args, _PAIR_OPTIONS)
     reward_settings = settings_from(RewardSettings, args, _REWARD_OPTIONS)
     problems = option_problems(settings.problems(), "pairs", _PAIR_OPTIONS)
     problems += option_problems(reward_settings.problems(), "reward", _REWARD_OPTIONS)
     refuse(problems)
+    check_output_file("--output", args.output)
+    check_output_file("--scores-output", args.scores_output)
     with about(f"--samples {args.samples!r}", also=(ValueError, KeyError, TypeError)):
         samples = Samples.load(args.samples)
     if not len(samples):
@@ -90,6 +94,11 @@ def run(args: argparse.Namespace) -> int:
                 "Regenerate the file with 'fdpo generate', or fix that record."
             )
     check_model("--reward-model", args.reward_model)
+    refuse(
+        classifier_label_problems(
+            "--reward-model", args.reward_model, args.positive_index, "--positive-index"
+        )
+    )
     needs_model = settings.strategy == "divpo" and settings.diversity == "logprob"
     if needs_model and not args.model:
         raise InputError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 HELP = "Write tradeoff.png and report.md for a sweep directory."
 DESCRIPTION = (
@@ -57,8 +58,9 @@ def run(args: argparse.Namespace) -> int:
         with about(str(sweep_json), also=(ValueError,)):
             data = read_json(sweep_json)
         config = data.get("config", {}) if isinstance(data, dict) else {}
+    _check_results(folder / "results.csv")
     settings = config.get("report", {})
-    with about(f"sweep folder {args.sweep_dir!r}"):
+    with about(f"sweep folder {args.sweep_dir!r}"), _no_results_said(folder):
         paths = write_report(
             args.sweep_dir,
             diversity=args.diversity or settings.get("diversity", "predictive_entropy"),
@@ -73,3 +75,40 @@ def run(args: argparse.Namespace) -> int:
         print(f"HTML:   {paths['html']}")
     print(f"Report: {paths['markdown']}")
     return 0
+
+
+@contextlib.contextmanager
+def _no_results_said(folder):
+    """write_report's FileNotFoundError for an existing folder without results, said as such (``about`` would call
+    the folder missing)."""
+    from fdpo.errors import InputError
+
+    try:
+        yield
+    except FileNotFoundError as error:
+        if folder.is_dir() and "holds no results" in str(error):
+            raise InputError(str(error)) from error
+        raise
+
+
+def _check_results(path) -> None:
+    """A results.csv with no run (a header only) or with a row cut short is refused, naming the file and the fix."""
+    from fdpo._io import read_csv
+    from fdpo.cli.failures import about
+    from fdpo.errors import InputError
+
+    if not path.is_file():
+        return
+    with about(str(path), also=(ValueError,)):
+        rows = read_csv(path, parse_numbers=False)
+    rerun = "Rerun the same 'fdpo sweep' command into the folder: finished runs are kept and results.csv is written again."
+    if not rows:
+        raise InputError(
+            f"{path} holds no runs (it is empty or has only its header line), so there is nothing to report. {rerun}"
+        )
+    for line, row in enumerate(rows, start=2):
+        if None in row or None in row.values():
+            raise InputError(
+                f"{path}, line {line}: the row has {'more' if None in row else 'fewer'} cells than the header, so the "
+                f"file was probably cut short by an interrupted write. {rerun}"
+            )

@@ -35,6 +35,7 @@ def check_records(records: Sequence[dict[str, Any]], source: str) -> None:
     """
     from fdpo.checks import PREFERENCE_FORMATS
     from fdpo.errors import InputError
+    from fdpo.pairs import REFERENCE_COLUMNS
 
     if not records:
         raise InputError(
@@ -62,6 +63,22 @@ def check_records(records: Sequence[dict[str, Any]], source: str) -> None:
                 raise InputError(
                     f"{source}, record {number}: {name!r} is {what}, where text (or a list of chat messages) is "
                     "expected. Fix or drop that record."
+                )
+            first = records[0].get(name)
+            if isinstance(value, list) != isinstance(first, list):
+                kinds = {True: "a list of chat messages (conversational)", False: "text (standard)"}
+                raise InputError(
+                    f"{source}, record {number}: {name!r} is {kinds[isinstance(value, list)]}, but in record 1 it is "
+                    f"{kinds[isinstance(first, list)]}. A pairs file holds one format: write every record as text, "
+                    'or every record as chat messages ([{"role": ..., "content": ...}]).'
+                )
+        for name in (column for column in REFERENCE_COLUMNS if column in record):
+            value = record[name]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+                raise InputError(
+                    f"{source}, record {number}: {name!r} is {value!r:.60}, where a number (the reference model's "
+                    "summed log-probability, as 'fdpo sweep' writes it) is expected. Fix the record, or drop the "
+                    "ref_chosen_logps/ref_rejected_logps columns to have the reference computed."
                 )
 
 
@@ -122,8 +139,10 @@ def _load_dataset(script, mixture) -> tuple[Any, Any, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import importlib.util
+
     from fdpo.checks import check_preference_dataset
-    from fdpo.cli.options import check_model, check_output_dir, refuse
+    from fdpo.cli.options import check_model, check_output_dir, check_output_not_input, refuse
     from fdpo.cli.train_args import parse
     from fdpo.errors import InputError
 
@@ -139,8 +158,15 @@ def run(args: argparse.Namespace) -> int:
     if not outputs(args) and config.output_dir in (None, "trainer_output"):
         problems.append("--output-dir is required: the folder the trained model is saved to.")
     refuse(problems)
+    if model_args.use_peft and importlib.util.find_spec("peft") is None:
+        raise InputError(
+            "--use_peft trains a LoRA adapter, which needs the Python package 'peft', not installed here. Install "
+            "fdpo's peft extra: pip install 'fdpo[peft]' (or leave out --use_peft to train every weight)."
+        )
     check_output_dir("--output-dir", config.output_dir)
     check_model("--model", model_args.model_name_or_path)
+    # The reference is the --model itself (TRL loads it again from that path).
+    check_output_not_input("--output-dir", config.output_dir, {"--model": model_args.model_name_or_path})
     if script.pairs:
         train, test, source = _load_pairs(script.pairs), None, f"--pairs {script.pairs!r}"
     else:

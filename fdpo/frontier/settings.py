@@ -64,8 +64,13 @@ class FrontierSettings:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None, *, source: str = "frontier") -> FrontierSettings:
-        data = dict(data or {})
         known = {f.name for f in dataclasses.fields(cls)}
+        if data is not None and not isinstance(data, Mapping):
+            raise SweepConfigError(
+                f"{source}: frontier must be a mapping of frontier settings (e.g. frontier: {{temperatures: [0.8, "
+                f"1.2]}}), got {data!r}. Known settings: {', '.join(sorted(known))}."
+            )
+        data = dict(data or {})
         unknown = [key for key in data if key not in known]
         if unknown:
             raise SweepConfigError(

@@ -141,6 +141,12 @@ def write_report(
     elif summary_path.is_file():
         summary = read_csv(summary_path)
         lines = ["No verdict: the directory has no results.csv (one row per run) to judge from."]
+    elif root.is_dir():
+        raise FileNotFoundError(
+            f"{root} exists but holds no results: neither results.csv nor summary.csv is in it. Give the folder that "
+            f"'fdpo sweep' or 'fdpo demo' wrote, or run a sweep into this one first (fdpo sweep CONFIG --output-dir "
+            f"{root})."
+        )
     else:
         raise FileNotFoundError(
             f"{root} has neither summary.csv nor results.csv: run a sweep into it first (fdpo sweep CONFIG "

@@ -23,7 +23,7 @@ from fdpo.errors import InputError, SweepError
 if TYPE_CHECKING:
     from fdpo.sweep.config import RunSpec, SweepConfig
 
-__all__ = ["EXECUTORS", "check_executor", "ray_task_resources", "run_on_ray"]
+__all__ = ["EXECUTORS", "check_executor", "check_ray_address", "ray_task_resources", "run_on_ray"]
 
 #: The executors ``run_sweep`` (and ``fdpo sweep --executor``) accepts.
 EXECUTORS = ("sequential", "ray")
@@ -42,6 +42,42 @@ def check_executor(executor: str) -> None:
         raise InputError(f"Unknown executor {executor!r}; choose one of: {', '.join(EXECUTORS)}.")
     if executor == "ray":
         require("ray", "ray", _RAY_PURPOSE)
+
+
+#: Seconds a Ray address gets to accept a connection before the sweep is refused.
+RAY_CONNECT_TIMEOUT = 5.0
+
+
+def check_ray_address(address: str | None, *, timeout: float = RAY_CONNECT_TIMEOUT) -> None:
+    """Refuses, within ``timeout`` seconds, a Ray address (``HOST:PORT`` or ``ray://HOST:PORT``) where nothing
+    accepts a connection: ``ray.init`` would retry it for minutes, after the sweep's shared stages have run.
+
+    ``None``, ``auto`` and ``local`` are left to ``ray.init``, which answers those at once.
+
+    Raises:
+        InputError: naming the address, what failed and the fix.
+    """
+    import socket
+
+    if not address or address in ("auto", "local"):
+        return
+    target = address.split("://", 1)[-1]
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise InputError(
+            f"Ray address {address!r} is not HOST:PORT or ray://HOST:PORT (e.g. 10.0.0.2:6379, ray://10.0.0.2:10001) "
+            "nor auto; fix it, or leave --address out to start a local Ray."
+        )
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as error:
+        raise InputError(
+            f"No Ray cluster answers at address {address!r}: a connection to {host}:{port} failed within "
+            f"{timeout:g} s ({error.strerror or error}). Start one with `ray start --head` (then --address auto), "
+            "check the address and that its port is reachable from here, or leave --address out to start a local "
+            "Ray."
+        ) from None
 
 
 def ray_task_resources(config: SweepConfig, cluster_has_gpus: bool) -> dict[str, float]:
@@ -90,6 +126,7 @@ def run_on_ray(
     ray = require("ray", "ray", _RAY_PURPOSE)
     started_here = not ray.is_initialized()
     if started_here:
+        check_ray_address(address)
         try:
             ray.init(address=address, include_dashboard=False, logging_level="WARNING")
         except ConnectionError as error:

@@ -14,12 +14,16 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "classifier_label_problems",
     "device_problems",
     "hub_offline",
     "hub_problems",
     "in_hub_cache",
     "max_length_problems",
+    "model_kind_problems",
     "model_reference_problems",
+    "sample_memory_problems",
+    "tokenizer_file_problems",
 ]
 
 
@@ -44,7 +48,8 @@ def model_reference_problems(name: str, value: Any) -> list[str]:
                 f"{name}={value!r} exists but is not a model directory (no config.json in it). Give the folder that "
                 "save_pretrained wrote, or a hub id."
             ]
-        return []
+        kind = "classifier" if "reward" in name else "causal_lm"
+        return model_kind_problems(name, value, kind) or tokenizer_file_problems(name, value)
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
     looks_local = value.startswith((".", "/", "~")) or "\\" in value or value.count("/") > 1
@@ -67,6 +72,132 @@ def model_reference_problems(name: str, value: Any) -> list[str]:
             f"or unset {hub_offline()} on a connected machine so that the model is downloaded."
         ]
     return []
+
+
+def _local_config(value: Any) -> dict | None:
+    """The config.json of a local model folder as a dict, or None (not a local folder, or not readable JSON: loading
+    the model says why)."""
+    import json
+
+    if not isinstance(value, str):
+        return None
+    path = Path(value).expanduser() / "config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return config if isinstance(config, dict) else None
+
+
+def model_kind_problems(name: str, value: Any, kind: str) -> list[str]:
+    """Whether the local model folder ``value`` holds the kind of model its role needs (``"causal_lm"`` for a policy
+    or reference, ``"classifier"`` for a reward model), read from config.json's ``architectures`` (the classes it was
+    saved from) and ``model_type``, without loading a weight. A hub id or a config that says nothing is not judged.
+    """
+    config = _local_config(value)
+    if config is None:
+        return []
+    from transformers.models.auto import modeling_auto
+
+    architectures = [a for a in config.get("architectures") or [] if isinstance(a, str)]
+    model_type = config.get("model_type")
+    saved = f"architectures {', '.join(architectures)}" if architectures else f"model_type {model_type!r}"
+    mapping, other_suffixes, problem = _MODEL_KINDS[kind]
+    saved_as_other = architectures and all(a.endswith(other_suffixes) for a in architectures)
+    if saved_as_other or (isinstance(model_type, str) and model_type not in getattr(modeling_auto, mapping)):
+        return [f"{name}={value!r} is not {problem.format(saved=saved)}"]
+    return []
+
+
+# kind → (transformers' auto mapping of the model types that have it, class-name endings of the other kind, message)
+_MODEL_KINDS = {
+    "classifier": (
+        "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES",
+        ("ForCausalLM", "LMHeadModel", "ForConditionalGeneration"),
+        "a sequence classifier (its config.json says {saved}): a reward model must be one (e.g. a "
+        "*ForSequenceClassification, such as lvwerra/distilbert-imdb), whose class logits score a text. A causal LM "
+        "given here would be scored by a classification head initialized at random. Give the classifier's folder.",
+    ),
+    "causal_lm": (
+        "MODEL_FOR_CAUSAL_LM_MAPPING_NAMES",
+        ("ForSequenceClassification",),
+        "a causal language model (its config.json says {saved}): a policy or reference must generate text (e.g. a "
+        "*ForCausalLM or *LMHeadModel, such as gpt2). Give the folder of the causal LM; a classifier belongs in the "
+        "reward model's place.",
+    ),
+}
+
+
+#: Files of which a saved tokenizer has at least one (fast tokenizers: tokenizer.json; slow ones: their vocabulary).
+_TOKENIZER_FILES = (
+    "tokenizer.json",
+    "vocab.json",
+    "vocab.txt",
+    "tokenizer.model",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "vocab.model",
+    "tekken.json",
+)
+
+
+def tokenizer_file_problems(name: str, value: Any) -> list[str]:
+    """A local model folder without any tokenizer file: ``transformers`` would build an empty tokenizer from it, and
+    the model would generate empty text and train on nothing."""
+    if not isinstance(value, str):
+        return []
+    path = Path(value).expanduser()
+    if not path.is_dir() or any((path / file).is_file() for file in _TOKENIZER_FILES):
+        return []
+    return [
+        f"{name}={value!r} has no tokenizer files (none of {', '.join(_TOKENIZER_FILES[:4])}, ...): transformers would "
+        "build an empty tokenizer from it. Copy the tokenizer into the folder (tokenizer.save_pretrained(FOLDER)) or "
+        "give the folder that save_pretrained wrote with it."
+    ]
+
+
+def classifier_label_problems(
+    name: str, value: Any, positive_index: Any, option: str = "reward.positive_index"
+) -> list[str]:
+    """``positive_index`` against the number of classes of the local classifier ``value`` (config.json's
+    ``id2label`` or ``num_labels``), without loading it."""
+    config = _local_config(value)
+    if config is None or isinstance(positive_index, bool) or not isinstance(positive_index, int):
+        return []
+    labels = config.get("id2label")
+    count = len(labels) if isinstance(labels, dict) and labels else config.get("num_labels", 2)
+    if not isinstance(count, int) or 0 <= positive_index < count:
+        return []
+    shown = f" ({', '.join(f'{k}: {v}' for k, v in labels.items())})" if isinstance(labels, dict) else ""
+    return [
+        f"{option}={positive_index}, but {name}={value!r} has {count} classes{shown}, numbered 0 to {count - 1}. Set "
+        f"{option} to the class whose logit is the reward (e.g. the index of POSITIVE)."
+    ]
+
+
+def sample_memory_problems(
+    samples_per_prompt: Any, num_prompts: int, max_new_tokens: Any, option: str = "pairs.samples_per_prompt"
+) -> list[str]:
+    """Whether the samples of one stage (``samples_per_prompt`` × ``num_prompts`` completions of ``max_new_tokens``)
+    can fit in this machine's memory, estimated at 1 KiB per sample plus 64 bytes per token (the text, its token ids
+    and the scores kept per sample), against the physical memory ``os.sysconf`` reports; a coarse bound that only
+    catches absurd settings (``1e20`` samples), not tight ones."""
+    if isinstance(samples_per_prompt, bool) or not isinstance(samples_per_prompt, (int, float)):
+        return []
+    tokens = max_new_tokens if isinstance(max_new_tokens, int) and max_new_tokens > 0 else 64
+    total = float(samples_per_prompt) * max(num_prompts, 1)
+    needed = total * (1024 + 64 * tokens)
+    try:
+        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return []
+    if needed <= available:
+        return []
+    return [
+        f"{option}={samples_per_prompt:g} with {num_prompts} prompt(s) means {total:.3g} samples, which need about "
+        f"{needed / 2**30:.3g} GiB of memory, and this machine has {available / 2**30:.3g} GiB. Use far fewer samples "
+        "per prompt (the paper uses 5)."
+    ]
 
 
 def hub_problems(name: str, value: Any, *, timeout: float = 10.0) -> list[str]:
