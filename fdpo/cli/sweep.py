@@ -106,12 +106,9 @@ def run_and_print(config, args: argparse.Namespace, started: float) -> int:
 
 def _refuse_machine_problems(config, args: argparse.Namespace) -> None:
     """What ``SweepConfig.check`` does not look at and a run would fail on (late, or by filling the memory): the
-    output folder inside a model folder, ``reward.positive_index`` beyond the classifier's classes, and a number of
-    samples that cannot fit in memory, a Ray cluster that does not answer. Checked before the dry run says "valid" and
+    output folder inside a model folder and a Ray cluster that does not answer. Checked before the dry run says "valid" and
     before a run starts."""
-    from fdpo.cli.options import check_output_not_input, refuse
-    from fdpo.pipeline import load_prompts
-    from fdpo.sweep.preflight import classifier_label_problems, sample_memory_problems
+    from fdpo.cli.options import check_output_not_input
 
     if not args.dry_run:
         models = {"sft_model": config.sft_model, "reward_model": config.reward_model}
@@ -121,14 +118,6 @@ def _refuse_machine_problems(config, args: argparse.Namespace) -> None:
 
         check_executor("ray")  # Ray installed
         check_ray_address(args.address)  # an unreachable cluster fails now, not after the shared stages
-    problems = classifier_label_problems("reward_model", config.reward_model, config.reward.positive_index)
-    try:
-        num_prompts = len(load_prompts(config.prompts.texts, config.prompts.file))
-    except (OSError, ValueError):
-        num_prompts = len(config.prompts.texts or [])  # the file's problems are config.check's to report
-    new_tokens = config.generation.get("max_new_tokens") if isinstance(config.generation, dict) else None
-    problems += sample_memory_problems(config.pairs.samples_per_prompt, num_prompts, new_tokens)
-    refuse([f"sweep config {args.config!r}: {problem}" for problem in problems])
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -25,10 +25,12 @@ from fdpo.errors import SweepConfigError, SweepError
 from fdpo.sweep import settings as sections
 from fdpo.sweep.grid import RunSpec, make_run_id
 from fdpo.sweep.preflight import (
+    classifier_label_problems,
     device_problems,
     hub_problems,
     max_length_problems,
     model_reference_problems,
+    sample_memory_problems,
 )
 from fdpo.sweep.training import argument_problems, training_defaults
 from fdpo.sweep.worlds import get_world, list_worlds, world_problems
@@ -284,6 +286,11 @@ class SweepConfig:
             problems += self._checkpoint_problems()
         problems += self.report.problems()
         problems += self._world_seed_problems()
+        if check_models:  # a local classifier's classes; samples that cannot fit in this machine's memory
+            problems += classifier_label_problems(
+                "reward_model", self.reward_model, self.reward.positive_index
+            )
+            problems += self._sample_memory_problems()
         if self.evaluation.control_temperatures and not evaluation_problems:
             generation = (
                 self.evaluation.generation if self.evaluation.generation is not None else self.generation
@@ -295,6 +302,18 @@ class SweepConfig:
                     "(do_sample: true) or remove control_temperatures."
                 )
         return problems
+
+    def _sample_memory_problems(self) -> list[str]:
+        from fdpo.pipeline import load_prompts
+
+        try:
+            num_prompts = len(load_prompts(self.prompts.texts, self.prompts.file))
+        except (OSError, ValueError):
+            num_prompts = len(
+                self.prompts.texts or []
+            )  # the file's own problems are reported by prompts.problems
+        new_tokens = self.generation.get("max_new_tokens") if isinstance(self.generation, Mapping) else None
+        return sample_memory_problems(self.pairs.samples_per_prompt, num_prompts, new_tokens)
 
     def _world_seed_problems(self) -> list[str]:
         if self.world_seed is None:
