@@ -168,3 +168,45 @@ def test_within_prompt_diversity_ignores_differences_between_prompts():
     assert metrics.within_prompt_diversity(texts, 2) == 0.0
     assert metrics.distinct_n(texts, 2) == pytest.approx(0.5)
     assert math.isclose(metrics.within_prompt_diversity(texts[::2] + texts[1::2], 3), 1.0)
+
+
+# ---------------------------------------------------------------------------------------------- sampled distribution
+
+
+def _warped_by_hand(model, tokenizer, queries, sampled_ids, temperature, top_k):
+    """log-probs and entropies of softmax(top-k(logits / T)), one sequence at a time in float64."""
+    model = model.double().eval()
+    prompt_ids = start_empty_prompts(tokenizer(queries, add_special_tokens=False)["input_ids"], tokenizer)
+    logps, entropies = [], []
+    with torch.no_grad():
+        for prompt, ids in zip(prompt_ids, sampled_ids, strict=True):
+            logits = model(input_ids=torch.tensor([prompt + ids])).logits[0].double()
+            scores = logits[len(prompt) - 1 : len(prompt) - 1 + len(ids)] / temperature
+            kth = scores.topk(top_k, dim=-1).values[:, -1:]
+            log_p = scores.masked_fill(scores < kth, -math.inf).log_softmax(-1)
+            logps.append(log_p.gather(1, torch.tensor(ids).unsqueeze(1)).squeeze(1).numpy())
+            entropies.append(torch.special.entr(log_p.exp()).sum(-1).numpy())
+    model.float()
+    return logps, entropies
+
+
+def test_scores_are_those_of_the_distribution_the_tokens_were_drawn_from(eos_samples):
+    """A sample drawn at T = 0.7 with top-k 5 is scored under softmax(top-5(logits / 0.7)), as generate draws it:
+    its tokens all lie in the top 5 (finite log-probs) and its entropies are below the model's own."""
+    model, tokenizer, _ = eos_samples
+    settings = dict(temperature=0.7, top_k=5, max_new_tokens=7)
+    samples = sample(model, tokenizer, PROMPTS, num_samples_per_prompt=3, seed=1, **settings, **QUIET)
+    ids = samples.sampled_ids
+    warped = score_completions(model, tokenizer, samples.queries, ids, entropy=True, generation=settings)
+    plain = score_completions(model, tokenizer, samples.queries, ids, entropy=True)
+    logps, entropies = _warped_by_hand(model, tokenizer, samples.queries, ids, 0.7, 5)
+    for i in range(len(ids)):
+        np.testing.assert_allclose(warped.token_logps[i], logps[i], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(warped.token_entropies[i], entropies[i], rtol=1e-5, atol=1e-5)
+    assert np.isfinite(warped.sum_logps).all()
+    assert np.nanmean(warped.mean_entropies) < np.nanmean(plain.mean_entropies)
+    # without do_sample nothing is warped: greedy decoding has no sampling distribution to score
+    greedy = score_completions(
+        model, tokenizer, samples.queries, ids, generation={"do_sample": False, **settings}
+    )
+    np.testing.assert_array_equal(greedy.sum_logps, plain.sum_logps)

@@ -49,6 +49,7 @@ __all__ = [
     "new_cache",
     "resolve_generation_config",
     "resolve_lengths",
+    "sampling_warpers",
     "stop_hits",
     "takes_4d_float_mask",
     "tiny_causal_lm",
@@ -101,6 +102,22 @@ def logits_processors(
     if config.renormalize_logits is True:
         processors.append(LogitNormalization())
     return processors
+
+
+def sampling_warpers(config: GenerationConfig) -> LogitsProcessorList | None:
+    """The warpers that shape the distribution ``generate`` samples each token from (temperature, then top-k, then
+    top-p, with one token kept), as ``logits_processors`` builds them for one sequence; None when the resolved
+    config does not sample or changes nothing (the model's own distribution)."""
+    if not config.do_sample:
+        return None
+    processors = LogitsProcessorList()
+    if config.temperature is not None and config.temperature != 1.0:
+        processors.append(TemperatureLogitsWarper(config.temperature))
+    if config.top_k is not None and config.top_k != 0:
+        processors.append(TopKLogitsWarper(top_k=config.top_k, min_tokens_to_keep=1))
+    if config.top_p is not None and config.top_p < 1.0:
+        processors.append(TopPLogitsWarper(top_p=config.top_p, min_tokens_to_keep=1))
+    return processors or None
 
 
 def resolve_lengths(config: GenerationConfig, prompt_width: int) -> GenerationConfig:

@@ -21,14 +21,16 @@ so memory is (completion tokens in the batch) × vocabulary, not batch × length
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from fdpo.checks import check_strings
+from fdpo.decoding._transformers import resolve_generation_config, sampling_warpers
 from fdpo.decoding.batching import forward_parameters, model_device, pad_batch, start_empty_prompts
 
 __all__ = ["CompletionScores", "check_prompts_and_completions", "score_completions"]
@@ -104,6 +106,16 @@ def _max_positions(model) -> int | None:
     return None
 
 
+def sampled_distribution(model, generation: Mapping[str, Any] | None):
+    """The warpers (temperature, top-k, top-p) that turn ``model``'s next-token logits into the distribution
+    ``fdpo.decoding.sample`` draws from with the generate settings ``generation`` (resolved against the model's
+    generation config, sampling unless ``do_sample`` is false); None when that is the model's own distribution."""
+    if generation is None:
+        return None
+    config, _ = resolve_generation_config(model, {"do_sample": True, **dict(generation)})
+    return sampling_warpers(config)
+
+
 @torch.no_grad()
 def score_completions(
     model,
@@ -113,6 +125,7 @@ def score_completions(
     *,
     batch_size: int = 16,
     entropy: bool = False,
+    generation: Mapping[str, Any] | None = None,
     show_progress: bool = False,
     desc: str = "Scoring completions",
 ) -> CompletionScores:
@@ -130,6 +143,11 @@ def score_completions(
             the stop token.
         batch_size: rows per forward pass; rows are grouped by length to limit padding.
         entropy: also compute the full-vocabulary entropy at every completion position.
+        generation: the generate keyword arguments the completions were sampled with (as given to
+            ``fdpo.decoding.sample``, which samples unless ``do_sample`` is false). Given, the log-probs and entropies
+            are those of the distribution each token was drawn from: the model's next-token distribution after the
+            temperature, top-k and top-p that ``generate`` resolves from them and the model's generation config
+            (a token outside the top-k or top-p set gets −inf). None: the model's own distribution.
         show_progress: a tqdm bar over batches.
 
     Returns:
@@ -176,6 +194,7 @@ def score_completions(
             "positions; shorten the completions (max_new_tokens) or drop the long samples."
         )
 
+    warpers = sampled_distribution(model, generation)
     parameters = forward_parameters(model) or set()
     extra = {"use_cache": False} if "use_cache" in parameters else {}
     device = model_device(model)
@@ -214,6 +233,8 @@ def score_completions(
             targets = torch.tensor([t for i in indices for t in completion_ids[i]], dtype=torch.long)
             selected = logits[rows.to(device), columns.to(device)].float()  # (completion tokens, vocab)
             del logits
+            if warpers is not None:  # rows are independent positions: the warpers read the scores only
+                selected = warpers(None, selected)
             log_probs = selected.log_softmax(dim=-1)
             del selected
             logps = log_probs.gather(1, targets.to(device).unsqueeze(1)).squeeze(1)

@@ -34,6 +34,10 @@ __all__ = ["evaluate_policy"]
 _ENTROPY_METRICS = ("sequence_entropy", "entropy_rate", "predictive_entropy", "prefix_entropy")
 
 
+#: Keys of ``fdpo.decoding.sample`` that are not generate settings.
+_DECODING_KEYS = ("engine", "reference", "realign")
+
+
 def evaluate_policy(
     policy,
     tokenizer,
@@ -74,7 +78,7 @@ def evaluate_policy(
     import numpy as np
 
     from fdpo import metrics as fm
-    from fdpo.decoding import score_completions
+    from fdpo.decoding.scoring import sampled_distribution, score_completions
 
     settings = settings or EvaluationSettings()
     problems = positive_int_problems("evaluation.prefix_tokens", settings.prefix_tokens)
@@ -143,9 +147,8 @@ def evaluate_policy(
     entropy_wanted = bool(wanted & set(_ENTROPY_METRICS))
     if entropy_wanted or "kl_to_ref" in wanted:
         # One policy pass gives the entropies and the policy log-probs of the KL estimate.
-        needs_kl = "kl_to_ref" in wanted and reference is not None and reference is not policy
 
-        def scores(model, desc: str, entropy: bool = False):
+        def scores(model, desc: str, entropy: bool = False, sampled_from: Mapping[str, Any] | None = None):
             return score_completions(
                 model,
                 tokenizer,
@@ -153,11 +156,22 @@ def evaluate_policy(
                 sampled_ids,
                 batch_size=settings.batch_size,
                 entropy=entropy,
+                generation=sampled_from,
                 desc=desc,
                 show_progress=show_progress,
             )
 
-        policy_scores = scores(policy, "Policy statistics", entropy=entropy_wanted)
+        # The policy's side is the distribution the samples were drawn from (its temperature, top-k, top-p): a
+        # policy sampled at T = 0.85 is that tempered distribution, and its entropies and KL are that one's. fdpo's
+        # own decoding keys (a realignment's reference and weight, the engine) are not generate's and are dropped:
+        # a realigned sample is scored under the policy alone.
+        sampled_from = {k: v for k, v in generation.items() if k not in _DECODING_KEYS}
+        # KL(sampled ‖ reference). Without a reference, or against itself, the reference is the policy's own
+        # distribution: 0 unless the samples were drawn through a temperature, top-k or top-p.
+        if reference is None or reference is policy:
+            reference = policy if sampled_distribution(policy, sampled_from) is not None else None
+        needs_kl = "kl_to_ref" in wanted and reference is not None
+        policy_scores = scores(policy, "Policy statistics", entropy=entropy_wanted, sampled_from=sampled_from)
         policy_logps = policy_scores.sum_logps
         per_sample["policy_logp"] = policy_logps
         if entropy_wanted:
@@ -177,7 +191,7 @@ def evaluate_policy(
                 per_sample["ref_logp"] = reference_logps
                 result["kl_to_ref"] = float((policy_logps - reference_logps).mean())
             else:
-                result["kl_to_ref"] = 0.0  # the policy is the reference
+                result["kl_to_ref"] = 0.0  # the samples are drawn from the reference itself
     if "distinct" in wanted:
         result["distinct_1"] = float(fm.distinct_n(samples.completions, 1))
         result["distinct_2"] = float(fm.distinct_n(samples.completions, 2))

@@ -24,12 +24,12 @@ def test_evaluate_policy_matches_the_metrics_module(tiny_model_dir, tiny_classif
     prompts = ["This movie was", "The cast is"]
     result, generations = evaluate_policy(
         policy, tokenizer, reward, prompts, reference=reference, settings=settings,
-        generation={"max_new_tokens": 5, "min_new_tokens": 2}, seed=3, show_progress=False,
+        generation={"max_new_tokens": 5, "min_new_tokens": 2, "top_k": 0}, seed=3, show_progress=False,
     )  # fmt: skip
     queries = [g["query"] for g in generations]
     completions = [g["completion"] for g in generations]
     samples = generate_samples(policy, tokenizer, prompts, samples_per_prompt=3, batch_size=4, seed=3,
-                               generation={"max_new_tokens": 5, "min_new_tokens": 2}, show_progress=False)  # fmt: skip
+                               generation={"max_new_tokens": 5, "min_new_tokens": 2, "top_k": 0}, show_progress=False)  # fmt: skip
     assert samples.completions == completions  # the samples evaluate_policy drew
     sampled_ids = samples.sampled_ids  # the policy measures score these: the ids as sampled, EOS included
     assert len(generations) == result["num_eval_samples"] == 6
@@ -48,7 +48,7 @@ def test_evaluate_policy_matches_the_metrics_module(tiny_model_dir, tiny_classif
     assert 0.0 <= result["reward_prob_mean"] <= 1.0 and result["self_bleu"] >= 0.0
     # the policy evaluated against itself: KL is exactly 0 and no second pass is needed
     same, _ = evaluate_policy(policy, tokenizer, reward, prompts, reference=None, settings=settings,
-                              generation={"max_new_tokens": 5}, seed=3, show_progress=False)  # fmt: skip
+                              generation={"max_new_tokens": 5, "top_k": 0}, seed=3, show_progress=False)  # fmt: skip
     assert same["kl_to_ref"] == 0.0
 
 
@@ -71,10 +71,10 @@ def test_generation_records_carry_their_own_values(tiny_model_dir, tiny_classifi
     prompts = ["This movie was", "The cast is", "I"]
     result, generations = evaluate_policy(
         policy, tokenizer, load_reward_model(tiny_classifier_dir), prompts,
-        reference=reference, settings=settings, generation={"max_new_tokens": 5}, seed=1, show_progress=False,
+        reference=reference, settings=settings, generation={"max_new_tokens": 5, "top_k": 0}, seed=1, show_progress=False,
     )  # fmt: skip
     samples = generate_samples(policy, tokenizer, prompts, samples_per_prompt=2, batch_size=3, seed=1,
-                               generation={"max_new_tokens": 5}, show_progress=False)  # fmt: skip
+                               generation={"max_new_tokens": 5, "top_k": 0}, show_progress=False)  # fmt: skip
     assert len(generations) == 6
     for record, ids, finished in zip(generations, samples.sampled_ids, samples.finished, strict=True):
         assert {"num_tokens", "finished", "policy_logp", "ref_logp", "predictive_entropy"} <= set(record)
@@ -133,7 +133,7 @@ def test_every_measure_against_float64_by_hand(tiny_model_dir, tiny_classifier_d
             parameter.add_(0.05 * torch.randn_like(parameter))
     likely_eos(policy, tokenizer, scale=0.3)
     prompts = ["This movie was", "The cast is", "I", "A fine"]
-    generation = {"max_new_tokens": 12}
+    generation = {"max_new_tokens": 12, "top_k": 0}  # pure sampling: the policy's own distribution
     settings = EvaluationSettings(samples_per_prompt=3, batch_size=5, prefix_tokens=3, rarefy_ngrams=4)
     assert "within_prompt_diversity" in settings.metrics and "finished" in settings.metrics  # the defaults
     result, generations = evaluate_policy(
@@ -203,3 +203,37 @@ def test_one_sample_per_prompt_and_few_bigrams_give_none_with_a_warning(tiny_mod
     assert "within_prompt_diversity is None" in messages and "samples_per_prompt is 1" in messages
     assert "fewer than evaluation.rarefy_ngrams=10000" in messages
     assert result["within_prompt_diversity"] is None and result["distinct_2_rarefied"] is None
+
+
+def test_a_tempered_policy_is_scored_as_the_distribution_it_was_sampled_from(
+    tiny_model_dir, tiny_classifier_dir
+):
+    """The SFT model sampled at T = 0.5 (a positive control): its entropies are those of softmax(logits / 0.5), lower
+    than at T = 1, and its KL to the untempered model is Σ log p_T(y) − log p(y) > 0, not 0 as for the model itself."""
+    import numpy as np
+
+    from fdpo.decoding import score_completions
+
+    model, tokenizer = load_causal_lm(tiny_model_dir)
+    reward = load_reward_model(tiny_classifier_dir)
+    settings = EvaluationSettings(samples_per_prompt=4, batch_size=8, metrics=["entropy_rate", "kl_to_ref"])
+    prompts = ["This movie was", "The cast is", "I"]
+    cold = {"max_new_tokens": 6, "top_k": 0, "temperature": 0.5}
+    common = dict(settings=settings, seed=4, show_progress=False)
+    result, generations = evaluate_policy(model, tokenizer, reward, prompts, generation=cold, **common)
+    plain, _ = evaluate_policy(
+        model, tokenizer, reward, prompts, generation={**cold, "temperature": 1.0}, **common
+    )
+    assert plain["kl_to_ref"] == 0.0 and result["kl_to_ref"] > 0.0
+    queries = [g["query"] for g in generations]
+    ids = generate_samples(model, tokenizer, prompts, samples_per_prompt=4, batch_size=8, seed=4, generation=cold,
+                           show_progress=False).sampled_ids  # fmt: skip
+    tempered = score_completions(model, tokenizer, queries, ids, generation=cold)
+    own = score_completions(model, tokenizer, queries, ids)
+    assert result["kl_to_ref"] == pytest.approx(float(np.mean(tempered.sum_logps - own.sum_logps)), rel=1e-4)
+    cold_rate = score_completions(model, tokenizer, queries, ids, entropy=True, generation=cold)
+    rate = sum(float(e.sum()) for e in cold_rate.token_entropies) / sum(
+        len(e) for e in cold_rate.token_entropies
+    )
+    assert result["entropy_rate"] == pytest.approx(rate, rel=1e-5)
+    assert result["entropy_rate"] < plain["entropy_rate"]
