@@ -368,9 +368,17 @@ class ReportSettings:
             "help": 'also write tradeoff.html, the interactive plot (needs plotly: pip install "fdpo[html]").'
         },
     )
+    note: str | None = field(
+        default=None,
+        metadata={"help": "a paragraph closing report.md (the demo says there what its size can show)."},
+    )
 
     def problems(self) -> list[str]:
         problems = choice_problems(self, "report")
+        if self.note is not None and not isinstance(self.note, str):
+            problems.append(
+                f"report.note={self.note!r} must be text (a paragraph for report.md), or left out."
+            )
         if self.html and importlib.util.find_spec("plotly") is None:
             problems.append(
                 'report.html=true needs plotly: pip install "fdpo[html]", or set report.html=false.'

@@ -120,9 +120,10 @@ def test_cache_is_reused_and_partial_builds_do_not_count(tmp_path, monkeypatch):
     assert len(calls) == 1 and not list((tmp_path / "other").iterdir())  # the staging folder is cleaned up
 
 
-def test_demo_sweep_is_one_packaged_yaml_with_a_quick_overlay():
-    """`fdpo demo` runs fdpo/demo/sweep.yaml (shipped with the package), `--quick` that file with sweep_quick.yaml
-    merged on top; `fdpo demo --print-config` prints a file `fdpo sweep` reads back to the same config."""
+def test_demo_sweep_is_one_packaged_yaml_with_quick_and_study_overlays():
+    """`fdpo demo` runs fdpo/demo/sweep.yaml (shipped with the package), `--quick` and `--study` that file with
+    sweep_quick.yaml or sweep_study.yaml merged on top; `fdpo demo --print-config` prints a file `fdpo sweep` reads
+    back to the same config."""
     from importlib import resources
 
     from fdpo.demo.world import demo_config_dict, demo_config_text
@@ -133,16 +134,24 @@ def test_demo_sweep_is_one_packaged_yaml_with_a_quick_overlay():
     packaged = resources.files("fdpo.demo").joinpath("sweep.yaml").read_text(encoding="utf-8")
     assert demo_config_text() == packaged
     assert full.world == "demo:full" and full.grid.seeds == [0, 1, 2]
-    family = ["reverse_kl", "jensen_shannon", "alpha:0.3", "alpha:0.5", "alpha:0.7", "forward_kl"]
+    family = ["reverse_kl", "alpha:0.5", "forward_kl"]
     assert [run.divergence for run in full.runs()][:: len(full.grid.seeds)] == family
+    assert full.evaluation.checkpoints[-1] == 32 and full.evaluation.control_temperatures == [0.85]
     quick = SweepConfig.from_dict(demo_config_dict(quick=True), check_models=False)
     assert quick.world == "demo:quick" and quick.grid.seeds == [0, 1]
-    assert quick.pairs.samples_per_prompt == 4 != full.pairs.samples_per_prompt
     assert quick.pairs.strategy == full.pairs.strategy == "best_vs_worst"  # merged, not replaced
-    assert quick.training == full.training
+    assert quick.training == full.training and quick.evaluation.checkpoints == [2, 4]
     assert quick.grid.beta_per_divergence == full.grid.beta_per_divergence
-    printed = SweepConfig.from_dict(parse_yaml(demo_config_text(quick=True)), check_models=False)
-    assert printed.to_dict() == quick.to_dict()
+    study = SweepConfig.from_dict(demo_config_dict(study=True), check_models=False)
+    assert study.grid.seeds == list(range(20)) and study.world == "demo:full"
+    assert (
+        study.evaluation == full.evaluation and study.training == full.training
+    )  # the same design, more seeds
+    for kind in ("quick", "study"):
+        printed = SweepConfig.from_dict(parse_yaml(demo_config_text(**{kind: True})), check_models=False)
+        assert printed.to_dict() == SweepConfig.from_dict(demo_config_dict(**{kind: True})).to_dict()
+    with pytest.raises(ValueError, match="exclude each other"):
+        demo_config_dict(quick=True, study=True)
 
 
 def test_world_shorthand_and_bad_variants():

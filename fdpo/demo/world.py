@@ -1,6 +1,7 @@
 """The demo world as a sweep world, and the demo sweep (``fdpo demo``) read from the YAML files of this package.
 
-``sweep.yaml`` is the sweep of ``fdpo demo``; ``sweep_quick.yaml`` is merged on top of it for ``fdpo demo --quick``.
+``sweep.yaml`` is the sweep of ``fdpo demo``; ``sweep_quick.yaml`` is merged on top of it for ``fdpo demo --quick``
+and ``sweep_study.yaml`` for ``fdpo demo --study`` (the full study: the same design with the seeds its power needs).
 Importing this module registers the world ``demo`` (variants ``full`` and ``quick``), which a sweep config names
 with ``demo: full`` (or ``world: demo:full``).
 """
@@ -20,6 +21,7 @@ __all__ = ["DEMO_WORLD", "demo_config", "demo_config_dict", "demo_config_text"]
 
 _FULL = "sweep.yaml"
 _QUICK_OVERLAY = "sweep_quick.yaml"
+_STUDY_OVERLAY = "sweep_study.yaml"
 
 
 def _resolve(variant: str, cache_dir: str | None, show_progress: bool, seed: int = 0) -> dict[str, Any]:
@@ -46,28 +48,42 @@ def _read(name: str) -> str:
     return resources.files("fdpo.demo").joinpath(name).read_text(encoding="utf-8")
 
 
-def demo_config_dict(*, quick: bool = False) -> dict[str, Any]:
-    """The ``fdpo demo`` sweep as a config dict: sweep.yaml, with sweep_quick.yaml merged on top for ``quick``."""
+def _overlay(quick: bool, study: bool) -> str | None:
+    if quick and study:
+        raise ValueError(
+            "quick and study exclude each other: the quick world is a smoke run, the study the full one."
+        )
+    return _QUICK_OVERLAY if quick else _STUDY_OVERLAY if study else None
+
+
+def demo_config_dict(*, quick: bool = False, study: bool = False) -> dict[str, Any]:
+    """The ``fdpo demo`` sweep as a config dict: sweep.yaml, with sweep_quick.yaml (``quick``) or sweep_study.yaml
+    (``study``) merged on top."""
     data = parse_yaml(_read(_FULL), source=f"fdpo/demo/{_FULL}")
-    if quick:
-        data = deep_merge(data, parse_yaml(_read(_QUICK_OVERLAY), source=f"fdpo/demo/{_QUICK_OVERLAY}"))
+    overlay = _overlay(quick, study)
+    if overlay:
+        data = deep_merge(data, parse_yaml(_read(overlay), source=f"fdpo/demo/{overlay}"))
     return data
 
 
-def demo_config_text(*, quick: bool = False) -> str:
-    """The demo sweep as YAML a user can save and edit (``fdpo demo --print-config``): sweep.yaml as it is, or for
-    ``quick`` the merged config (without the comments)."""
-    if not quick:
+def demo_config_text(*, quick: bool = False, study: bool = False) -> str:
+    """The demo sweep as YAML a user can save and edit (``fdpo demo --print-config``): sweep.yaml as it is, or with
+    an overlay the merged config (without the comments)."""
+    overlay = _overlay(quick, study)
+    if overlay is None:
         return _read(_FULL)
     import yaml
 
-    header = "# The sweep of `fdpo demo --quick`: fdpo/demo/sweep.yaml with sweep_quick.yaml merged on top.\n"
-    return header + yaml.safe_dump(demo_config_dict(quick=True), sort_keys=False, allow_unicode=True)
+    header = f"# The sweep of `fdpo demo --{'quick' if quick else 'study'}`: fdpo/demo/sweep.yaml with {overlay} merged on top.\n"
+    return header + yaml.safe_dump(
+        demo_config_dict(quick=quick, study=study), sort_keys=False, allow_unicode=True
+    )
 
 
 def demo_config(
     *,
     quick: bool = False,
+    study: bool = False,
     cache_dir: str | os.PathLike | None = None,
     overrides: Sequence[str] = (),
     show_progress: bool = True,
@@ -75,7 +91,7 @@ def demo_config(
 ) -> SweepConfig:
     """The ``fdpo demo`` sweep, with the demo world built or loaded (``resolved``) and ``overrides`` applied;
     ``world_seed`` builds the world from that seed (None: the config's ``world_seed``, else the default world)."""
-    data = apply_overrides(demo_config_dict(quick=quick), overrides)
+    data = apply_overrides(demo_config_dict(quick=quick, study=study), overrides)
     if cache_dir is not None:
         data["world_cache_dir"] = str(cache_dir)
     if world_seed is not None:

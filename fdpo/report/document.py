@@ -118,6 +118,7 @@ def write_report(
     reward: str = "reward_logit",
     title: str | None = None,
     html: bool = False,
+    note: str | None = None,
 ) -> dict[str, Any]:
     """Writes summary.csv, tradeoff.png and report.md for a sweep directory (and, when the sweep traced curves,
     comparisons.csv, curves.png and curves_kl.png: ``fdpo.report.study``).
@@ -125,7 +126,7 @@ def write_report(
     summary.csv is rebuilt from results.csv and the runs' generations (standard errors across seeds and prompts)
     when results.csv exists; a directory holding only a summary.csv is reported from it, without a verdict.
     report.md holds the table, the verdict on the paper's trade-off (``verdict``), notes on runs whose standard
-    errors count seeds only, and the plot. With ``html``, also tradeoff.html, the interactive plot (needs plotly).
+    errors count seeds only, and the plot. With ``html``, also tradeoff.html, the interactive plot (needs plotly). ``note``: a closing paragraph.
 
     Returns:
         ``{"plot", "markdown", "summary"}`` (paths), ``"html"`` with ``html``, and ``"verdict"``: the verdict lines.
@@ -172,6 +173,8 @@ def write_report(
         study_text, study_paths = _study_section(root, title)
         text += study_text
         paths.update(study_paths)
+    if note:
+        text += f"\n{note.strip()}\n"
     if (root / MACHINE_FILE).is_file():  # what the numbers above were measured with
         text += "\n## Machine\n\n" + "\n".join(machine_lines(read_machine(root))) + "\n"
     paths["markdown"] = write_text(root / "report.md", text)

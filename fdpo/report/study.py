@@ -32,6 +32,7 @@ from fdpo.report.summary import configuration_label, finite
 from fdpo.uncertainty.inference import paired_comparison, power, replicates_for_power, welch_comparison
 from fdpo.uncertainty.matching import (
     MATCH_FRACTIONS,
+    EmptyRangeError,
     common_targets,
     curves_from_rows,
     matched_comparisons,
@@ -103,6 +104,8 @@ class Study:
             detected; completion length is never used).
         aa: the A/A rows: ``axis``, ``fraction``, ``measure``, the halves' seeds and the Welch ``Comparison`` fields.
         power: one row per (configuration, measure): per-seed SD, power at the bound, replicates for 80%.
+        skipped: axis name -> why nothing was compared on it (no common range: some configuration's curves do
+            not, on average, rise above the SFT model on that axis).
     """
 
     measures: list[str]
@@ -114,6 +117,7 @@ class Study:
     comparisons: list[dict[str, Any]] = field(default_factory=list)
     aa: list[dict[str, Any]] = field(default_factory=list)
     power: list[dict[str, Any]] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def bounds(self) -> dict[str, float | None]:
         return {row["measure"]: row["bound"] for row in self.controls}
@@ -290,7 +294,12 @@ def judge_study(
         if not all(column in curve for curve in curves.values()):
             continue
         judged = [m for m in present if m != column]
-        for row in matched_comparisons(curves, base, judged, column, fractions, bounds):
+        try:
+            matched = matched_comparisons(curves, base, judged, column, fractions, bounds)
+        except EmptyRangeError as error:
+            study.skipped[axis_name] = str(error)
+            continue
+        for row in matched:
             row["axis"] = axis_name
             row["configuration"] = labels[row["configuration"]]
             row["baseline"] = labels[row["baseline"]]
@@ -347,6 +356,8 @@ def study_lines(study: Study) -> list[str]:
             lines.append(f"| {row['measure']} | {_interval(row)} | {detected} | {bound} |")
     for axis_name in MATCH_AXES:
         rows = [row for row in study.comparisons if row["axis"] == axis_name]
+        if axis_name in study.skipped:
+            lines += ["", f"**At matched {axis_name}:** nothing compared. {study.skipped[axis_name]}"]
         if not rows:
             continue
         lines += [

@@ -233,9 +233,8 @@ def run_sweep(
         resources = SweepResources(config)
         import torch
 
-        record_machine(
-            root, threads=torch.get_num_threads(), device=resources.device
-        )  # what the numbers hold for
+        # what the numbers hold for: the CPU, threads, device and library versions of this invocation
+        record_machine(root, threads=torch.get_num_threads(), device=resources.device)
 
         finished = set(store.scan())  # warns about each folder it does not trust, and why
         todo = [run for run in runs if run.run_id not in finished]
@@ -295,6 +294,7 @@ def run_sweep(
                 reward=config.report.reward,
                 title=config.name,
                 html=config.report.html,
+                note=config.report.note,
             )
     return rows
 

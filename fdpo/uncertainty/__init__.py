@@ -51,6 +51,7 @@ from fdpo.uncertainty.inference import (
 from fdpo.uncertainty.matching import (
     MATCH_FRACTIONS,
     MATCHED_COLUMNS,
+    EmptyRangeError,
     common_targets,
     curves_from_rows,
     matched_comparisons,
@@ -77,6 +78,7 @@ __all__ = [
     "COMPARISON_COLUMNS",
     "CONFIDENCE",
     "MATCHED_COLUMNS",
+    "EmptyRangeError",
     "MATCH_FRACTIONS",
     "OUTCOMES",
     "POOLED_METRICS",

@@ -32,6 +32,7 @@ from fdpo.uncertainty.inference import COMPARISON_COLUMNS, paired_comparison
 __all__ = [
     "MATCH_FRACTIONS",
     "MATCHED_COLUMNS",
+    "EmptyRangeError",
     "common_targets",
     "curves_from_rows",
     "matched_comparisons",
@@ -55,6 +56,11 @@ MATCHED_COLUMNS = (
     "baseline_value",
     *COMPARISON_COLUMNS,
 )
+
+
+class EmptyRangeError(ValueError):
+    """The configurations' curves share no range on the matching axis: nothing can be compared there."""
+
 
 Curve = Mapping[str, Sequence[float] | np.ndarray]
 Curves = Mapping[tuple[Any, Any], Curve]
@@ -119,7 +125,8 @@ def common_targets(
         The targets, one per fraction. Shape: (len(fractions),).
 
     Raises:
-        ValueError: a fraction outside [0, 1], a configuration without a measured run, or a common range that is
+        ValueError: a fraction outside [0, 1] or a configuration without a measured run; EmptyRangeError (a
+            ValueError) for a common range that is
             empty (some configuration does not, on average, rise above the start).
     """
     fractions = np.asarray(fractions, dtype=np.float64)
@@ -142,7 +149,7 @@ def common_targets(
     start = float(np.mean(starts))
     limiting = min(reaches, key=reaches.get)
     if not reaches[limiting] > start:
-        raise ValueError(
+        raise EmptyRangeError(
             f"The common range is empty: configuration {limiting!r} reaches {reaches[limiting]:.4g} on average, "
             f"not above the mean starting value {start:.4g}. Match on another axis or leave that configuration out."
         )
@@ -244,7 +251,8 @@ def matched_comparisons(
         are the two sides' means over the seeds compared, then the ``Comparison`` fields (``n`` = ``n_seeds``).
 
     Raises:
-        ValueError: ``baseline`` has no curve, a run lacks ``axis`` or a measure, or the common range is empty.
+        ValueError: ``baseline`` has no curve, a run lacks ``axis`` or a measure, or the common range is empty
+            (``EmptyRangeError``, a ValueError).
     """
     if not isinstance(curves, Mapping):
         curves = curves_from_rows(curves)

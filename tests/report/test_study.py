@@ -218,3 +218,11 @@ def test_curves_without_the_default_panels_are_drawn_with_what_the_study_judged(
         "![diversity along the curves against kl_to_ref](curves_kl.png)"
         in (tmp_path / "report.md").read_text()
     )
+
+
+def test_an_axis_without_a_common_range_is_skipped_with_the_reason():
+    """Forward KL's reward stays at the SFT model's: nothing can be matched on reward, KL still compares."""
+    study = judge_study(_curves({"reverse_kl": RKL, "forward_kl": FKL}, {"reverse_kl": 1, "forward_kl": 0}))
+    assert set(study.skipped) == {"reward"} and "common range is empty" in study.skipped["reward"]
+    assert {row["axis"] for row in study.comparisons} == {"KL"}
+    assert any(line.startswith("**At matched reward:** nothing compared.") for line in study_lines(study))

@@ -318,7 +318,9 @@ def test_all_problems_are_listed_at_once(tmp_path):
     assert "3 problems" in text and "sft_model" in text and "reward_model" in text and "grid.seeds" in text
 
 
-def test_check_refuses_a_positive_index_beyond_the_classes_and_absurd_samples(tiny_model_dir, tiny_classifier_dir):
+def test_check_refuses_a_positive_index_beyond_the_classes_and_absurd_samples(
+    tiny_model_dir, tiny_classifier_dir
+):
     """The Python API refuses what the command's dry run refuses: run_sweep calls the same check."""
     _local_config(tiny_model_dir, tiny_classifier_dir).check()
     with pytest.raises(SweepConfigError, match=r"reward.positive_index=5, but reward_model=.* has 2 classes"):
