@@ -257,50 +257,56 @@ def test_demo_quick_end_to_end_and_the_example_resumes_it(tmp_path, capsys, monk
 
 
 @pytest.mark.slow
-def test_full_demo_shows_the_papers_trade_off(tmp_path, capsys):
-    """`fdpo demo` (the full world, its default sweep), asserting only what held on every seed set measured.
-
-    Measured with every seed drawing its own pairs (docs/sweeps.md, "The demo, measured"; four demo settings, nine
-    runs of three seeds, one and two threads): forward KL always had the least reward of the family and reverse KL
-    the most or within 0.03 of it (JS once above); FKL − RKL was −0.42 to −0.66 logits, 3.3 to 10.5 standard errors (paired
-    by seed), with rank correlations −0.94 to −1.00; forward KL always ended closer to the SFT model than reverse KL
-    on average (KL lower by 1.4 to 5.7 nats); every configuration's mean KL was 2.5 to 17 nats and its predictive
-    entropy within 0.12 of the SFT model's; every configuration's token entropy was 0 to 0.22 nats below the SFT
-    model's. The margins below are about half the smallest measured. The diversity
-    measures did not separate the ends by 3 standard errors on any seed set (token entropy rose by +0.04 to +0.11
-    nats, 0.5 to 2.2 SE; distinct-2 and the predictive entropy fell slightly), so nothing is asserted about their
-    order; the report's verdict lines are checked to be there."""
-    from fdpo.report import summarize_sweep, verdict
+def test_the_demo_study_traces_curves_and_detects_its_positive_control(tmp_path, capsys):
+    """`fdpo demo` on the full world, reverse KL and forward KL only (the demo's design, two of its three divergences,
+    to keep the suite short), asserting only what held on every replicate measured, with at least twice the margin
+    asserted (docs/sweeps.md, "The demo, measured": MEASURED below). Nothing here is the paper's diversity claim:
+    at three seeds the matched comparisons are mostly inconclusive, and the report must say so rather than call them.
+    """
+    from fdpo.report.study import judge_study
 
     output = tmp_path / "demo"
-    assert main(["demo", "--output-dir", str(output), "--no-progress"]) == 0
+    argv = ["demo", "--output-dir", str(output), "--no-progress", "grid.divergences=[reverse_kl,forward_kl]"]
+    assert main(argv) == 0
     out = capsys.readouterr().out
-    assert str(output / "tradeoff.png") in out and "reward falls:" in out and "paired by seed" in out
-    rows, summary, replicates, _ = summarize_sweep(output)
-    means = {row["divergence"]: row for row in summary}
-    family = ["reverse_kl", "jensen_shannon", "alpha:0.3", "alpha:0.5", "alpha:0.7", "forward_kl"]
-    assert set(family) <= set(means) and all(int(means[name]["n"]) == 3 for name in family)
-    assert len(list((output / "pairs").glob("seed-*/pairs_with_ref.jsonl"))) == 3  # one pair draw per seed
-    (judged,) = verdict(rows, replicates)
-    claims = {claim.claim.metric: claim for claim in judged.claims}
+    assert str(output / "tradeoff.png") in out
+    report = (output / "report.md").read_text(encoding="utf-8")
+    for part in ("## Divergences at matched reward and KL", "**Positive control.**", "**Power**", "**Three seeds.**",
+                 "fdpo demo --study", "## Machine", "(curves.png)", "(curves_kl.png)"):  # fmt: skip
+        assert part in report, part
+    curves = read_csv(output / "curves.csv")
+    controls = read_csv(output / "controls.csv")
+    study = judge_study(curves, controls)
+    assert study.seeds == [0, 1, 2] and study.control_temperature == 0.85
 
-    reward = [float(means[name]["reward_logit_mean"]) for name in family]
-    assert reward[-1] == min(reward), reward  # forward KL has the least reward
-    assert reward[0] >= max(reward) - 0.15, reward  # standard DPO the most, or close to it
-    assert claims["reward_logit_mean"].gap.paired_seeds
-    assert claims["reward_logit_mean"].gap.value <= -0.2, claims["reward_logit_mean"]
-    assert claims["reward_logit_mean"].gap.z <= -1.6, claims["reward_logit_mean"]
-    assert claims["reward_logit_mean"].rho <= -0.5, claims["reward_logit_mean"]
-    assert claims["kl_to_ref"].gap.value < 0, claims["kl_to_ref"]  # forward KL stays closer to the SFT model
-    sft = means["sft"]
-    for name in family:
-        assert 1.0 <= float(means[name]["kl_to_ref_mean"]) <= 25.0, name  # nats, as real DPO runs
-        drift = float(means[name]["predictive_entropy_mean"]) - float(sft["predictive_entropy_mean"])
-        assert abs(drift) <= 0.3, (name, drift)
-        # measured: from 0.001 above to 0.22 nats below the SFT model's token entropy
-        narrowing = float(sft["token_entropy_mean"]) - float(means[name]["token_entropy_mean"])
-        assert -0.1 <= narrowing <= 0.4, (name, narrowing)
-    assert claims["token_entropy"].gap.value > -0.15, claims["token_entropy"]  # measured +0.04 to +0.11
+    def final(divergence, seed, column):
+        rows = [r for r in curves if r["divergence"] == divergence and r["seed"] == seed]
+        return max(rows, key=lambda r: r["step"])[column]
+
+    for seed in (0, 1, 2):
+        steps = sorted(r["step"] for r in curves if r["divergence"] == "reverse_kl" and r["seed"] == seed)
+        assert steps == [0, 4, 8, 12, 16, 24, 32]  # the SFT model, then every checkpoint
+        # MEASURED: reverse KL ends 20 to 43 nats out, forward KL 5 to 8: the curves span DPO's range
+        assert final("reverse_kl", seed, "kl_to_ref") >= 10.0
+        assert final("forward_kl", seed, "kl_to_ref") <= 0.5 * final("reverse_kl", seed, "kl_to_ref")
+        # MEASURED: reward rises by 1.6 to 3.8 logits along every curve
+        start = next(
+            r for r in curves if r["divergence"] == "reverse_kl" and r["seed"] == seed and r["step"] == 0
+        )
+        assert final("reverse_kl", seed, "reward_logit_mean") >= start["reward_logit_mean"] + 0.8
+    # MEASURED: the SFT model at T = 0.85 against T = 1 lowers the entropy rate of every seed by 0.10 to 0.16 nats
+    # per token: the positive control is detected (its 95% t interval at 2 df excludes 0) by the entropy rate
+    control = {row["measure"]: row for row in study.controls}
+    assert control["entropy_rate"]["detected"] and control["entropy_rate"]["high"] < 0
+    by_seed = {(r["seed"], r["temperature"]): r for r in controls}
+    for seed in (0, 1, 2):
+        assert by_seed[(seed, 0.85)]["entropy_rate"] <= by_seed[(seed, 1.0)]["entropy_rate"] - 0.05
+    # every comparison is paired by seed at S − 1 = 2 degrees of freedom, and none is called on a measure whose
+    # control was not detected
+    comparisons = read_csv(output / "comparisons.csv")
+    assert comparisons and all(row["df"] == 2 for row in comparisons if row["n_seeds"] == 3)
+    used = set(study.used())
+    assert all(row["measure"] in used for row in comparisons if row["used"])
 
 
 def test_the_command_and_the_package_import_nothing_heavy():
