@@ -142,28 +142,17 @@ def test_frontier_study_trains_each_policy_once_and_resumes(
 
 
 def _curve_study(model_dir, classifier_dir, checkpoints):
-    """Standard DPO (two steps at a constant learning rate), the SFT model and one temperature, on two seeds."""
+    """The tiny study's world with standard DPO at a constant learning rate (two steps), the SFT model and one
+    temperature, on two seeds."""
     from fdpo.frontier.settings import FrontierSettings
-    from fdpo.sweep import SweepConfig
 
-    config = SweepConfig.from_dict(
-        {
-            "name": "tiny frontier curves",
-            "sft_model": model_dir,
-            "reward_model": classifier_dir,
-            "prompts": {"texts": ["This movie was", "The cast is", "I loved", "The worst film"]},
-            "generation": {"max_new_tokens": 6, "do_sample": True, "top_k": 0},
-            "pairs": {"samples_per_prompt": 4, "strategy": "best_vs_worst", "batch_size": 16},
-            "training": {
-                "per_device_train_batch_size": 4,
-                "max_steps": 2,
-                "learning_rate": 1e-2,
-                "lr_scheduler_type": "constant",
-                "gradient_checkpointing": False,
-            },
-            "grid": {"divergences": ["reverse_kl"], "betas": [0.1], "seeds": [0, 1]},
-            "evaluation": {"samples_per_prompt": 2, "batch_size": 8, "checkpoints": checkpoints},
-        }
+    config, _ = _tiny_study(model_dir, classifier_dir)
+    config = config.with_overrides(
+        [
+            "training.lr_scheduler_type=constant",
+            "training.gradient_checkpointing=false",
+            f"evaluation.checkpoints={checkpoints}",
+        ]
     )
     settings = FrontierSettings.from_dict(
         {
