@@ -5,6 +5,8 @@ The modules, from the numbers up:
 * ``table``: the front of many configurations and the verdicts against the baseline (``frontier_table``,
   ``dominates``, frontier.csv's columns and markdown); pure tables.
 * ``plot``: frontier.png (``plot_frontier``).
+* ``matched``: every lever against standard DPO's training curve at its own reward and KL (``frontier_matched``,
+  frontier_matched.csv's columns and markdown); pure tables.
 * ``policy_transforms``: ways to sample a trained policy differently without training it again: sampling
   temperature, weight interpolation with the SFT model (``interpolate_weights``), decoding-time realignment.
 * ``settings``: ``FrontierSettings`` (the ``frontier:`` section of a sweep YAML) and ``frontier_config`` (a sweep
@@ -15,6 +17,13 @@ The modules, from the numbers up:
 
 from __future__ import annotations
 
+from fdpo.frontier.matched import (
+    MATCHED_AXES,
+    MATCHED_MEASURES,
+    frontier_matched,
+    matched_columns,
+    matched_markdown,
+)
 from fdpo.frontier.plan import Configuration, DivPOPairs, FrontierPlan, TrainedPolicy, plan_frontier
 from fdpo.frontier.plot import plot_frontier
 from fdpo.frontier.policy_transforms import (
@@ -41,6 +50,8 @@ from fdpo.frontier.table import (
 __all__ = [
     "DOMINANCE_MEASURES",
     "FRONTIER_METRICS",
+    "MATCHED_AXES",
+    "MATCHED_MEASURES",
     "Configuration",
     "DivPOPairs",
     "FrontierPlan",
@@ -54,8 +65,11 @@ __all__ = [
     "frontier_columns",
     "frontier_config",
     "frontier_markdown",
+    "frontier_matched",
     "frontier_table",
     "interpolate_weights",
+    "matched_columns",
+    "matched_markdown",
     "plan_frontier",
     "plot_frontier",
     "run_frontier",

@@ -13,7 +13,10 @@
    metrics): the trained policies, the SFT model, and the policy transforms (``fdpo.frontier.policy_transforms``:
    sampling temperature, weight interpolation with the SFT model, decoding-time realignment) applied to the
    policies named in ``lever_bases``, reusing them;
-5. writes frontier.csv, frontier.png (``write_frontier``) and frontier.md.
+5. writes frontier.csv, frontier.png (``write_frontier``) and frontier.md;
+6. with ``evaluation.checkpoints``: standard DPO's policies were evaluated at those steps while training (their
+   curves), and every other configuration is judged against those curves at its own reward
+   (``fdpo.frontier.matched``): frontier_matched.csv and a section of frontier.md.
 
 Layout of ``output_dir`` (every file written atomically)::
 
@@ -22,9 +25,14 @@ Layout of ``output_dir`` (every file written atomically)::
         pair_samples.jsonl, pair_scores.json, pairs.jsonl, pairs_with_ref.jsonl, stages.json
         divpo-<criterion>-q<q>_pairs.jsonl (+ _pairs_with_ref.jsonl)   DivPO pairs from the same samples
     policies/<policy>/model, policies/<policy>/train.json   a trained policy; train.json (written last) marks it done
+    policies/<policy>/curve.jsonl  with evaluation.checkpoints, standard DPO's policies only: the policy evaluated as the
+                                  baseline configuration while training (one row per step: seed, step, metrics; step 0
+                                  the SFT configuration's evaluation of that seed, the last the final policy)
     runs/<configuration>__seed<s>/config.json, metrics.json, generations.jsonl   one evaluation per configuration and
                                   seed (the sweep's run layout, so the divergence study's standard errors read it)
     frontier.csv, frontier.png, frontier.md
+    frontier_matched.csv          with evaluation.checkpoints: every lever against standard DPO's curves at its own
+                                  reward and KL (``fdpo.frontier.matched``), also a section of frontier.md
 
 Rerunning resumes: finished evaluations are kept, saved policies are loaded instead of trained.
 """
@@ -40,7 +48,8 @@ from pathlib import Path
 from typing import Any
 
 from fdpo._io import read_json, read_jsonl, write_csv, write_json, write_jsonl, write_text
-from fdpo.frontier.plan import Configuration, DivPOPairs, TrainedPolicy, plan_frontier
+from fdpo.frontier.matched import frontier_matched, matched_columns, matched_markdown
+from fdpo.frontier.plan import Configuration, DivPOPairs, FrontierPlan, TrainedPolicy, plan_frontier
 from fdpo.frontier.plot import plot_frontier
 from fdpo.frontier.settings import FrontierSettings
 from fdpo.frontier.table import frontier_columns, frontier_markdown, frontier_table, summarize_configurations
@@ -48,10 +57,15 @@ from fdpo.pipeline import compute_reference_log_probs, evaluate_policy, load_pro
 from fdpo.report import sweep_replicates
 from fdpo.sweep import SweepConfig, SweepConfigError, SweepResources, evaluation_prompts, prepare_pairs
 from fdpo.sweep.stage_files import PAIR_DRAWS_FOLDER, pair_stage_folder
-from fdpo.sweep.store import RunStore, sweep_lock
+from fdpo.sweep.store import CURVE_FILE, RunStore, sweep_lock
 from fdpo.uncertainty import Replicates
 
 __all__ = ["run_frontier", "write_frontier"]
+
+#: The keys of an evaluation row that name it; the rest are its metrics.
+_ROW_KEYS = ("run_id", "lever", "setting", "seed", "policy")
+#: The untrained model's configuration: the curves' step 0.
+_SFT = Configuration(None)
 
 
 def _dataset(records):
@@ -64,7 +78,7 @@ def _dataset(records):
 class _Study:
     """What the trainings and evaluations of one study share: its folder, the sweep config, its models (loaded on
     first use), the pair stages' prompts and the held-out evaluation prompts of each seed; and the pair sets built so
-    far."""
+    far; ``store`` holds the evaluations."""
 
     root: Path
     config: SweepConfig
@@ -72,6 +86,7 @@ class _Study:
     prompts: list[str]
     evaluation_prompts: dict[int, list[str]]
     show_progress: bool
+    store: RunStore
     _pairs: dict[tuple[DivPOPairs | None, int | None], Any] = field(
         default_factory=dict, init=False, repr=False
     )
@@ -119,8 +134,14 @@ class _Study:
         write_jsonl(ref_path, with_ref.to_list())
         return _dataset(read_jsonl(ref_path))
 
-    def trained(self, policy: TrainedPolicy, seed: int):
-        """``policy`` trained at ``seed``: loaded from ``policies/<policy id>`` when saved, else trained and saved."""
+    def trained(self, policy: TrainedPolicy, seed: int, curve: Configuration | None = None):
+        """``policy`` trained at ``seed``: loaded from ``policies/<policy id>`` when saved, else trained and saved.
+
+        With ``curve`` (a configuration of ``policy``, with ``evaluation.checkpoints``), the policy is also evaluated
+        as ``curve`` at each checkpoint while it trains, and the curve written to ``policies/<policy id>/curve.jsonl``
+        before train.json: step 0 the SFT configuration's evaluation at ``seed``, the last step the final policy (the
+        configuration's own evaluation, stored as such, when no checkpoint falls on it). A saved policy is loaded as
+        it is, with or without its curve."""
         from transformers import AutoModelForCausalLM
 
         directory = self.root / "policies" / policy.policy_id(seed)
@@ -129,11 +150,30 @@ class _Study:
         model, tokenizer = self.resources.sft
         pairs = self.pairs(policy.divpo, seed)
         args = self.config.fdpo_config(policy.run(seed), output_dir=directory / "trainer")
+        points: list[dict[str, Any]] = []
+        tracing = {}
+        if curve is not None:
+            points.append({"seed": seed, "step": 0, **self.measured(_SFT, None, seed)})
+
+            def on_checkpoint(step: int, policy_now) -> None:
+                # The policy being trained, in eval mode, measured as the configuration's final policy will be.
+                metrics, _ = self.evaluate(curve, policy_now, seed)
+                points.append({"seed": seed, "step": step, **metrics})
+
+            tracing = {
+                "checkpoints": sorted(self.config.evaluation.checkpoints),
+                "on_checkpoint": on_checkpoint,
+            }
         trained, seconds, history = train_policy(
-            model, tokenizer, pairs, args, reuse_reference=self.config.reuse_reference_log_probs
+            model, tokenizer, pairs, args, reuse_reference=self.config.reuse_reference_log_probs, **tracing
         )
         shutil.rmtree(directory / "trainer", ignore_errors=True)
         trained.save_pretrained(directory / "model")
+        if curve is not None:
+            last = max((int(entry["step"]) for entry in history if "step" in entry), default=0)
+            if last not in {point["step"] for point in points}:
+                points.append({"seed": seed, "step": last, **self.measured(curve, trained, seed)})
+            write_jsonl(directory / CURVE_FILE, points)
         losses = [entry for entry in history if "loss" in entry]
         write_json(
             directory / "train.json",
@@ -145,6 +185,28 @@ class _Study:
             },
         )
         return trained
+
+    def measured(self, configuration: Configuration, policy, seed: int) -> dict[str, Any]:
+        """The metrics of ``configuration`` at ``seed``: its stored evaluation, else ``evaluate`` stored as its run."""
+        run_id = configuration.run_id(seed)
+        if not self.store.is_finished(run_id):
+            self.store.begin(run_id, {"configuration": configuration.record(), "seed": seed})
+            metrics, generations = self.evaluate(configuration, policy, seed)
+            row = {
+                "run_id": run_id,
+                "lever": configuration.lever,
+                "setting": configuration.setting,
+                "seed": seed,
+                "policy": "sft" if configuration.policy is None else configuration.policy.policy_id(seed),
+                **metrics,
+            }
+            self.store.finish(run_id, row, generations)
+        return {key: value for key, value in self.store.load_row(run_id).items() if key not in _ROW_KEYS}
+
+    def curve(self, policy: TrainedPolicy, seed: int) -> list[dict[str, Any]]:
+        """The curve of ``policy`` at ``seed`` (see ``trained``); empty when it was trained without one."""
+        path = self.root / "policies" / policy.policy_id(seed) / CURVE_FILE
+        return read_jsonl(path) if path.is_file() else []
 
     def evaluate(self, configuration: Configuration, policy, seed: int):
         """``configuration`` measured with the sweep's evaluation at ``seed``: ``policy`` (its policy trained at that
@@ -195,8 +257,9 @@ def run_frontier(
         prompts = load_prompts(config.prompts.texts, config.prompts.file)
         # One list for every seed, or each seed's own draw (evaluation.prompt_draw: per_seed), as in a sweep.
         eval_prompts = {seed: evaluation_prompts(config, prompts, seed) for seed in seeds}
-        study = _Study(root, config, SweepResources(config), prompts, eval_prompts, show_progress)
         store = RunStore(root)
+        study = _Study(root, config, SweepResources(config), prompts, eval_prompts, show_progress, store)
+        checkpoints = bool(config.evaluation.checkpoints)
         # In the plan's order of policies, each seed's policy loaded or trained once for all the configurations on it.
         todo: dict[tuple[TrainedPolicy | None, int], list[Configuration]] = {}
         for policy in plan.policies:
@@ -206,21 +269,12 @@ def run_frontier(
                         todo.setdefault((policy, seed), []).append(configuration)
         bar = tqdm(total=sum(map(len, todo.values())), desc="frontier evaluations", disable=not show_progress)
         for (policy, seed), pending in todo.items():
-            model = None if policy is None else study.trained(policy, seed)
+            # Standard DPO traces its curve while training (evaluating the SFT model and maybe itself on the way).
+            traced = plan.baseline if checkpoints and policy == plan.baseline.policy else None
+            model = None if policy is None else study.trained(policy, seed, curve=traced)
             for configuration in pending:
                 bar.set_postfix_str(f"{configuration.setting} seed {seed}")
-                run_id = configuration.run_id(seed)
-                store.begin(run_id, {"configuration": configuration.record(), "seed": seed})
-                metrics, generations = study.evaluate(configuration, model, seed)
-                row = {
-                    "run_id": run_id,
-                    "lever": configuration.lever,
-                    "setting": configuration.setting,
-                    "seed": seed,
-                    "policy": "sft" if policy is None else policy.policy_id(seed),
-                    **metrics,
-                }
-                store.finish(run_id, row, generations)
+                study.measured(configuration, model, seed)
                 bar.update()
             del model
         bar.close()
@@ -230,8 +284,32 @@ def run_frontier(
         table = write_frontier(
             rows, root, baseline, diversity=settings.diversity, title=config.name, replicates=replicates
         )
-        write_text(root / "frontier.md", frontier_markdown(table, notes=notes))
+        matched = _write_matched(root, study, plan, rows) if checkpoints else None
+        why_not = (
+            "This comparison needs the baseline's curves: list training steps in `evaluation.checkpoints` (a "
+            "changed config needs a new --output-dir, or --restart)."
+            if not checkpoints
+            else "No curve of the baseline was found (its policies were trained without checkpoints)."
+        )
+        section = matched_markdown(matched, plan.baseline.setting, why_not=why_not)
+        write_text(root / "frontier.md", frontier_markdown(table, notes=notes) + "\n" + section)
     return table
+
+
+def _write_matched(
+    root: Path, study: _Study, plan: FrontierPlan, rows: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]] | None:
+    """frontier_matched.csv from the baseline's curves and every evaluation row; None (nothing written) when no
+    policy of the baseline has a curve."""
+    seeds = sorted({int(row["seed"]) for row in rows})
+    points = [point for seed in seeds for point in study.curve(plan.baseline.policy, seed)]
+    if not points:
+        (root / "frontier_matched.csv").unlink(missing_ok=True)
+        return None
+    baseline = (plan.baseline.lever, plan.baseline.setting)
+    matched = frontier_matched(points, rows, baseline)
+    write_csv(root / "frontier_matched.csv", matched, matched_columns())
+    return matched
 
 
 def write_frontier(
@@ -277,7 +355,13 @@ def _check_same_study(root: Path, state: Mapping[str, Any], restart: bool) -> No
     if restart:
         for name in ("policies", "runs", PAIR_DRAWS_FOLDER):
             shutil.rmtree(root / name, ignore_errors=True)
-        for pattern in (*_SHARED_FILES, "sweep.json", "divpo-*_pairs*.jsonl", "frontier.*"):
+        for pattern in (
+            *_SHARED_FILES,
+            "sweep.json",
+            "divpo-*_pairs*.jsonl",
+            "frontier.*",
+            "frontier_matched.csv",
+        ):
             for file in root.glob(pattern):
                 file.unlink()
         return

@@ -102,6 +102,14 @@ def test_frontier_study_trains_each_policy_once_and_resumes(
     )
     assert list(read_csv(tmp_path / "frontier.csv")[0]) == frontier_columns()
     assert (tmp_path / "frontier.png").is_file() and "| divpo |" in (tmp_path / "frontier.md").read_text()
+    # without evaluation.checkpoints: no curve, and the matched comparison says what it needs
+    assert (
+        "needs the baseline's curves: list training steps in `evaluation.checkpoints`"
+        in (tmp_path / "frontier.md").read_text()
+    )
+    assert not (tmp_path / "frontier_matched.csv").exists() and not list(
+        tmp_path.glob("policies/*/curve.jsonl")
+    )
     # standard errors with a prompt part (the divergence study's), and gaps to the baseline in them
     by_lever = {row["lever"]: row for row in table}
     assert all(row["reward_se"] > 0 and row["token_entropy_se"] > 0 for row in table)
@@ -131,3 +139,119 @@ def test_frontier_study_trains_each_policy_once_and_resumes(
     changed = config.with_overrides(["training.learning_rate=0.5"])
     with pytest.raises(SweepConfigError, match="another sweep config"):
         study.run_frontier(changed, tmp_path, settings, show_progress=False)
+
+
+def _curve_study(model_dir, classifier_dir, checkpoints):
+    """The tiny study's world with standard DPO at a constant learning rate (two steps), the SFT model and one
+    temperature, on two seeds."""
+    from fdpo.frontier.settings import FrontierSettings
+
+    config, _ = _tiny_study(model_dir, classifier_dir)
+    config = config.with_overrides(
+        [
+            "training.lr_scheduler_type=constant",
+            "training.gradient_checkpointing=false",
+            f"evaluation.checkpoints={checkpoints}",
+        ]
+    )
+    settings = FrontierSettings.from_dict(
+        {
+            "divpo": [],
+            "temperatures": [0.7],
+            "interpolation": [],
+            "realignment": [],
+            "lever_bases": ["baseline"],
+        }
+    )
+    return config, settings
+
+
+def _metrics(row):
+    """An evaluation's metrics, without the row's names and the timing (which differs between two evaluations)."""
+    names = ("run_id", "lever", "setting", "seed", "policy", "step", "eval_seconds")
+    return {key: value for key, value in row.items() if key not in names}
+
+
+def test_frontier_traces_standard_dpos_curve_and_resumes_without_training(
+    tiny_model_dir, tiny_classifier_dir, tmp_path, monkeypatch
+):
+    """Checkpoints at steps 1 and 2 of two: the curve is SFT (step 0, the SFT configuration's own evaluation), the
+    policy after one step, and the final policy, whose point is the baseline configuration's own evaluation (the
+    last checkpoint is the last step; with a constant learning rate nothing else differs)."""
+    import fdpo.frontier.study as study
+    from fdpo._io import read_json, read_jsonl
+
+    config, settings = _curve_study(tiny_model_dir, tiny_classifier_dir, [1, 2])
+    study.run_frontier(config, tmp_path, settings, show_progress=False)
+    for seed in (0, 1):
+        curve = read_jsonl(
+            tmp_path / "policies" / f"pairs__reverse_kl__sigmoid__beta0.1__seed{seed}" / "curve.jsonl"
+        )
+        assert [(point["seed"], point["step"]) for point in curve] == [(seed, 0), (seed, 1), (seed, 2)]
+        sft = read_json(tmp_path / "runs" / f"sft__SFT__seed{seed}" / "metrics.json")
+        final = read_json(tmp_path / "runs" / f"divergence__RKL-beta0.1__seed{seed}" / "metrics.json")
+        assert _metrics(curve[0]) == _metrics(sft) and curve[0]["kl_to_ref"] == 0.0
+        assert _metrics(curve[-1]) == _metrics(final)
+        assert curve[1]["kl_to_ref"] != curve[2]["kl_to_ref"]
+
+    written = read_csv(tmp_path / "frontier_matched.csv")
+    markdown = (tmp_path / "frontier.md").read_text()
+    assert "Diversity at matched reward, against RKL β=0.1's curve" in markdown
+    assert "| temperature | RKL β=0.1 T=0.7 | sequence_entropy |" in markdown
+
+    # A rerun trains nothing and evaluates nothing: the policies and their curves are saved, every run finished.
+    def refuse(*args, **kwargs):
+        raise AssertionError("train_policy called on a resumed study")
+
+    monkeypatch.setattr(study, "train_policy", refuse)
+    monkeypatch.setattr(study._Study, "evaluate", refuse)
+    study.run_frontier(config, tmp_path, settings, show_progress=False)
+    assert read_csv(tmp_path / "frontier_matched.csv") == written
+
+
+def test_frontier_matched_csv_is_points_against_curve_on_the_written_files(
+    tiny_model_dir, tiny_classifier_dir, tmp_path
+):
+    """A checkpoint at step 1 of two: the final policy (step 2) closes each curve with the baseline configuration's
+    own evaluation; frontier_matched.csv holds points_against_curve of the temperature's rows against the written
+    curves, on reward and on KL."""
+    import fdpo.frontier.study as study
+    from fdpo._io import read_json, read_jsonl
+    from fdpo.frontier.matched import MATCHED_MEASURES, matched_columns
+    from fdpo.uncertainty.matching import points_against_curve
+
+    config, settings = _curve_study(tiny_model_dir, tiny_classifier_dir, [1])
+    study.run_frontier(config, tmp_path, settings, show_progress=False)
+    curves = []
+    for seed in (0, 1):
+        curve = read_jsonl(
+            tmp_path / "policies" / f"pairs__reverse_kl__sigmoid__beta0.1__seed{seed}" / "curve.jsonl"
+        )
+        final = read_json(tmp_path / "runs" / f"divergence__RKL-beta0.1__seed{seed}" / "metrics.json")
+        assert [point["step"] for point in curve] == [0, 1, 2]
+        assert {**_metrics(curve[-1]), "eval_seconds": curve[-1]["eval_seconds"]} == {
+            **_metrics(final),
+            "eval_seconds": final["eval_seconds"],
+        }  # the same evaluation, not a second one
+        curves += [{**point, "configuration": "RKL β=0.1"} for point in curve]
+    points = [
+        read_json(tmp_path / "runs" / f"temperature__RKL-beta0.1-T0.7__seed{seed}" / "metrics.json")
+        for seed in (0, 1)
+    ]
+    measures = [name for name in MATCHED_MEASURES if any(point.get(name) is not None for point in curves)]
+    expected = [
+        {"lever": "temperature", **row}
+        for axis in ("reward_logit_mean", "kl_to_ref")
+        for row in points_against_curve(curves, "RKL β=0.1", points, measures, axis, configuration="setting")
+    ]
+    written = read_csv(tmp_path / "frontier_matched.csv")
+    assert list(written[0]) == matched_columns() and len(written) == len(expected) == 2 * len(measures)
+    for got, want in zip(written, expected, strict=True):
+        for column in matched_columns():
+            value = want[column]
+            if isinstance(value, float) and value != value:  # NaN: an empty cell
+                assert got[column] is None, column
+            elif isinstance(value, float):
+                assert got[column] == pytest.approx(value, rel=1e-12, abs=0), column
+            else:
+                assert got[column] == value, column
