@@ -82,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     print(frontier_markdown(table))
     print(f"Table: {output_dir / 'frontier.csv'}")
     print(f"Plot:  {output_dir / 'frontier.png'}")
+    if (output_dir / "frontier_matched.csv").is_file():  # the levers against standard DPO's curve
+        print(f"Matched: {output_dir / 'frontier_matched.csv'} (its section in {output_dir / 'frontier.md'})")
     print(f"Total time: {time.perf_counter() - started:.0f} s")
     return 0
 
