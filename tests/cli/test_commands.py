@@ -338,6 +338,6 @@ def test_demo_print_config_prints_a_sweep_config(capsys, tmp_path):
     path.write_text(capsys.readouterr().out, encoding="utf-8")
     assert main(["sweep", str(path), "--output-dir", str(tmp_path / "x"), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "valid; 18 runs" in out and "forward_kl__sigmoid__beta0.1__seed2" in out
+    assert "valid; 9 runs" in out and "forward_kl__sigmoid__beta0.1__seed2" in out
     assert main(["demo", "--quick"]) == 2
     assert "--output-dir" in capsys.readouterr().err

@@ -330,6 +330,7 @@ def test_the_world_seed_reaches_the_demo_build_and_its_cache_version(tmp_path, m
         for name in ("sft", "reward"):
             (folder / name).mkdir()
             (folder / name / "config.json").write_text("{}")
+            (folder / name / "tokenizer.json").write_text("{}")  # a model folder without one is refused
         (folder / "demo.json").write_text(json.dumps(manifest))
         return manifest
 
