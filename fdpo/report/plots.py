@@ -314,8 +314,9 @@ def _plotly_figure(tradeoff: _Tradeoff, diversity: str, reward: str, title: str 
             go.Scatter(
                 x=[points[i][0] for i in tradeoff.front],
                 y=[points[i][1] for i in tradeoff.front],
-                mode="lines",
+                mode="lines+markers",  # ringed, as in the PNG
                 line={"dash": "dash", "color": "gray", "width": 1},
+                marker={"symbol": "circle-open", "size": 22, "color": "gray", "line": {"width": 1}},
                 hoverinfo="skip",
                 name="Pareto frontier",
             )
