@@ -332,7 +332,7 @@ def study_lines(study: Study) -> list[str]:
     lines = [
         f"Baseline: {study.labels[study.baseline]}, seeds {', '.join(str(s) for s in study.seeds)} "
         f"({len(study.seeds)} replicates; every interval is a 95% Student-t interval at the real degrees of "
-        "freedom, paired by seed; \"no difference\" means the two one-sided tests at 5% put the difference inside "
+        'freedom, paired by seed; "no difference" means the two one-sided tests at 5% put the difference inside '
         "the equivalence bound, that is its 90% interval lies within ±bound).",
         "",
         "**Positive control.**",

@@ -126,7 +126,9 @@ def test_plot_tradeoff_html_is_self_contained_with_the_summary_on_hover(tmp_path
     hover = f"reward_logit: {rkl['reward_logit_mean']:.3f} ± {rkl['reward_logit_se']:.3f}"
     assert json.dumps(hover)[1:-1] in page  # as the page's JSON holds it
     assert "Pareto frontier" in page and "SFT baseline" in page
-    assert '"circle-open"' in page.replace('"symbol": ', '"symbol":').replace('"symbol":', "")  # ringed as in the PNG
+    assert '"circle-open"' in page.replace('"symbol": ', '"symbol":').replace(
+        '"symbol":', ""
+    )  # ringed as in the PNG
     for label in ("RKL", "JS", "α=0.5", "FKL"):  # one legend entry per configuration
         assert f'"name":{json.dumps(label)}' in page.replace('"name": ', '"name":')
     with pytest.raises(ValueError, match="diversity='distinct_1'"):
