@@ -139,8 +139,8 @@ class _Study:
 
         With ``curve`` (a configuration of ``policy``, with ``evaluation.checkpoints``), the policy is also evaluated
         as ``curve`` at each checkpoint while it trains, and the curve written to ``policies/<policy id>/curve.jsonl``
-        before train.json: step 0 the SFT configuration's evaluation at ``seed``, the last step the final policy (the
-        configuration's own evaluation, stored as such, when no checkpoint falls on it). A saved policy is loaded as
+        before train.json: step 0 the SFT configuration's evaluation at ``seed``, the last step the final policy (a
+        checkpoint there is stored as the configuration's own evaluation; without one, that evaluation is made). A saved policy is loaded as
         it is, with or without its curve."""
         from transformers import AutoModelForCausalLM
 
@@ -151,14 +151,16 @@ class _Study:
         pairs = self.pairs(policy.divpo, seed)
         args = self.config.fdpo_config(policy.run(seed), output_dir=directory / "trainer")
         points: list[dict[str, Any]] = []
+        latest: list[Any] = []  # [step, (metrics, generations)] of the latest checkpoint
         tracing = {}
         if curve is not None:
             points.append({"seed": seed, "step": 0, **self.measured(_SFT, None, seed)})
 
             def on_checkpoint(step: int, policy_now) -> None:
                 # The policy being trained, in eval mode, measured as the configuration's final policy will be.
-                metrics, _ = self.evaluate(curve, policy_now, seed)
+                metrics, generations = self.evaluate(curve, policy_now, seed)
                 points.append({"seed": seed, "step": step, **metrics})
+                latest[:] = [step, (metrics, generations)]
 
             tracing = {
                 "checkpoints": sorted(self.config.evaluation.checkpoints),
@@ -171,7 +173,10 @@ class _Study:
         trained.save_pretrained(directory / "model")
         if curve is not None:
             last = max((int(entry["step"]) for entry in history if "step" in entry), default=0)
-            if last not in {point["step"] for point in points}:
+            if latest and latest[0] == last:
+                # the checkpoint at the last step measured the final policy exactly: it is the configuration's run
+                self.measured(curve, trained, seed, evaluation=latest[1])
+            else:
                 points.append({"seed": seed, "step": last, **self.measured(curve, trained, seed)})
             write_jsonl(directory / CURVE_FILE, points)
         losses = [entry for entry in history if "loss" in entry]
@@ -186,12 +191,15 @@ class _Study:
         )
         return trained
 
-    def measured(self, configuration: Configuration, policy, seed: int) -> dict[str, Any]:
-        """The metrics of ``configuration`` at ``seed``: its stored evaluation, else ``evaluate`` stored as its run."""
+    def measured(
+        self, configuration: Configuration, policy, seed: int, evaluation: tuple[dict, list] | None = None
+    ) -> dict[str, Any]:
+        """The metrics of ``configuration`` at ``seed``: its stored evaluation, else ``evaluation`` (metrics and
+        generations already made of this very policy) or ``evaluate``, stored as its run."""
         run_id = configuration.run_id(seed)
         if not self.store.is_finished(run_id):
             self.store.begin(run_id, {"configuration": configuration.record(), "seed": seed})
-            metrics, generations = self.evaluate(configuration, policy, seed)
+            metrics, generations = evaluation or self.evaluate(configuration, policy, seed)
             row = {
                 "run_id": run_id,
                 "lever": configuration.lever,

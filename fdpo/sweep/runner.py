@@ -581,21 +581,32 @@ def _run_one(
     args = config.fdpo_config(run, output_dir=directory / "trainer")
     curve: list[dict[str, Any]] = []
     checkpoints = sorted(config.evaluation.checkpoints)
+    last: dict[int, tuple[dict[str, Any], list[dict[str, Any]]]] = {}  # the latest checkpoint's evaluation
 
     def evaluate_checkpoint(step: int, policy) -> None:
         # The policy being trained, in eval mode, against the SFT model as the final policy is (CheckpointCallback).
-        point, _ = _evaluate(config, resources, policy, eval_prompts, model, run.seed, show_progress)
+        point, generations = _evaluate(
+            config, resources, policy, eval_prompts, model, run.seed, show_progress
+        )
         curve.append({"step": step, **point})
+        last.clear()
+        last[step] = (point, generations)
 
     extra = {"checkpoints": checkpoints, "on_checkpoint": evaluate_checkpoint} if checkpoints else {}
     policy, seconds, history = train_policy(
         model, tokenizer, pairs, args, reuse_reference=config.reuse_reference_log_probs, **extra
     )
-    metrics, generations = _evaluate(config, resources, policy, eval_prompts, model, run.seed, show_progress)
-    if checkpoints:
-        final_step = max((int(entry["step"]) for entry in history if "step" in entry), default=0)
-        if final_step not in {point["step"] for point in curve}:
+    final_step = max((int(entry["step"]) for entry in history if "step" in entry), default=0)
+    if final_step in last:
+        # A checkpoint at the last step measured the final policy exactly (CheckpointCallback): not evaluated twice.
+        metrics, generations = last[final_step]
+    else:
+        metrics, generations = _evaluate(
+            config, resources, policy, eval_prompts, model, run.seed, show_progress
+        )
+        if checkpoints:
             curve.append({"step": final_step, **metrics})  # the end of the curve: the final policy
+    if checkpoints:
         write_jsonl(directory / CURVE_FILE, curve)
     if config.save_models:
         policy.save_pretrained(directory / "model")

@@ -182,7 +182,18 @@ def test_frontier_traces_standard_dpos_curve_and_resumes_without_training(
     from fdpo._io import read_json, read_jsonl
 
     config, settings = _curve_study(tiny_model_dir, tiny_classifier_dir, [1, 2])
+    evaluated = []
+    evaluate = study._Study.evaluate
+
+    def counting(self, configuration, policy, seed):
+        evaluated.append((configuration.setting, seed))
+        return evaluate(self, configuration, policy, seed)
+
+    monkeypatch.setattr(study._Study, "evaluate", counting)
     study.run_frontier(config, tmp_path, settings, show_progress=False)
+    monkeypatch.undo()
+    # standard DPO is evaluated at its two checkpoints only: the one at the last step is its final evaluation
+    assert [seed for setting, seed in evaluated if setting == "RKL β=0.1"] == [0, 0, 1, 1]
     for seed in (0, 1):
         curve = read_jsonl(
             tmp_path / "policies" / f"pairs__reverse_kl__sigmoid__beta0.1__seed{seed}" / "curve.jsonl"

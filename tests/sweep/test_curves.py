@@ -245,8 +245,14 @@ def test_a_sweep_writes_curves_and_controls_and_resumes_without_redoing_them(
     }
     config = SweepConfig.from_dict(_data(tiny_model_dir, tiny_classifier_dir, evaluation))
     output = tmp_path / "sweep"
+    calls = []
+    evaluate = runner.evaluate_policy
+    monkeypatch.setattr(runner, "evaluate_policy", lambda *a, **k: calls.append(1) or evaluate(*a, **k))
     rows = run_sweep(config, output, show_progress=False, write_report_files=False)
     runs = [run.run_id for run in config.runs()]
+    # the SFT row, seed 1 at T = 1 and both seeds at 0.5, then two checkpoints per run: the one at the last step is
+    # the final policy's evaluation, not made twice
+    assert len(calls) == 1 + 3 + 2 * len(runs)
     results = {row["run_id"]: row for row in read_csv(output / "results.csv")}
     assert list(results) == ["sft", *runs]
 
