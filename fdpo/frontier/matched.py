@@ -12,10 +12,10 @@ configuration − curve, paired by seed (``fdpo.uncertainty.matching.points_agai
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from fdpo.report.summary import finite
 from fdpo.uncertainty.matching import MATCHED_COLUMNS, curves_from_rows, points_against_curve
 
 __all__ = [
@@ -72,8 +72,8 @@ def frontier_matched(
     """
     _, baseline_setting = baseline
     curve_points = [{**point, "configuration": baseline_setting} for point in curve_points]
-    present = [name for name in measures if any(_finite(point.get(name)) for point in curve_points)]
-    axes = [axis for axis in axes if any(_finite(point.get(axis)) for point in curve_points)]
+    present = [name for name in measures if any(finite(point.get(name)) for point in curve_points)]
+    axes = [axis for axis in axes if any(finite(point.get(axis)) for point in curve_points)]
     points, levers = [], {}
     for row in evaluations:
         key = (row["lever"], row["setting"])
@@ -95,10 +95,6 @@ def frontier_matched(
         )
         rows += [{"lever": levers[row["configuration"]], **row} for row in matched]
     return rows
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 _AXIS_NAMES = {"reward_logit_mean": "reward", "kl_to_ref": "KL to the reference"}
@@ -128,10 +124,10 @@ def matched_markdown(
         )
 
     def number(value):
-        return f"{value:+.{digits}f}" if _finite(value) else ""
+        return f"{value:+.{digits}f}" if finite(value) else ""
 
     def plain(value):
-        return f"{value:.{digits}f}" if _finite(value) else ""
+        return f"{value:.{digits}f}" if finite(value) else ""
 
     for axis in dict.fromkeys(row["axis"] for row in rows):
         name = _AXIS_NAMES.get(axis, axis)
@@ -147,10 +143,10 @@ def matched_markdown(
                 continue
             interval = (
                 f"[{number(row['low'])}, {number(row['high'])}]"
-                if _finite(row.get("low")) and _finite(row.get("high"))
+                if finite(row.get("low")) and finite(row.get("high"))
                 else ""
             )
-            df = f"{row['df']:.0f}" if _finite(row.get("df")) else ""
+            df = f"{row['df']:.0f}" if finite(row.get("df")) else ""
             lines.append(
                 f"| {row['lever']} | {row['configuration']} | {row['measure']} | {plain(row['target'])} "
                 f"| {number(row['estimate'])} | {interval} | {df} | {row['outcome']} "
