@@ -221,7 +221,7 @@ class _Study:
         seed; None: the SFT model) sampled as it is or through the configuration's transform."""
         sft, tokenizer = self.resources.sft
         evaluation = self.config.evaluation
-        generation = evaluation.generation if evaluation.generation is not None else self.config.generation
+        generation = self.config.evaluation_generation()
         model = sft if policy is None else policy
         if configuration.transform is not None:
             model, generation = configuration.transform.apply(sft, model, generation)

@@ -292,9 +292,7 @@ class SweepConfig:
             )
             problems += self._sample_memory_problems()
         if self.evaluation.control_temperatures and not evaluation_problems:
-            generation = (
-                self.evaluation.generation if self.evaluation.generation is not None else self.generation
-            )
+            generation = self.evaluation_generation()
             if isinstance(generation, Mapping) and generation.get("do_sample") is False:
                 problems.append(
                     f"evaluation.control_temperatures={self.evaluation.control_temperatures!r}, but the evaluation "
@@ -308,10 +306,8 @@ class SweepConfig:
 
         try:
             num_prompts = len(load_prompts(self.prompts.texts, self.prompts.file))
-        except (OSError, ValueError):
-            num_prompts = len(
-                self.prompts.texts or []
-            )  # the file's own problems are reported by prompts.problems
+        except (OSError, ValueError):  # the file's own problems are reported by prompts.problems
+            num_prompts = len(self.prompts.texts or [])
         new_tokens = self.generation.get("max_new_tokens") if isinstance(self.generation, Mapping) else None
         return sample_memory_problems(self.pairs.samples_per_prompt, num_prompts, new_tokens)
 
@@ -562,7 +558,11 @@ class SweepConfig:
             ]
         return []
 
+    def evaluation_generation(self) -> Any:
+        """The generate settings the evaluation samples with: ``evaluation.generation`` when set, else
+        ``generation``."""
+        return self.evaluation.generation if self.evaluation.generation is not None else self.generation
+
     def evaluation_temperature(self) -> float:
         """The temperature the evaluation samples at (``generation``'s, default 1.0): the baseline of the controls."""
-        generation = self.evaluation.generation if self.evaluation.generation is not None else self.generation
-        return float(generation.get("temperature", 1.0))
+        return float(self.evaluation_generation().get("temperature", 1.0))

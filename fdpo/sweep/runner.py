@@ -551,7 +551,7 @@ def _evaluate(
     _, tokenizer = resources.sft
     settings = config.evaluation
     if temperature is not None:
-        generation = settings.generation if settings.generation is not None else config.generation
+        generation = config.evaluation_generation()
         settings = dataclasses.replace(settings, generation={**generation, "temperature": float(temperature)})
     return evaluate_policy(
         policy,
