@@ -105,9 +105,8 @@ def run_and_print(config, args: argparse.Namespace, started: float) -> int:
 
 
 def _refuse_machine_problems(config, args: argparse.Namespace) -> None:
-    """What ``SweepConfig.check`` does not look at and a run would fail on (late, or by filling the memory): the
-    output folder inside a model folder and a Ray cluster that does not answer. Checked before the dry run says "valid" and
-    before a run starts."""
+    """What ``SweepConfig.check`` does not look at and a run would fail on late: the output folder inside a model
+    folder and a Ray cluster that does not answer. Checked before the dry run says "valid" and before a run starts."""
     from fdpo.cli.options import check_output_not_input
 
     if not args.dry_run:

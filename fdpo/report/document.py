@@ -126,7 +126,8 @@ def write_report(
     summary.csv is rebuilt from results.csv and the runs' generations (standard errors across seeds and prompts)
     when results.csv exists; a directory holding only a summary.csv is reported from it, without a verdict.
     report.md holds the table, the verdict on the paper's trade-off (``verdict``), notes on runs whose standard
-    errors count seeds only, and the plot. With ``html``, also tradeoff.html, the interactive plot (needs plotly). ``note``: a closing paragraph.
+    errors count seeds only, and the plot, then ``note`` (a closing paragraph) and the machine the sweep ran on
+    (machine.json). With ``html``, also tradeoff.html, the interactive plot (needs plotly).
 
     Returns:
         ``{"plot", "markdown", "summary"}`` (paths), ``"html"`` with ``html``, and ``"verdict"``: the verdict lines.
