@@ -128,7 +128,19 @@ class FDPOConfig(DPOConfig):
     def __post_init__(self):
         self.validate()
         self._resolve_bf16()
+        self._resolve_checkpointing()
         super().__post_init__()
+
+    def _resolve_checkpointing(self) -> None:
+        # transformers 5 renamed gradient_checkpointing(_kwargs) to activation_checkpointing(_kwargs) and warns
+        # whenever the old name carries the value, which TRL's own default (True) always does. Carrying it over
+        # to the new name, when that is unset, is what transformers does next, without the FutureWarning.
+        for old, new in (
+            ("gradient_checkpointing", "activation_checkpointing"),
+            ("gradient_checkpointing_kwargs", "activation_checkpointing_kwargs"),
+        ):
+            if hasattr(self, new) and getattr(self, new) is None and getattr(self, old, None) is not None:
+                setattr(self, new, getattr(self, old))
 
     def _resolve_bf16(self) -> None:
         if self.bf16 is None:

@@ -257,3 +257,25 @@ def test_numpy_scalars_are_accepted_as_alpha_and_beta(tmp_path):
 def test_ambiguous_specs_are_refused_by_the_config(tmp_path, spec):
     with pytest.raises(InputError, match=re.escape(repr(spec))):
         _config(tmp_path, divergence=spec)
+
+
+@pytest.mark.parametrize(
+    "given, expected", [({}, DPOConfig.gradient_checkpointing), ({"gradient_checkpointing": False}, False)]
+)
+def test_gradient_checkpointing_carries_over_without_transformers_deprecation_warning(
+    tmp_path, given, expected
+):
+    """transformers 5 renamed gradient_checkpointing to activation_checkpointing and warns when the old name carries
+    the value, as TRL's default does; FDPOConfig moves it over first: the same setting, no FutureWarning."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        config = _config(tmp_path, **given)
+    assert config.gradient_checkpointing is expected
+    if hasattr(config, "activation_checkpointing"):
+        assert config.activation_checkpointing is expected
+    with pytest.warns(
+        FutureWarning, match="gradient_checkpointing"
+    ):  # TRL's DPOConfig still warns: the test can fail
+        DPOConfig(output_dir=str(tmp_path), report_to="none", bf16=False, **given)

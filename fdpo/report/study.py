@@ -11,8 +11,12 @@ temperatures). ``judge_study`` reads both:
    the equivalence test (TOST) before the report says "no difference".
 3. **Matched comparisons.** Every configuration against the baseline (reverse KL) at fractions of the common
    reward range and of the common KL range (``fdpo.uncertainty.matching``), paired by seed.
-4. **Negative control (A/A).** The baseline's seeds split into two disjoint halves, compared with Welch's t at the
-   same targets: the study must call that "equivalent" (or at least not "higher"/"lower").
+4. **Negative control (A/A).** The baseline's seeds split into two disjoint halves (sorted seeds: first half against
+   second), compared with Welch's t at the same targets. The number of judged comparisons that call a difference is
+   read against its own null distribution: the same count over every split of those seeds into two halves (or
+   ``AA_SPLITS`` random ones). The comparisons of one split share its seeds and correlated measures move together,
+   so the count is not binomial; a split whose count is reached by more than 5% of the splits passes
+   (``AACheck``).
 5. **Power.** Per measure, the power the study had to detect a difference of the bound (noncentral t at the
    per-seed standard deviation measured against the baseline), and the replicates 80% power needs.
 
@@ -21,6 +25,7 @@ Only numpy and the statistics of ``fdpo.uncertainty``: no model is run.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,7 +50,9 @@ __all__ = [
     "MATCH_AXES",
     "STUDY_MEASURES",
     "Study",
-    "aa_allowance",
+    "AA_SPLITS",
+    "AACheck",
+    "aa_split_counts",
     "configuration_key",
     "judge_study",
     "study_lines",
@@ -70,6 +77,8 @@ CONTROLS_FILE = "controls.csv"
 #: Completion length is reported beside the diversity measures but judged by none of the controls.
 _LENGTH = "completion_tokens"
 _BASELINE = "reverse_kl"
+#: Random splits of the baseline's seeds the A/A count is read against, when there are more splits than this.
+AA_SPLITS = 500
 
 
 def configuration_key(row: Mapping[str, Any]) -> str:
@@ -89,6 +98,37 @@ def _label(key: str, keys: Sequence[str]) -> str:
     )
 
 
+@dataclass(frozen=True)
+class AACheck:
+    """The A/A count against its null: how often a split of the same seeds into halves calls as many differences.
+
+    Attributes:
+        comparisons: judged comparisons in one split (measures whose positive control was detected × targets).
+        calls: how many of them the study's split (first half of the sorted seeds against the second) called
+            higher or lower.
+        splits: the splits of the null: every split of the seeds into two halves when ``exhaustive``, else
+            ``AA_SPLITS`` random ones plus the study's own.
+        exhaustive: whether every split was counted.
+        p_value: the fraction of the null's splits with at least ``calls`` calls (a permutation p-value).
+        allowance: the 95th percentile of the null's counts: at most this many calls in 95% of the splits.
+        call_rate: the mean fraction of comparisons called per split: the per-comparison false-positive rate of
+            the test on these data (nominal 5%).
+    """
+
+    comparisons: int
+    calls: int
+    splits: int
+    exhaustive: bool
+    p_value: float
+    allowance: int
+    call_rate: float
+
+    @property
+    def passed(self) -> bool:
+        """The study's split is not unusual among the splits of the same seeds (p > 0.05)."""
+        return self.p_value > 0.05
+
+
 @dataclass
 class Study:
     """What ``judge_study`` found. Rows are plain dicts, ready for a CSV.
@@ -103,6 +143,8 @@ class Study:
         comparisons: ``matched_comparisons`` rows for every axis, with ``used`` (the measure's control was
             detected; completion length is never used).
         aa: the A/A rows: ``axis``, ``fraction``, ``measure``, the halves' seeds and the Welch ``Comparison`` fields.
+        aa_check: the A/A count of the judged measures against its permutation null (None without a judged
+            comparison or with fewer than four baseline seeds).
         power: one row per (configuration, measure): per-seed SD, power at the bound, replicates for 80%.
         skipped: axis name -> why nothing was compared on it (no common range: some configuration's curves do
             not, on average, rise above the SFT model on that axis).
@@ -116,6 +158,7 @@ class Study:
     controls: list[dict[str, Any]] = field(default_factory=list)
     comparisons: list[dict[str, Any]] = field(default_factory=list)
     aa: list[dict[str, Any]] = field(default_factory=list)
+    aa_check: AACheck | None = None
     power: list[dict[str, Any]] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
 
@@ -171,45 +214,115 @@ def _control_rows(
     return temperature, rows
 
 
-def _aa_rows(curves, baseline: str, measures, axis_name: str, column: str, fractions, bounds) -> list[dict]:
-    """The baseline's seeds in two disjoint halves (sorted seeds: first half, second half), Welch's t at the
-    targets of all configurations' common range on ``column``."""
+def _halves(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The study's A/A split of ``n`` sorted seeds: the first ⌊n/2⌋ against the next ⌊n/2⌋."""
+    half = n // 2
+    return np.arange(half), np.arange(half, 2 * half)
+
+
+def _aa_rows(curves, baseline: str, measures, axis_name: str, column: str, fractions, bounds):
+    """The baseline's seeds in two disjoint halves (``_halves`` of the sorted seeds), Welch's t at the targets of
+    all configurations' common range on ``column``. Returns the rows and, per row, the baseline's per-seed values
+    at its target (sorted seeds), for ``aa_split_counts``."""
     seeds = sorted(seed for config, seed in curves if config == baseline)
-    half = len(seeds) // 2
-    first, second = seeds[:half], seeds[half : 2 * half]
-    if half < 2:
-        return []
+    first, second = _halves(len(seeds))
+    if first.size < 2:
+        return [], []
     by_config: dict[str, list[np.ndarray]] = {}
     for (config, _), curve in curves.items():
         by_config.setdefault(config, []).append(curve[column])
     targets = common_targets(by_config, fractions)
-    rows = []
+    rows, per_seed = [], []
     for measure in measures:
         values = matched_values(curves, column, measure, targets)
         for index, (fraction, target) in enumerate(zip(fractions, targets, strict=True)):
-            a = [values[(baseline, seed)][index] for seed in first]
-            b = [values[(baseline, seed)][index] for seed in second]
-            comparison = welch_comparison(a, b, bound=bounds.get(measure))
+            at_target = np.array([values[(baseline, seed)][index] for seed in seeds], dtype=float)
+            comparison = welch_comparison(at_target[first], at_target[second], bound=bounds.get(measure))
             rows.append(
                 {
                     "axis": axis_name,
                     "fraction": float(fraction),
                     "target": float(target),
                     "measure": measure,
-                    "first_seeds": " ".join(str(s) for s in first),
-                    "second_seeds": " ".join(str(s) for s in second),
+                    "first_seeds": " ".join(str(seeds[i]) for i in first),
+                    "second_seeds": " ".join(str(seeds[i]) for i in second),
                     **comparison.as_row(),
                 }
             )
-    return rows
+            per_seed.append(at_target)
+    return rows, per_seed
 
 
-def aa_allowance(comparisons: int, alpha: float = 0.05) -> int:
-    """How many of ``comparisons`` A/A tests may call a difference by chance: the 95th percentile of
-    Binomial(comparisons, alpha) (the tests share seeds, so this is a guide, not an exact level)."""
-    from scipy import stats
+def _calls(values: np.ndarray, first: np.ndarray, second: np.ndarray) -> int:
+    return sum(welch_comparison(row[first], row[second]).outcome in ("higher", "lower") for row in values)
 
-    return int(stats.binom.ppf(0.95, comparisons, alpha)) if comparisons else 0
+
+def _splits(n: int, max_splits: int, seed: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], bool]:
+    """Splits of ``n`` seeds into two halves of ⌊n/2⌋ (one seed left out when ``n`` is odd), each counted once:
+    all of them when there are at most ``max_splits``, else ``max_splits`` random ones."""
+    half = n // 2
+    total = math.comb(n, 2 * half) * math.comb(2 * half, half) // 2
+    if total <= max_splits:
+        splits = []
+        for kept in itertools.combinations(range(n), 2 * half):
+            for rest in itertools.combinations(kept[1:], half - 1):
+                first = (kept[0], *rest)
+                splits.append((np.array(first), np.array([i for i in kept if i not in first])))
+        return splits, True
+    generator = np.random.default_rng(seed)
+    splits = []
+    for _ in range(max_splits):
+        order = generator.permutation(n)
+        splits.append((order[:half], order[half : 2 * half]))
+    return splits, False
+
+
+def aa_split_counts(
+    values: np.ndarray, *, max_splits: int = AA_SPLITS, seed: int = 0
+) -> tuple[int, np.ndarray, bool]:
+    """The A/A count and its permutation null.
+
+    Args:
+        values: (comparisons, seeds): one configuration's per-seed value of each comparison (NaN: the seed has no
+            value there, left out as ``welch_comparison`` does).
+        max_splits: enumerate every split when there are at most this many, else draw this many at random.
+        seed: the random generator's seed (the null is the same every time it is computed).
+
+    Returns:
+        The study's split's count (``_halves``: first half of the seeds against the second, Welch's t, calls =
+        outcomes "higher" or "lower"), the counts of the null's splits (the study's own included: it is one of
+        every split, and is added to a random draw), and whether the null is exhaustive.
+
+    Raises:
+        ValueError: ``values`` not two-dimensional, or fewer than four seeds (halves of at least two).
+    """
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 2 or values.shape[1] < 4:
+        raise ValueError(
+            f"values must be (comparisons, seeds) with at least 4 seeds (halves of 2), got shape {values.shape}."
+        )
+    first, second = _halves(values.shape[1])
+    calls = _calls(values, first, second)
+    splits, exhaustive = _splits(values.shape[1], max_splits, seed)
+    counts = [_calls(values, a, b) for a, b in splits]
+    if not exhaustive:
+        counts.append(calls)
+    return calls, np.array(counts, dtype=int), exhaustive
+
+
+def _aa_check(per_seed: Sequence[np.ndarray], max_splits: int) -> AACheck | None:
+    if not per_seed:
+        return None
+    calls, counts, exhaustive = aa_split_counts(np.stack(per_seed), max_splits=max_splits)
+    return AACheck(
+        comparisons=len(per_seed),
+        calls=calls,
+        splits=int(counts.size),
+        exhaustive=exhaustive,
+        p_value=float(np.mean(counts >= calls)),
+        allowance=int(np.quantile(counts, 0.95, method="inverted_cdf")),
+        call_rate=float(counts.mean() / len(per_seed)),
+    )
 
 
 def _power_rows(comparisons, bounds, measures, labels) -> list[dict[str, Any]]:
@@ -250,6 +363,7 @@ def judge_study(
     baseline: str = _BASELINE,
     fractions: Sequence[float] = MATCH_FRACTIONS,
     equivalence_fraction: float = 0.5,
+    aa_splits: int = AA_SPLITS,
 ) -> Study:
     """Judges a study from curves.csv rows (and controls.csv rows); see the module docstring.
 
@@ -260,6 +374,8 @@ def judge_study(
         baseline: the baseline's divergence (its first configuration in the curves is the baseline).
         fractions: where in the common reward and KL ranges configurations are compared.
         equivalence_fraction: the smallest effect of interest as a fraction of the positive control's effect.
+        aa_splits: the A/A count's null: every split of the baseline's seeds into halves when there are at most
+            this many, else this many random splits.
 
     Raises:
         ValueError: no curve of the baseline, or a fraction or the equivalence fraction out of range.
@@ -290,6 +406,7 @@ def judge_study(
     )
     bounds = study.bounds()
     used = set(study.used())
+    aa_values: list[np.ndarray] = []
     for axis_name, column in MATCH_AXES.items():
         if not all(column in curve for curve in curves.values()):
             continue
@@ -305,7 +422,10 @@ def judge_study(
             row["baseline"] = labels[row["baseline"]]
             row["used"] = row["measure"] in used
             study.comparisons.append(row)
-        study.aa += _aa_rows(curves, base, judged, axis_name, column, fractions, bounds)
+        rows_aa, values_aa = _aa_rows(curves, base, judged, axis_name, column, fractions, bounds)
+        study.aa += rows_aa
+        aa_values += [v for row, v in zip(rows_aa, values_aa, strict=True) if row["measure"] in used]
+    study.aa_check = _aa_check(aa_values, aa_splits)
     study.power = _power_rows(study.comparisons, bounds, present, labels)
     return study
 
@@ -390,19 +510,37 @@ def study_lines(study: Study) -> list[str]:
         judged = [row for row in study.aa if row["measure"] in used]
         wrong = [row for row in judged if row["outcome"] in ("higher", "lower")]
         equivalent = sum(row["outcome"] == "equivalent" for row in judged)
-        allowed = aa_allowance(len(judged))
-        passed = "passes" if len(wrong) <= allowed else "FAILS"
         lines.append(
-            f"{len(judged)} comparisons of judged measures: {len(wrong)} called a difference (at most {allowed} "
-            f"expected by chance at 5%: the check {passed}), {equivalent} equivalent within the bound, "
-            f"{len(judged) - len(wrong) - equivalent} inconclusive (two halves of the seeds give each side half the "
-            "replicates: the A/A check has less power than the comparisons above)."
+            f"{len(judged)} comparisons of judged measures: {len(wrong)} called a difference, {equivalent} "
+            f"equivalent within the bound, {len(judged) - len(wrong) - equivalent} inconclusive (two halves of the "
+            "seeds give each side half the replicates: the A/A check has less power than the comparisons above)."
         )
         for row in wrong:
             lines.append(
                 f"- {row['measure']} at matched {row['axis']} ({row['fraction']:.0%}): {_interval(row)}, "
                 "a difference between two halves of one configuration's seeds"
             )
+        check = study.aa_check
+        if check is not None:
+            which = (
+                f"all {check.splits:,} splits"
+                if check.exhaustive
+                else f"{check.splits - 1:,} random splits (and this one)"
+            )
+            lines += [
+                "",
+                f"Against {which} of the same seeds into two halves, the null of this count (the comparisons of "
+                "one split share its seeds, and correlated measures move together, so the count is not "
+                f"binomial): {check.calls} or more calls came in {check.p_value:.0%} of the splits (p "
+                f"{check.p_value:.3g}; 95% of the splits called at most {check.allowance}): the check "
+                f"{'passes' if check.passed else 'FAILS'}. Per comparison, the splits called a difference "
+                f"{check.call_rate:.1%} of the time (nominal 5%).",
+            ]
+            if check.exhaustive and check.splits < 20:
+                lines[-1] += (
+                    f" With {check.splits} splits p cannot go below 1/{check.splits}: too few seeds for this check to "
+                    "fail."
+                )
     if study.power:
         lines += [
             "",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -11,7 +12,7 @@ from scipy import stats
 from fdpo._io import read_csv, write_csv
 from fdpo.report import write_report
 from fdpo.report.curves import plot_curves
-from fdpo.report.study import CONTROLS_FILE, CURVES_FILE, aa_allowance, judge_study, study_lines
+from fdpo.report.study import CONTROLS_FILE, CURVES_FILE, aa_split_counts, judge_study, study_lines
 
 SEEDS = [0, 1, 2, 3, 4, 5]
 STEPS = [0, 10, 20, 30]
@@ -167,7 +168,88 @@ def test_aa_splits_the_baselines_seeds_in_halves_with_welch():
     expected = stats.ttest_ind(RKL[:3], RKL[3:], equal_var=False)
     assert row["estimate"] == pytest.approx(np.mean(RKL[:3]) - np.mean(RKL[3:]))
     assert row["p_value"] == pytest.approx(expected.pvalue)
-    assert aa_allowance(28) == int(stats.binom.ppf(0.95, 28, 0.05)) and aa_allowance(0) == 0
+
+
+def _welch_calls(values: np.ndarray, first, second) -> int:
+    return sum(
+        stats.ttest_ind(v[list(first)], v[list(second)], equal_var=False).pvalue < 0.05 for v in values
+    )
+
+
+def test_aa_count_is_read_against_every_split_of_the_seeds():
+    """Six seeds: the ten splits into halves of three, each counted by scipy's Welch test independently of fdpo's;
+    the check's p-value is the fraction of splits with at least the study's count."""
+    rkl = [0.0, 0.4, -0.3, 0.35, -0.5, 0.1]
+    study = judge_study(
+        _curves({"reverse_kl": rkl, "forward_kl": FKL}, {"reverse_kl": 1, "forward_kl": 1}),
+        _controls(CONTROL),
+    )
+    judged = [r for r in study.aa if r["measure"] in study.used()]
+    values = []
+    for row in (
+        judged
+    ):  # entropy_rate at matched reward r is 5 + r·(1 + offset); at matched KL k (slope 1), the same
+        values.append(5.0 + row["target"] * (1.0 + np.asarray(rkl)))
+    values = np.array(values)
+    splits = [
+        (first, tuple(i for i in range(6) if i not in first)) for first in itertools.combinations(range(6), 3)
+    ]
+    splits = [split for split in splits if 0 in split[0]]
+    counts = np.array([_welch_calls(values, a, b) for a, b in splits])
+    check = study.aa_check
+    assert check.exhaustive and check.splits == 10 == math.comb(6, 3) // 2
+    assert check.comparisons == len(judged) == 4
+    assert (
+        check.calls
+        == sum(r["outcome"] in ("higher", "lower") for r in judged)
+        == _welch_calls(values, (0, 1, 2), (3, 4, 5))
+    )
+    assert check.p_value == pytest.approx(np.mean(counts >= check.calls))
+    assert check.call_rate == pytest.approx(counts.mean() / 4)
+    assert check.allowance == int(np.sort(counts)[math.ceil(0.95 * 10) - 1])
+    text = "\n".join(study_lines(study))
+    assert "Against all 10 splits of the same seeds into two halves" in text
+    assert f"{check.calls} or more calls came in {check.p_value:.0%} of the splits" in text
+    assert "With 10 splits p cannot go below 1/10: too few seeds for this check to fail." in text
+
+
+def test_aa_split_counts_enumerates_small_designs_and_samples_large_ones():
+    rng = np.random.default_rng(3)
+    calls, counts, exhaustive = aa_split_counts(rng.normal(size=(2, 5)))
+    assert exhaustive and counts.size == 5 * math.comb(4, 2) // 2  # one seed left out, then halves of two
+    values = rng.normal(size=(3, 20))
+    calls, counts, exhaustive = aa_split_counts(values, max_splits=50, seed=1)
+    assert not exhaustive and counts.size == 51 and counts[-1] == calls
+    assert calls == _welch_calls(values, range(10), range(10, 20))
+    again = aa_split_counts(values, max_splits=50, seed=1)[1]
+    assert np.array_equal(counts, again)
+    with pytest.raises(ValueError, match="at least 4 seeds"):
+        aa_split_counts(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="comparisons, seeds"):
+        aa_split_counts(np.zeros(8))
+
+
+def test_aa_check_fails_when_the_halves_of_the_seeds_differ():
+    """Seeds 0–4 and 5–9 drawn around different means (a pipeline whose later seeds behave differently): every
+    comparison calls, and almost no other split of the same seeds does."""
+    rng = np.random.default_rng(0)
+    values = rng.normal(scale=0.1, size=(4, 10)) + np.r_[np.zeros(5), np.ones(5)]
+    calls, counts, exhaustive = aa_split_counts(values)
+    assert exhaustive and counts.size == 126 and calls == 4
+    assert np.mean(counts >= calls) <= 0.05
+
+
+def test_aa_check_keeps_its_level_when_measures_move_together():
+    """300 A/A studies on exchangeable seeds (8 seeds, two independent quantities each measured three times, so
+    six comparisons in two perfectly correlated groups): the check fails in at most its 5% plus 2.5 Monte Carlo
+    standard errors. A binomial allowance (independent comparisons) fails whenever one group calls."""
+    rng = np.random.default_rng(11)
+    failed = 0
+    for _ in range(300):
+        values = np.repeat(rng.normal(size=(2, 8)), 3, axis=0)
+        calls, counts, _ = aa_split_counts(values)
+        failed += np.mean(counts >= calls) <= 0.05
+    assert failed / 300 <= 0.05 + 2.5 * math.sqrt(0.05 * 0.95 / 300)
 
 
 def test_bad_input_is_refused_with_the_fix():
