@@ -8,7 +8,7 @@ built-in type each class also derives from, e.g. ``ValueError``).
 
 from __future__ import annotations
 
-__all__ = ["FDPOError", "InputError", "SweepConfigError", "SweepError"]
+__all__ = ["FDPOError", "InputError", "NoResultsError", "SweepConfigError", "SweepError"]
 
 
 class FDPOError(Exception):
@@ -17,6 +17,11 @@ class FDPOError(Exception):
 
 class InputError(FDPOError, ValueError):
     """A file, argument, setting or model given to fdpo is malformed or does not fit; the message says how to fix it."""
+
+
+class NoResultsError(InputError, FileNotFoundError):
+    """A folder given as a sweep's exists but holds none of its results; the message says what to run. Also a
+    ``FileNotFoundError``: the file the caller needs is not there."""
 
 
 class SweepConfigError(FDPOError, ValueError):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 
 HELP = "Write tradeoff.png and report.md for a sweep directory."
 DESCRIPTION = (
@@ -60,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         config = data.get("config", {}) if isinstance(data, dict) else {}
     _check_results(folder / "results.csv")
     settings = config.get("report", {})
-    with about(f"sweep folder {args.sweep_dir!r}"), _no_results_said(folder):
+    with about(f"sweep folder {args.sweep_dir!r}"):
         paths = write_report(
             args.sweep_dir,
             diversity=args.diversity or settings.get("diversity", "predictive_entropy"),
@@ -75,20 +74,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"HTML:   {paths['html']}")
     print(f"Report: {paths['markdown']}")
     return 0
-
-
-@contextlib.contextmanager
-def _no_results_said(folder):
-    """write_report's FileNotFoundError for an existing folder without results, said as such (``about`` would call
-    the folder missing)."""
-    from fdpo.errors import InputError
-
-    try:
-        yield
-    except FileNotFoundError as error:
-        if folder.is_dir() and "holds no results" in str(error):
-            raise InputError(str(error)) from error
-        raise
 
 
 def _check_results(path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fdpo._io import read_csv, write_csv, write_text
+from fdpo.errors import NoResultsError
 from fdpo.report.curves import CURVE_MEASURES, plot_curves
 from fdpo.report.machine import MACHINE_FILE, machine_lines, read_machine
 from fdpo.report.plots import plot_tradeoff, plot_tradeoff_html
@@ -144,7 +145,7 @@ def write_report(
         summary = read_csv(summary_path)
         lines = ["No verdict: the directory has no results.csv (one row per run) to judge from."]
     elif root.is_dir():
-        raise FileNotFoundError(
+        raise NoResultsError(
             f"{root} exists but holds no results: neither results.csv nor summary.csv is in it. Give the folder that "
             f"'fdpo sweep' or 'fdpo demo' wrote, or run a sweep into this one first (fdpo sweep CONFIG --output-dir "
             f"{root})."

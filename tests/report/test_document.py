@@ -8,6 +8,7 @@ from _report_data import PNG_MAGIC, results, sweep_dir
 from scipy import stats
 
 from fdpo._io import read_csv, write_csv
+from fdpo.errors import InputError, NoResultsError
 from fdpo.report import (
     markdown_table,
     read_verdict,
@@ -51,8 +52,14 @@ def test_write_report_from_results_csv(tmp_path):
 
 
 def test_write_report_without_results_says_what_to_run(tmp_path):
-    with pytest.raises(FileNotFoundError, match="fdpo sweep"):
+    """An existing folder without results: a NoResultsError (an InputError the command prints as one paragraph,
+    and a FileNotFoundError); a missing folder: a plain FileNotFoundError."""
+    with pytest.raises(NoResultsError, match="exists but holds no results.*fdpo sweep"):
         write_report(tmp_path)
+    assert issubclass(NoResultsError, FileNotFoundError) and issubclass(NoResultsError, InputError)
+    with pytest.raises(FileNotFoundError, match="has neither summary.csv nor results.csv") as raised:
+        write_report(tmp_path / "missing")
+    assert not isinstance(raised.value, NoResultsError)
 
 
 # ----------------------------------------------------------------------------------------------------------------
