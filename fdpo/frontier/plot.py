@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -13,7 +14,7 @@ from fdpo.frontier.table import DOMINANCE_MEASURES
 from fdpo.report import pareto_front
 from fdpo.report.summary import finite
 
-__all__ = ["plot_frontier"]
+__all__ = ["curve_means", "plot_frontier"]
 
 _LABELS = {
     "reward": "reward (positive-class logit)",
@@ -38,18 +39,38 @@ def _short_label(setting: str, baseline: tuple[str, str] | None) -> str:
     return setting
 
 
+def curve_means(curve: Sequence[Mapping[str, Any]], measure: str) -> tuple[list[float], list[float]]:
+    """Per step, in step order, the mean over seeds of the curve's reward and ``measure`` (steps where every
+    seed's values are finite)."""
+    by_step: dict[int, list[tuple[float, float]]] = {}
+    for row in curve:
+        reward, value = row.get("reward_logit_mean"), row.get(measure)
+        if finite(reward) and finite(value):
+            by_step.setdefault(int(row["step"]), []).append((float(reward), float(value)))
+    seeds = max((len(points) for points in by_step.values()), default=0)
+    steps = [step for step in sorted(by_step) if len(by_step[step]) == seeds]
+    return (
+        [sum(r for r, _ in by_step[step]) / seeds for step in steps],
+        [sum(v for _, v in by_step[step]) / seeds for step in steps],
+    )
+
+
 def plot_frontier(
     table: Sequence[Mapping[str, Any]],
     path: str | os.PathLike,
     *,
     baseline: tuple[str, str] | None = None,
+    curve: Sequence[Mapping[str, Any]] = (),
     title: str = "Reward and diversity: the levers and their front",
 ) -> Path:
     """One panel per diversity measure: reward (x) against it (y), mean ± 95% interval of every configuration.
 
     Levers are told apart by marker and colour, and levers applied to a DivPO policy by hollow markers; every point
     carries its configuration's number, which the key under the panels names (bold: dominates the baseline); the
-    Pareto front of each panel is a dashed line; the baseline is ringed. Written with matplotlib's Agg canvas.
+    Pareto front of each panel is a dashed line; the baseline is ringed. ``curve`` (the baseline's evaluations
+    along training: ``step``, ``reward_logit_mean`` and the measures, one row per seed and step) is drawn as a thin
+    line through its means over seeds at each step, the SFT model (step 0) first: a lever above it is more diverse
+    than the baseline was at the same reward. Written with matplotlib's Agg canvas.
     """
     require("matplotlib", "study", "The frontier plot")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -98,6 +119,18 @@ def plot_frontier(
             is_baseline = baseline is not None and (lever, row["setting"]) == tuple(baseline)
             if is_baseline:
                 axis.plot(row["reward_mean"], row[f"{measure}_mean"], "o", ms=16, mfc="none", mec="black")
+        path_x, path_y = curve_means(curve, measure)
+        if len(path_x) > 1:
+            axis.plot(
+                path_x,
+                path_y,
+                "-",
+                marker=".",
+                color="tab:blue",
+                alpha=0.45,
+                linewidth=1.2,
+                label=f"{baseline[1] if baseline else 'baseline'} along training (mean over seeds)",
+            )
         front = pareto_front([(row["reward_mean"], row[f"{measure}_mean"]) for row in shown])
         if len(front) > 1:
             axis.plot(
@@ -113,10 +146,12 @@ def plot_frontier(
         axis.grid(alpha=0.3)
     if any(str(row["setting"]).startswith("DivPO") and row["lever"] != "divpo" for row in rows):
         axes[0].plot([], [], "o", color="gray", markerfacecolor="white", label="hollow: on the DivPO policy")
-    axes[0].legend(fontsize=8, loc="best")
+    # The legend goes under the panels, beside the key, where it hides no point.
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, fontsize=8, loc="lower right", ncol=3, frameon=False)
     figure.suptitle(title + ("  (ringed: baseline; bold: dominates it)" if baseline else ""))
     figure.text(0.01, 0.01, "\n".join(key_lines), fontsize=8, va="bottom", ha="left")
-    figure.tight_layout(rect=(0, 0.035 * len(key_lines) + 0.01, 1, 1))
+    figure.tight_layout(rect=(0, 0.035 * max(len(key_lines), math.ceil(len(labels) / 3)) + 0.02, 1, 1))
     path = Path(path)
     with atomic_open(path, "wb") as handle:
         figure.savefig(handle, dpi=130, format="png")

@@ -49,7 +49,7 @@ from typing import Any
 
 from fdpo._io import read_json, read_jsonl, write_csv, write_json, write_jsonl, write_text
 from fdpo.frontier.matched import frontier_matched, matched_columns, matched_markdown
-from fdpo.frontier.plan import Configuration, DivPOPairs, FrontierPlan, TrainedPolicy, plan_frontier
+from fdpo.frontier.plan import Configuration, DivPOPairs, TrainedPolicy, plan_frontier
 from fdpo.frontier.plot import plot_frontier
 from fdpo.frontier.settings import FrontierSettings
 from fdpo.frontier.table import frontier_columns, frontier_markdown, frontier_table, summarize_configurations
@@ -289,10 +289,21 @@ def run_frontier(
         rows = [store.load_row(c.run_id(seed)) for c in plan.configurations for seed in seeds]
         replicates, notes = sweep_replicates(root, rows)
         baseline = (plan.baseline.lever, plan.baseline.setting)
-        table = write_frontier(
-            rows, root, baseline, diversity=settings.diversity, title=config.name, replicates=replicates
+        curve = (
+            [point for seed in seeds for point in study.curve(plan.baseline.policy, seed)]
+            if checkpoints
+            else []
         )
-        matched = _write_matched(root, study, plan, rows) if checkpoints else None
+        table = write_frontier(
+            rows,
+            root,
+            baseline,
+            diversity=settings.diversity,
+            title=config.name,
+            replicates=replicates,
+            curve=curve,
+        )
+        matched = _write_matched(root, curve, rows, baseline) if checkpoints else None
         why_not = (
             "This comparison needs the baseline's curves: list training steps in `evaluation.checkpoints` (a "
             "changed config needs a new --output-dir, or --restart)."
@@ -305,16 +316,16 @@ def run_frontier(
 
 
 def _write_matched(
-    root: Path, study: _Study, plan: FrontierPlan, rows: Sequence[Mapping[str, Any]]
+    root: Path,
+    points: Sequence[Mapping[str, Any]],
+    rows: Sequence[Mapping[str, Any]],
+    baseline: tuple[str, str],
 ) -> list[dict[str, Any]] | None:
-    """frontier_matched.csv from the baseline's curves and every evaluation row; None (nothing written) when no
-    policy of the baseline has a curve."""
-    seeds = sorted({int(row["seed"]) for row in rows})
-    points = [point for seed in seeds for point in study.curve(plan.baseline.policy, seed)]
+    """frontier_matched.csv from the baseline's curve points (every seed's) and every evaluation row; None (nothing
+    written) when no policy of the baseline has a curve."""
     if not points:
         (root / "frontier_matched.csv").unlink(missing_ok=True)
         return None
-    baseline = (plan.baseline.lever, plan.baseline.setting)
     matched = frontier_matched(points, rows, baseline)
     write_csv(root / "frontier_matched.csv", matched, matched_columns())
     return matched
@@ -328,11 +339,13 @@ def write_frontier(
     diversity: str = "token_entropy",
     title: str | None = None,
     replicates: Mapping[str, Mapping[str, Replicates]] | None = None,
+    curve: Sequence[Mapping[str, Any]] = (),
 ) -> list[dict[str, Any]]:
     """Writes frontier.csv and frontier.png into ``output_dir`` from one row per evaluation; returns the table.
 
     ``replicates`` (per evaluation ``run_id``, from ``fdpo.report.sweep_replicates``) adds the prompt part to the
-    standard errors."""
+    standard errors; ``curve`` (the baseline's checkpoint evaluations: ``seed``, ``step`` and the metrics) draws
+    the baseline's training curve on the plot."""
     table = frontier_table(
         summarize_configurations(evaluations, replicates=replicates),
         baseline,
@@ -343,7 +356,11 @@ def write_frontier(
     output_dir = Path(output_dir)
     write_csv(output_dir / "frontier.csv", table, frontier_columns())
     plot_frontier(
-        table, output_dir / "frontier.png", baseline=baseline, **({"title": title} if title else {})
+        table,
+        output_dir / "frontier.png",
+        baseline=baseline,
+        curve=curve,
+        **({"title": title} if title else {}),
     )
     return table
 

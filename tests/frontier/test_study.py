@@ -266,3 +266,27 @@ def test_frontier_matched_csv_is_points_against_curve_on_the_written_files(
                 assert got[column] == pytest.approx(value, rel=1e-12, abs=0), column
             else:
                 assert got[column] == value, column
+
+
+def test_the_plot_draws_the_baselines_curve_through_its_means_over_seeds(tmp_path):
+    """Per step, the mean over seeds of reward and measure; a step some seed lacks (or holds a NaN at) is left out,
+    so every point of the line averages the same seeds."""
+    from fdpo.frontier.plot import curve_means
+    from fdpo.frontier.study import write_frontier
+
+    curve = [
+        {"seed": 0, "step": 0, "reward_logit_mean": 0.0, "token_entropy": 5.0},
+        {"seed": 1, "step": 0, "reward_logit_mean": 0.2, "token_entropy": 5.2},
+        {"seed": 0, "step": 4, "reward_logit_mean": 1.0, "token_entropy": 4.8},
+        {"seed": 1, "step": 4, "reward_logit_mean": 2.0, "token_entropy": 4.6},
+        {"seed": 0, "step": 8, "reward_logit_mean": 3.0, "token_entropy": 4.5},
+        {"seed": 1, "step": 8, "reward_logit_mean": 3.4, "token_entropy": float("nan")},
+        {"seed": 0, "step": 12, "reward_logit_mean": 3.5, "token_entropy": 4.4},
+    ]
+    rewards, values = curve_means(curve, "token_entropy")
+    assert rewards == pytest.approx([0.1, 1.5]) and values == pytest.approx([5.1, 4.7])
+    assert curve_means(curve, "distinct_2") == ([], [])
+    write_frontier(ROWS, tmp_path, BASELINE, curve=curve)
+    with_curve = (tmp_path / "frontier.png").read_bytes()
+    write_frontier(ROWS, tmp_path, BASELINE)
+    assert (tmp_path / "frontier.png").read_bytes() != with_curve
