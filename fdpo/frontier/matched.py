@@ -38,6 +38,17 @@ MATCHED_MEASURES = (
 )
 #: Levers left out of the comparison: the SFT model is the curve's own start (its difference is 0 by construction).
 _NOT_JUDGED = ("sft",)
+#: Levers that sample from a mixture of two models (realignment: softmax(λ·logits_policy + (1 − λ)·logits_SFT)),
+#: while the evaluation scores log-probabilities under the policy alone: their entropies and KL estimate are not
+#: the sampling distribution's, so only the measures read off the samples themselves are compared.
+_MIXTURE_LEVERS = ("realignment",)
+_SCORED_UNDER_THE_POLICY = (
+    "sequence_entropy",
+    "entropy_rate",
+    "predictive_entropy",
+    "prefix_entropy",
+    "kl_to_ref",
+)
 
 
 def matched_columns() -> list[str]:
@@ -64,6 +75,9 @@ def frontier_matched(
         baseline: the baseline's ``(lever, setting)``.
         axes: the columns matched on; those no curve point holds are skipped.
         measures: the diversity measures; those no curve point holds are skipped.
+
+    Realignment (a mixture of two models, scored under the policy alone) is compared only on the measures read
+    off the samples, and only at matched reward: its entropies and KL are not its sampling distribution's.
 
     Returns:
         One row per (axis, configuration, measure), keys ``matched_columns()``: ``configuration`` is the setting,
@@ -93,7 +107,14 @@ def frontier_matched(
         matched = points_against_curve(
             curves, baseline_setting, points, present, axis, configuration="setting"
         )
-        rows += [{"lever": levers[row["configuration"]], **row} for row in matched]
+        rows += [
+            {"lever": levers[row["configuration"]], **row}
+            for row in matched
+            if not (
+                levers[row["configuration"]] in _MIXTURE_LEVERS
+                and (axis in _SCORED_UNDER_THE_POLICY or row["measure"] in _SCORED_UNDER_THE_POLICY)
+            )
+        ]
     return rows
 
 
@@ -118,6 +139,13 @@ def matched_markdown(
         "− curve, mean over seeds, with its 95% t interval paired by seed. A seed whose value lies outside the "
         "curve's range is left out (missing).",
     ]
+    if any(row["lever"] in _MIXTURE_LEVERS for row in rows):
+        lines[-1] += (
+            " Realignment samples from a mixture of the policy and the SFT model while its log-probabilities are "
+            "scored under the policy alone, so its entropies and its KL are not the sampling distribution's: it is "
+            "compared on the measures read off the samples (distinct-2, within-prompt diversity, length), at "
+            "matched reward only."
+        )
     if not rows:
         return "\n".join(
             [*lines, "", "Nothing to compare: no configuration besides the baseline and the SFT model.", ""]

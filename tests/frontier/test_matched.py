@@ -81,3 +81,41 @@ def test_nothing_to_judge_without_other_configurations_and_the_reason_without_cu
         frontier_matched(
             CURVES, [*EVALUATIONS, _row("realignment", "RKL β=0.1 T=0.8", 0, 1.0, 8.0)], BASELINE
         )
+
+
+def test_realignment_is_compared_only_on_what_its_samples_show():
+    """A realigned sample comes from a mixture of two models but is scored under the policy alone: its entropies
+    and its KL are left out, its lexical measures kept, and the section says why."""
+    curves = [
+        {**point, "kl_to_ref": point["step"] * 2.0, "distinct_2_rarefied": 0.9 - 0.1 * point["step"]}
+        for point in CURVES
+    ]
+    realigned = [
+        {
+            **_row("realignment", "RKL β=0.1 λ=0.5", seed, 1.0, 8.5),
+            "kl_to_ref": 1.0,
+            "distinct_2_rarefied": 0.85,
+        }
+        for seed in (0, 1, 2)
+    ]
+    tempered = [
+        {
+            **_row("temperature", "RKL β=0.1 T=0.8", seed, 1.0, 8.5),
+            "kl_to_ref": 1.0,
+            "distinct_2_rarefied": 0.85,
+        }
+        for seed in (0, 1, 2)
+    ]
+    rows = frontier_matched(curves, [*EVALUATIONS[:6], *realigned, *tempered], BASELINE)
+    kept = {(row["lever"], row["axis"], row["measure"]) for row in rows}
+    assert ("realignment", "reward_logit_mean", "distinct_2_rarefied") in kept
+    assert not {key for key in kept if key[0] == "realignment" and key[2] == "sequence_entropy"}
+    assert not {key for key in kept if key[0] == "realignment" and key[1] == "kl_to_ref"}
+    assert {
+        ("temperature", "reward_logit_mean", "sequence_entropy"),
+        ("temperature", "kl_to_ref", "distinct_2_rarefied"),
+    } <= kept
+    assert "scored under the policy alone" in matched_markdown(rows, "RKL β=0.1")
+    assert "scored under the policy alone" not in matched_markdown(
+        [r for r in rows if r["lever"] != "realignment"], "RKL β=0.1"
+    )
