@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -166,3 +167,16 @@ def test_world_shorthand_and_bad_variants():
         SweepConfig.from_dict({**base, "world": "nowhere"}, check_models=False)
     with pytest.raises(SweepConfigError, match="No prompts"):  # without a world, prompts are needed
         SweepConfig.from_dict(base, check_models=False)
+
+
+def test_the_manifest_records_the_thread_count_the_world_was_built_with(tmp_path):
+    """The world's weights depend on torch's thread count during the build, so the manifest says what it was."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assets = demo_assets.build_demo_assets(tmp_path, quick=True, show_progress=False)
+    finally:
+        torch.set_num_threads(before)
+    assert assets.info["build_threads"] == 1
+    manifest = json.loads((Path(assets.sft_model_path).parent / "demo.json").read_text(encoding="utf-8"))
+    assert manifest["build_threads"] == 1

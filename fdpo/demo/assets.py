@@ -12,6 +12,8 @@ Cache layout (``root`` is ``cache_dir``, else ``$FDPO_CACHE/demo``, else ``~/.ca
     root/<version>/sft/         GPT-2 + tokenizer (left padding)
     root/<version>/reward/      DistilBERT + tokenizer (right padding, <|cls|> prepended)
     root/<version>/demo.json    manifest: recipe, prompts, generation settings, classifier accuracy, build time
+                                and torch's thread count during the build (the trained weights depend on it:
+                                float sums split over another number of threads round differently)
 
 ``<version>`` names the recipe and changes whenever the recipe, the corpus generator or the format changes, so a
 stale cache is never reused. A build happens in a temporary sibling folder that is renamed into place with
@@ -156,7 +158,7 @@ class DemoAssets:
         generation_kwargs: ``generate()`` settings the demo was tuned with.
         eval_prompts: openings distinct from ``prompts``, for evaluating trained policies.
         version: the cache version the assets were built under.
-        info: the manifest: recipe, held-out classifier accuracy, build seconds.
+        info: the manifest: recipe, held-out classifier accuracy, build seconds and build threads.
     """
 
     sft_model_path: str
@@ -242,7 +244,7 @@ def _assets_from(folder: Path, manifest: dict[str, Any]) -> DemoAssets:
         version=manifest["version"],
         info={
             key: manifest[key]
-            for key in ("recipe", "classifier_accuracy", "build_seconds")
+            for key in ("recipe", "classifier_accuracy", "build_seconds", "build_threads")
             if key in manifest
         },
     )
@@ -327,6 +329,7 @@ def _build(recipe: DemoRecipe, folder: Path, version: str, show_progress: bool) 
         "generation_kwargs": _generation_kwargs(recipe),
         "classifier_accuracy": accuracy,
         "build_seconds": round(time.perf_counter() - start, 1),
+        "build_threads": torch.get_num_threads(),
     }
     (folder / _MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     stages.update()
