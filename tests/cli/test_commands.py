@@ -283,19 +283,23 @@ def test_the_demo_study_traces_curves_and_detects_its_positive_control(tmp_path,
         rows = [r for r in curves if r["divergence"] == divergence and r["seed"] == seed]
         return max(rows, key=lambda r: r["step"])[column]
 
+    ratios = []
     for seed in (0, 1, 2):
         steps = sorted(r["step"] for r in curves if r["divergence"] == "reverse_kl" and r["seed"] == seed)
         assert steps == [0, 4, 8, 12, 16, 24, 32]  # the SFT model, then every checkpoint
-        # MEASURED (two worlds × 20 seeds): reverse KL ends 16.5 to 84 nats out, forward KL at 0.44 of that or less
+        # MEASURED (six studies × 20 seeds): reverse KL ends 15 to 108 nats out
         assert final("reverse_kl", seed, "kl_to_ref") >= 8.0
-        assert final("forward_kl", seed, "kl_to_ref") <= 0.75 * final("reverse_kl", seed, "kl_to_ref")
+        ratios.append(final("forward_kl", seed, "kl_to_ref") / final("reverse_kl", seed, "kl_to_ref"))
         # MEASURED: reward rises by 1.9 logits or more along every reverse-KL curve
         start = next(
             r for r in curves if r["divergence"] == "reverse_kl" and r["seed"] == seed and r["step"] == 0
         )
         assert final("reverse_kl", seed, "reward_logit_mean") >= start["reward_logit_mean"] + 0.9
-    # MEASURED: the SFT model at T = 0.85 against T = 1 lowers the entropy rate (nats per token) on every seed of
-    # two worlds × 20 seeds; the mean over three seeds fell by 0.031 to 0.104 in every disjoint set of three
+    # MEASURED: forward KL ends at 0.44 of reverse KL's KL or less, mean over every set of three consecutive seeds
+    # (one seed alone reached 0.67)
+    assert sum(ratios) / 3 <= 0.75, ratios
+    # MEASURED: the SFT model at T = 0.85 against T = 1 lowers the entropy rate (nats per token) on 119 of the six
+    # studies' 120 seeds; the mean over three seeds fell by 0.031 to 0.109 in every disjoint set of three
     by_seed = {(r["seed"], r["temperature"]): r for r in controls}
     effects = [by_seed[(s, 0.85)]["entropy_rate"] - by_seed[(s, 1.0)]["entropy_rate"] for s in (0, 1, 2)]
     assert sum(effects) / 3 <= -0.015, effects
