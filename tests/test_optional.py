@@ -92,7 +92,9 @@ def test_self_bleu_without_sacrebleu_names_the_extra(monkeypatch):
 def test_a_sweep_missing_an_extra_says_so_before_any_work(
     monkeypatch, request, tmp_path, hidden, kwargs, overrides, message
 ):
-    config = demo_config(quick=True, overrides=overrides, show_progress=False)  # builds the world if not cached
+    config = demo_config(
+        quick=True, overrides=overrides, show_progress=False
+    )  # builds the world if not cached
     request.getfixturevalue("no_model_loading")  # from here on, loading a model fails the test
     monkeypatch.setitem(sys.modules, hidden, None)
     output = tmp_path / "sweep"
