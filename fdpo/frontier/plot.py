@@ -12,6 +12,7 @@ from fdpo._io import atomic_open
 from fdpo._optional import require
 from fdpo.frontier.table import DOMINANCE_MEASURES
 from fdpo.report import pareto_front
+from fdpo.report.curves import mean_curves
 from fdpo.report.summary import finite
 
 __all__ = ["curve_means", "plot_frontier"]
@@ -40,19 +41,15 @@ def _short_label(setting: str, baseline: tuple[str, str] | None) -> str:
 
 
 def curve_means(curve: Sequence[Mapping[str, Any]], measure: str) -> tuple[list[float], list[float]]:
-    """Per step, in step order, the mean over seeds of the curve's reward and ``measure`` (steps where every
-    seed's values are finite)."""
-    by_step: dict[int, list[tuple[float, float]]] = {}
-    for row in curve:
-        reward, value = row.get("reward_logit_mean"), row.get(measure)
-        if finite(reward) and finite(value):
-            by_step.setdefault(int(row["step"]), []).append((float(reward), float(value)))
-    seeds = max((len(points) for points in by_step.values()), default=0)
-    steps = [step for step in sorted(by_step) if len(by_step[step]) == seeds]
-    return (
-        [sum(r for r, _ in by_step[step]) / seeds for step in steps],
-        [sum(v for _, v in by_step[step]) / seeds for step in steps],
-    )
+    """Per step, in step order, the mean over seeds of the curve's reward and ``measure``, at the steps where every
+    seed's values are finite (``fdpo.report.curves.mean_curves`` of the pooled rows)."""
+    pooled = [{**row, "divergence": None, "loss_type": None, "beta": None} for row in curve]
+    curves = mean_curves(pooled, "reward_logit_mean", measure)
+    if not curves:
+        return [], []
+    (means,) = curves.values()
+    complete = [i for i, n in enumerate(means["n"]) if n == means["n"].max()]
+    return [float(means["x"][i]) for i in complete], [float(means["y"][i]) for i in complete]
 
 
 def plot_frontier(

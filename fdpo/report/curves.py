@@ -20,7 +20,7 @@ from fdpo._optional import require
 from fdpo.report.study import configuration_key
 from fdpo.report.summary import configuration_label
 
-__all__ = ["CURVE_MEASURES", "plot_curves"]
+__all__ = ["CURVE_MEASURES", "mean_curves", "plot_curves"]
 
 #: The panels ``plot_curves`` draws by default.
 CURVE_MEASURES = ("sequence_entropy", "entropy_rate", "distinct_2_rarefied", "within_prompt_diversity")
@@ -28,8 +28,13 @@ _AXIS_NAMES = {"reward_logit_mean": "reward (logit)", "kl_to_ref": "KL to the SF
 _MARKERS = "osD^vP*Xh<>"
 
 
-def _mean_curves(rows, axis: str, measure: str) -> dict[str, dict[str, np.ndarray]]:
-    """Per configuration: steps, mean axis, mean measure, and the measure's standard error across seeds."""
+def mean_curves(
+    rows: Sequence[Mapping[str, Any]], axis: str, measure: str
+) -> dict[str, dict[str, np.ndarray]]:
+    """Per configuration (``configuration_key``; rows without divergence, loss type and beta form one), in step
+    order: ``step``, the mean over seeds of ``axis`` (``x``) and of ``measure`` (``y``), the measure's standard
+    error across seeds (``se``) and the seeds averaged (``n``). Rows where either value is not finite are left
+    out."""
     grouped: dict[str, dict[float, list[tuple[float, float]]]] = {}
     for row in rows:
         x, y = row.get(axis), row.get(measure)
@@ -47,6 +52,7 @@ def _mean_curves(rows, axis: str, measure: str) -> dict[str, dict[str, np.ndarra
             "se": np.array(
                 [p[:, 1].std(ddof=1) / math.sqrt(len(p)) if len(p) > 1 else np.nan for p in points]
             ),
+            "n": np.array([len(p) for p in points]),
         }
     return curves
 
@@ -94,7 +100,7 @@ def plot_curves(
     cmap = colormaps["viridis"]
     for index, measure in enumerate(present):
         ax = figure.add_subplot(rows_n, columns, index + 1)
-        curves = _mean_curves(curve_rows, axis, measure)
+        curves = mean_curves(curve_rows, axis, measure)
         keys = list(curves)
         start = None
         for rank, key in enumerate(keys):
